@@ -1,0 +1,98 @@
+import {
+  Catch,
+  HttpException,
+  Logger,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import type { Response } from 'express';
+import type { z } from 'zod';
+import { validate, type Issue } from '@drover/contracts';
+
+/** An error answer: `{ error: { code, message, details } }` with an HTTP status. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: Issue[],
+  ) {
+    super(message);
+  }
+}
+
+/** Parses `input` or throws a 4xx ApiError naming every bad field under `where`. */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  where: 'body' | 'query' | 'path',
+): z.output<S> {
+  const result = validate(schema, input);
+  if (result.ok) return result.value;
+  const status = where === 'body' ? 422 : 400;
+  const details = result.issues.map((i) => ({ ...i, path: i.path === '(root)' ? where : `${where}.${i.path}` }));
+  throw new ApiError(
+    status,
+    'INVALID_REQUEST',
+    `invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).slice(0, 5).join('; ')}${details.length > 5 ? `; and ${details.length - 5} more` : ''}`,
+    details,
+  );
+}
+
+const CODES: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'INVALID_REQUEST',
+  429: 'TOO_MANY_REQUESTS',
+  503: 'UNAVAILABLE',
+};
+
+/** Every error leaves the gateway in one shape; unexpected ones are logged and answered 500. */
+@Catch()
+export class ApiErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Http');
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const { status, body } = this.toAnswer(error);
+    if (res.headersSent) return;
+    res.status(status).json({ error: body });
+  }
+
+  private toAnswer(error: unknown): { status: number; body: Record<string, unknown> } {
+    if (error instanceof ApiError) {
+      return {
+        status: error.status,
+        body: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+      };
+    }
+    if (error instanceof HttpException) {
+      const status = error.getStatus();
+      const cause = error.cause as { type?: string } | undefined;
+      const message =
+        cause?.type === 'entity.parse.failed' || /JSON/.test(error.message)
+          ? `request body is not valid JSON: ${error.message}`
+          : error.message;
+      return { status, body: { code: CODES[status] ?? `HTTP_${status}`, message } };
+    }
+    const parserError = error as { type?: string; status?: number; message?: string };
+    if (typeof parserError.status === 'number' && parserError.type) {
+      const status = parserError.status;
+      return {
+        status,
+        body: {
+          code: CODES[status] ?? `HTTP_${status}`,
+          message:
+            parserError.type === 'entity.parse.failed'
+              ? `request body is not valid JSON: ${parserError.message}`
+              : (parserError.message ?? 'bad request'),
+        },
+      };
+    }
+    this.logger.error(`unhandled error: ${(error as Error).message}`, (error as Error).stack);
+    return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
+  }
+}

@@ -1,0 +1,27 @@
+import { createZodDto } from 'nestjs-zod';
+import { z } from 'zod';
+import { SubmitTicket, TicketStatus } from '@drover/contracts';
+
+export class SubmitTicketDto extends createZodDto(SubmitTicket) {}
+
+export const IdParam = z.object({ id: z.uuid({ message: 'must be a UUID' }) });
+
+export const pageLimit = (max: number, fallback: number) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
+export const ListTicketsQuery = (maxPage: number) =>
+  z
+    .object({
+      status: TicketStatus.optional(),
+      limit: pageLimit(maxPage, 50),
+      cursor: z.string().max(200).optional(),
+    })
+    .strict();
+
+export const LogsQuery = (maxPage: number) =>
+  z
+    .object({
+      after: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(0),
+      limit: pageLimit(maxPage * 10, 1000),
+    })
+    .strict();

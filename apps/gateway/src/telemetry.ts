@@ -1,0 +1,3 @@
+import { initTelemetry } from '@drover/telemetry';
+
+initTelemetry({ serviceName: 'gateway' });

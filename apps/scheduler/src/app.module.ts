@@ -1,0 +1,28 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { SchedulerConfig } from '@drover/config';
+import { PrismaService } from '@drover/db';
+import { DispatchReadyTasks } from '@drover/scheduling';
+import { InfraModule } from '@drover/service-kit';
+import { SchedulerLoop } from './scheduler.loop';
+
+@Module({})
+export class SchedulerModule {
+  static register(config: SchedulerConfig): DynamicModule {
+    return {
+      module: SchedulerModule,
+      imports: [
+        InfraModule.forRoot({ service: 'scheduler', config, streams: ['work', 'events'], relay: true, database: true }),
+      ],
+      providers: [
+        { provide: SchedulerConfig, useValue: config },
+        {
+          provide: DispatchReadyTasks,
+          inject: [PrismaService],
+          useFactory: (prisma: PrismaService) =>
+            new DispatchReadyTasks(prisma, config.concurrency, config.SCHEDULER_BATCH_SIZE),
+        },
+        SchedulerLoop,
+      ],
+    };
+  }
+}

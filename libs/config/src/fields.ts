@@ -1,0 +1,47 @@
+import { z } from 'zod';
+
+const url = (protocols: RegExp, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((value) => URL.canParse(value) && protocols.test(new URL(value).protocol), {
+      message: `must be a URL (${protocols.source.replace(/[\^$()]/g, '')})`,
+    });
+
+/** Integer from an environment string, within bounds. */
+export const intVar = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+export const boolVar = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+/** Settings every Drover service shares. Defaults point at services on localhost. */
+export const CommonConfigSchema = z.object({
+  DATABASE_URL: url(/^postgres(ql)?:$/, 'postgresql://postgres@127.0.0.1:5432/drover'),
+  NATS_URL: url(/^(nats|tls|ws|wss):$/, 'nats://127.0.0.1:4222'),
+  REDIS_URL: url(/^rediss?:$/, 'redis://127.0.0.1:6379'),
+  /** Prepended to every NATS subject and stream: isolates environments sharing a broker. */
+  DROVER_SUBJECT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]*$/, 'letters, digits, "_" and "-" only')
+    .default(''),
+  DROVER_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_:-]+$/)
+    .default('drover'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
+  LOG_FORMAT: z.enum(['json', 'text']).default('text'),
+  /** Outbox relay: how often to look for unpublished events when nothing kicks it. */
+  DROVER_RELAY_POLL_MS: intVar(250, 10, 60_000),
+});
+export type CommonConfig = z.output<typeof CommonConfigSchema>;
+
+export const TelemetryConfigSchema = z.object({
+  OTEL_SERVICE_NAME: z.string().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_SDK_DISABLED: boolVar(false),
+});
+export type TelemetryConfig = z.output<typeof TelemetryConfigSchema>;

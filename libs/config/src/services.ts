@@ -1,0 +1,95 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { argValue, ConfigError, loadConfig, type Env } from './config';
+import { boolVar, CommonConfigSchema, intVar } from './fields';
+
+export const GatewayConfigSchema = CommonConfigSchema.extend({
+  GATEWAY_HOST: z.string().default('127.0.0.1'),
+  GATEWAY_PORT: intVar(8080, 0, 65_535),
+  /** How long the gateway waits for the orchestrator to answer a command. */
+  GATEWAY_COMMAND_TIMEOUT_MS: intVar(10_000, 100),
+  /** Upper bound of `limit` on paginated endpoints. */
+  GATEWAY_MAX_PAGE_SIZE: intVar(500, 1, 10_000),
+  GATEWAY_BODY_LIMIT: z.string().default('10mb'),
+  /** Safety net for the event tail when no NATS notification arrives. */
+  GATEWAY_EVENT_POLL_MS: intVar(500, 10),
+});
+export interface GatewayConfig extends z.output<typeof GatewayConfigSchema> {}
+/** DI token and type of the gateway's configuration. */
+export abstract class GatewayConfig {}
+
+export const OrchestratorConfigSchema = CommonConfigSchema.extend({
+  /** How many runner reports the orchestrator takes from JetStream at once. */
+  ORCHESTRATOR_REPORT_BATCH: intVar(64, 1, 1024),
+});
+export interface OrchestratorConfig extends z.output<typeof OrchestratorConfigSchema> {}
+export abstract class OrchestratorConfig {}
+
+/** Per-provider concurrency limits, e.g. `{"claude":8,"default":8}`. */
+export const ConcurrencyLimits = z
+  .record(z.string().regex(/^[a-z0-9_-]+$/), z.number().int().nonnegative())
+  .transform((limits) => ({ default: 8, ...limits }));
+export type ConcurrencyLimits = z.output<typeof ConcurrencyLimits>;
+
+export const SchedulerConfigSchema = CommonConfigSchema.extend({
+  DROVER_CONCURRENCY: z.string().default('{"default":8}'),
+  /** Most tasks dispatched in one claim transaction. */
+  SCHEDULER_BATCH_SIZE: intVar(256, 1, 10_000),
+  /** Safety-net poll when no event wakes the scheduler. */
+  SCHEDULER_POLL_MS: intVar(500, 10),
+});
+export interface SchedulerConfig extends Omit<z.output<typeof SchedulerConfigSchema>, never> {
+  concurrency: ConcurrencyLimits;
+}
+export abstract class SchedulerConfig {}
+
+export const RunnerConfigSchema = CommonConfigSchema.extend({
+  RUNNER_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)
+    .default(`${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${process.pid}`),
+  RUNNER_NAME: z.string().optional(),
+  RUNNER_SLOTS: intVar(4, 1, 1024),
+  RUNNER_HEARTBEAT_MS: intVar(30_000, 100),
+  /** Parent of the per-run workspace directories. */
+  RUNNER_WORKDIR: z.string().optional(),
+  /** On SIGTERM, how long running work may continue before it is released. */
+  RUNNER_SHUTDOWN_GRACE_MS: intVar(30_000, 0),
+  /** Sandbox driver. Only `process` exists until the container sandbox lands. */
+  RUNNER_SANDBOX: z.enum(['process']).default('process'),
+  /** Keep workspaces after runs (debugging). */
+  RUNNER_KEEP_WORKSPACES: boolVar(false),
+  /** Flush buffered log lines at least this often. */
+  RUNNER_LOG_FLUSH_MS: intVar(100, 10),
+});
+export interface RunnerConfig extends z.output<typeof RunnerConfigSchema> {}
+export abstract class RunnerConfig {}
+
+export const HealthConfigSchema = CommonConfigSchema.extend({
+  /** How often stale runners are looked for and buffered heartbeats written. */
+  HEALTH_CHECK_INTERVAL_MS: intVar(1_000, 10),
+  /** A runner is STALE after this many missed heartbeat intervals. */
+  HEALTH_STALE_AFTER_INTERVALS: intVar(3, 1, 100),
+});
+export interface HealthConfig extends z.output<typeof HealthConfigSchema> {}
+export abstract class HealthConfig {}
+
+/** Scheduler config: the environment, then `--concurrency` from argv (which wins). */
+export function loadSchedulerConfig(env: Env = process.env, argv = process.argv): SchedulerConfig {
+  const base = loadConfig(SchedulerConfigSchema, env);
+  const raw = argValue(argv, 'concurrency') ?? base.DROVER_CONCURRENCY;
+  const where = argValue(argv, 'concurrency') ? '--concurrency' : 'DROVER_CONCURRENCY';
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ConfigError([`${where}: must be JSON such as {"claude":8,"default":8} (got "${raw}")`]);
+  }
+  const limits = ConcurrencyLimits.safeParse(json);
+  if (!limits.success) {
+    throw new ConfigError(
+      limits.error.issues.map((i) => `${where}${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`),
+    );
+  }
+  return { ...base, concurrency: limits.data };
+}

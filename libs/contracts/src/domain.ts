@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+export const TicketStatus = z.enum(['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED']);
+export type TicketStatus = z.infer<typeof TicketStatus>;
+
+export const TaskStatus = z.enum([
+  'PENDING',
+  'READY',
+  'DISPATCHED',
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'CANCELLED',
+  'RETRY_WAIT',
+  'BLOCKED',
+  'AWAITING_APPROVAL',
+  'AWAITING_INPUT',
+  'SKIPPED',
+]);
+export type TaskStatus = z.infer<typeof TaskStatus>;
+
+export const RunStatus = z.enum([
+  'DISPATCHED',
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'CANCELLED',
+]);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const ErrorClass = z.enum([
+  'RUNNER_LOST',
+  'INFRA',
+  'TIMEOUT',
+  'RATE_LIMITED',
+  'AGENT_FAILED',
+  'ACCEPTANCE_FAILED',
+  'INVALID_SPEC',
+  'POLICY_VIOLATION',
+  'CANCELLED',
+]);
+export type ErrorClass = z.infer<typeof ErrorClass>;
+
+export const RunnerStatus = z.enum(['ONLINE', 'STALE', 'OFFLINE']);
+export type RunnerStatus = z.infer<typeof RunnerStatus>;
+
+/** Task states from which a task never moves again. */
+export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = [
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'CANCELLED',
+  'BLOCKED',
+  'SKIPPED',
+];
+
+/** Task states that hold a provider concurrency slot. */
+export const ACTIVE_TASK_STATUSES: readonly TaskStatus[] = ['DISPATCHED', 'RUNNING'];
+
+export const AGENT_PROVIDERS: Readonly<Record<string, string>> = {
+  'claude-code': 'claude',
+  codex: 'openai',
+  'gemini-cli': 'gemini',
+};
+
+/** The provider whose concurrency limit an agent's runs count against. */
+export function providerForAgent(agent: string): string {
+  return AGENT_PROVIDERS[agent] ?? 'default';
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { ErrorClass, RunStatus, RunnerStatus, TaskStatus, TicketStatus } from './domain';
+import { LogLine } from './runs';
+import { Subjects } from './subjects';
+
+export const TicketChanged = z.object({
+  ticketId: z.uuid(),
+  status: TicketStatus,
+  previous: TicketStatus.nullable(),
+});
+export const TaskChanged = z.object({
+  taskId: z.uuid(),
+  ticketId: z.uuid(),
+  key: z.string(),
+  status: TaskStatus,
+  previous: TaskStatus.nullable(),
+});
+export const RunChanged = z.object({
+  runId: z.uuid(),
+  taskId: z.uuid(),
+  ticketId: z.uuid(),
+  attempt: z.number().int(),
+  status: RunStatus,
+  runnerId: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  errorClass: ErrorClass.nullable(),
+});
+export const RunnerChanged = z.object({
+  runnerId: z.string(),
+  name: z.string(),
+  status: RunnerStatus,
+  previous: RunnerStatus.nullable(),
+});
+export const LogAppended = z.object({
+  runId: z.uuid(),
+  taskId: z.uuid(),
+  ticketId: z.uuid(),
+  firstLine: z.number().int().nonnegative(),
+  lines: z.array(LogLine),
+});
+
+/** The public events a client sees on the WebSocket stream, keyed by their short type. */
+export const PublicEvents = {
+  'ticket.changed': { subject: Subjects.ticketChanged, schema: TicketChanged },
+  'task.changed': { subject: Subjects.taskChanged, schema: TaskChanged },
+  'run.changed': { subject: Subjects.runChanged, schema: RunChanged },
+  'runner.changed': { subject: Subjects.runnerChanged, schema: RunnerChanged },
+  'log.appended': { subject: Subjects.logAppended, schema: LogAppended },
+} as const;
+
+export type PublicEventType = keyof typeof PublicEvents;
+export type PublicEventData<T extends PublicEventType> = z.infer<(typeof PublicEvents)[T]['schema']>;
+
+/** One event as the WebSocket stream delivers it. */
+export interface StreamEvent<T extends PublicEventType = PublicEventType> {
+  seq: number;
+  type: T;
+  occurredAt: string;
+  ticketId: string | null;
+  data: PublicEventData<T>;
+}
+
+/** Messages a WebSocket client may send. */
+export const ClientFrame = z.discriminatedUnion('op', [
+  z.object({ op: z.literal('ping') }).strict(),
+]);
+export type ClientFrame = z.infer<typeof ClientFrame>;

@@ -1,0 +1,75 @@
+/**
+ * Every NATS subject Drover uses. Wire names never change: a breaking change to a
+ * payload is a new version (`.v2`) published beside the old one until every
+ * consumer has moved.
+ *
+ * Events are `drover.<domain>.<entity>.<event>.v<N>` (past tense); request/reply
+ * commands are `drover.<domain>.<entity>.<verb>.v<N>`.
+ */
+export const Subjects = {
+  /** gateway -> orchestrator (request/reply): write a validated ticket. */
+  ticketCreate: 'drover.orchestrator.ticket.create.v1',
+  /** outbox: a ticket's status changed. */
+  ticketChanged: 'drover.orchestrator.ticket.changed.v1',
+  /** outbox: a task's status changed. */
+  taskChanged: 'drover.orchestrator.task.changed.v1',
+  /** outbox -> runners (JetStream work queue): a run was leased and must be executed. */
+  runDispatched: 'drover.scheduler.run.dispatched.v1',
+  /** outbox: a run's status changed. */
+  runChanged: 'drover.orchestrator.run.changed.v1',
+  /** runner -> orchestrator (JetStream): a run began executing. */
+  runStarted: 'drover.runner.run.started.v1',
+  /** runner -> orchestrator (JetStream): a run ended. */
+  runFinished: 'drover.runner.run.finished.v1',
+  /** runner -> orchestrator (JetStream): a batch of output lines. */
+  runLogAppended: 'drover.runner.run.log-appended.v1',
+  /** runner -> health-monitor (request/reply): a runner joins the fleet. */
+  runnerRegister: 'drover.registry.runner.register.v1',
+  /** runner -> health-monitor (request/reply): a runner leaves the fleet cleanly. */
+  runnerDeregister: 'drover.registry.runner.deregister.v1',
+  /** runner -> health-monitor (core NATS, high rate): the runner is alive. */
+  runnerHeartbeat: 'drover.runner.runner.heartbeat.v1',
+  /** outbox: a runner's status changed (ONLINE, STALE, OFFLINE). */
+  runnerChanged: 'drover.registry.runner.changed.v1',
+  /** outbox: log lines were stored (announced so the WebSocket stream can show them). */
+  logAppended: 'drover.orchestrator.log.appended.v1',
+} as const;
+
+export type Subject = (typeof Subjects)[keyof typeof Subjects];
+
+/** JetStream streams. Names are prefixed per environment by the messaging lib. */
+export const Streams = {
+  /** Work for runners: one consumer group, each message taken by one runner. */
+  work: { name: 'DROVER_WORK', subjects: [Subjects.runDispatched] },
+  /** Reports from runners to the orchestrator. */
+  reports: {
+    name: 'DROVER_REPORTS',
+    subjects: [Subjects.runStarted, Subjects.runFinished, Subjects.runLogAppended],
+  },
+  /** Committed state changes, relayed from the outbox. */
+  events: {
+    name: 'DROVER_EVENTS',
+    subjects: [
+      Subjects.ticketChanged,
+      Subjects.taskChanged,
+      Subjects.runChanged,
+      Subjects.runnerChanged,
+      Subjects.logAppended,
+    ],
+  },
+} as const;
+
+export type StreamName = keyof typeof Streams;
+
+/** Durable JetStream consumer names. */
+export const Consumers = {
+  runners: 'runners',
+  orchestratorReports: 'orchestrator-reports',
+  schedulerEvents: 'scheduler-events',
+} as const;
+
+/** BullMQ queue names (Redis). Wire names never change. */
+export const Queues = {
+  retries: 'drover-retries',
+  timeouts: 'drover-timeouts',
+} as const;

@@ -1,0 +1,5 @@
+export * from './migrate';
+export * from './prisma.service';
+export { Prisma, PrismaClient } from './generated/prisma/client';
+export type * from './generated/prisma/models';
+export * as DbEnums from './generated/prisma/enums';

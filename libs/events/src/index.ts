@@ -1,0 +1,4 @@
+export * from './event-log';
+export * from './outbox';
+export * from './outbox-relay';
+export * from './event-tail';

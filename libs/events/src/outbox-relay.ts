@@ -1,0 +1,96 @@
+import { KickedLoop } from '@drover/util';
+import type { PrismaClient } from '@drover/db';
+import type { NatsBus } from '@drover/messaging';
+
+// Serialises sequencing across every relay sharing the database.
+const SEQUENCE_LOCK = 72_707_370;
+
+export interface RelayOptions {
+  pollMs: number;
+  batchSize?: number;
+}
+
+/**
+ * Moves committed outbox rows to NATS. Step one gives unsequenced events their
+ * `seq` under an advisory lock, so sequences become visible in increasing order
+ * (the WebSocket stream relies on that to replay without gaps). Step two
+ * publishes sequenced, unpublished rows through JetStream with the row's message
+ * id (broker-side dedupe) and marks them published. A crash between the two
+ * steps republishes at most a batch, which the dedupe window absorbs.
+ */
+export class OutboxRelay {
+  private readonly loop: KickedLoop;
+  private readonly batchSize: number;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly bus: NatsBus,
+    options: RelayOptions,
+  ) {
+    this.batchSize = options.batchSize ?? 500;
+    this.loop = new KickedLoop(OutboxRelay.name, () => this.pass(), options.pollMs);
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Asks for a relay pass now; passes never overlap and a kick during one is not lost. */
+  kick(): void {
+    this.loop.kick();
+  }
+
+  /** Sequences and publishes one batch; true when more may be waiting. */
+  private async pass(): Promise<boolean> {
+    await this.sequence();
+    return (await this.publish()) === this.batchSize;
+  }
+
+  /** Gives pending events their sequence numbers, in insertion order. */
+  async sequence(): Promise<number> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SEQUENCE_LOCK}::bigint)`;
+      return tx.$executeRaw`
+        WITH head AS (SELECT coalesce(max(seq), 0) AS s FROM event),
+        pending AS (
+          SELECT id, row_number() OVER (ORDER BY id) AS rn
+          FROM (SELECT id FROM event WHERE seq IS NULL ORDER BY id LIMIT ${this.batchSize * 4}) p
+        )
+        UPDATE event e SET seq = head.s + pending.rn
+        FROM head, pending WHERE e.id = pending.id`;
+    });
+  }
+
+  /** Publishes one batch of sequenced events; returns how many. */
+  async publish(): Promise<number> {
+    return this.prisma.$transaction(
+      async (tx) => {
+        const rows = await tx.$queryRaw<
+          { id: bigint; message_id: string; subject: string; data: unknown; correlation_id: string; traceparent: string | null }[]
+        >`
+          SELECT id, message_id, subject, data, correlation_id, traceparent FROM event
+          WHERE published_at IS NULL AND seq IS NOT NULL
+          ORDER BY seq LIMIT ${this.batchSize}
+          FOR UPDATE SKIP LOCKED`;
+        if (!rows.length) return 0;
+        await Promise.all(
+          rows.map((row) =>
+            this.bus.publish(row.subject, row.data, {
+              id: row.message_id,
+              msgId: row.message_id,
+              correlationId: row.correlation_id,
+              traceparent: row.traceparent,
+            }),
+          ),
+        );
+        await tx.$executeRaw`UPDATE event SET published_at = now() WHERE id = ANY(${rows.map((r) => r.id)}::bigint[])`;
+        return rows.length;
+      },
+      { timeout: 30_000 },
+    );
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+}

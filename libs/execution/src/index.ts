@@ -1,0 +1,5 @@
+export * from './command-agent';
+export * from './log-buffer';
+export * from './process-driver';
+export * from './run-executor';
+export * from './sandbox-driver';

@@ -1,0 +1,2 @@
+export * from './choose-dispatch';
+export * from './dispatch-ready-tasks';

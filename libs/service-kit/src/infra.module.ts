@@ -1,0 +1,94 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type BeforeApplicationShutdown,
+  type DynamicModule,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { CommonConfig } from '@drover/config';
+import type { StreamName } from '@drover/contracts';
+import { PrismaService } from '@drover/db';
+import { OutboxRelay } from '@drover/events';
+import { NatsBus } from '@drover/messaging';
+
+export interface InfraOptions {
+  service: string;
+  config: CommonConfig;
+  /** JetStream streams this service publishes to or consumes from. */
+  streams: readonly StreamName[];
+  /** Run an outbox relay (services that write state changes). */
+  relay: boolean;
+  /** Services that never touch Postgres (the runner) leave this false. */
+  database: boolean;
+}
+
+const INFRA_OPTIONS = Symbol('INFRA_OPTIONS');
+
+/** Starts the outbox relay once the app is up; closes relay, NATS and Postgres in that order. */
+@Injectable()
+class InfraLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Infra');
+
+  constructor(
+    @Inject(INFRA_OPTIONS) private readonly options: InfraOptions,
+    private readonly bus: NatsBus,
+    @Inject(OutboxRelay) private readonly relay: OutboxRelay | null,
+    @Inject(PrismaService) private readonly prisma: PrismaService | null,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.relay?.start();
+    this.logger.log(`${this.options.service} connected to NATS and ${this.prisma ? 'Postgres' : 'no database'}`);
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.relay?.stop();
+    await this.bus.close();
+    await this.prisma?.$disconnect();
+  }
+}
+
+/**
+ * Postgres, NATS and the outbox relay for one service, as global providers:
+ * `PrismaService`, `NatsBus`, `OutboxRelay`.
+ */
+@Module({})
+export class InfraModule {
+  static forRoot(options: InfraOptions): DynamicModule {
+    return {
+      module: InfraModule,
+      global: true,
+      providers: [
+        { provide: INFRA_OPTIONS, useValue: options },
+        {
+          provide: PrismaService,
+          useFactory: () => (options.database ? new PrismaService(options.config.DATABASE_URL) : null),
+        },
+        {
+          provide: NatsBus,
+          useFactory: async () => {
+            const bus = await NatsBus.connect({
+              url: options.config.NATS_URL,
+              prefix: options.config.DROVER_SUBJECT_PREFIX,
+              service: options.service,
+            });
+            await bus.ensureStreams(options.streams);
+            return bus;
+          },
+        },
+        {
+          provide: OutboxRelay,
+          inject: [PrismaService, NatsBus],
+          useFactory: (prisma: PrismaService | null, bus: NatsBus) =>
+            options.relay && prisma
+              ? new OutboxRelay(prisma, bus, { pollMs: options.config.DROVER_RELAY_POLL_MS })
+              : null,
+        },
+        InfraLifecycle,
+      ],
+      exports: [PrismaService, NatsBus, OutboxRelay],
+    };
+  }
+}

@@ -1,0 +1,2 @@
+export * from './infra-urls';
+export * from './test-env';

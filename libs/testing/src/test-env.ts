@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { createPrismaClient, type PrismaClient } from '@drover/db';
+
+/** One test file's private slice of the shared infrastructure. */
+export interface TestEnv {
+  databaseUrl: string;
+  natsUrl: string;
+  redisUrl: string;
+  subjectPrefix: string;
+  redisPrefix: string;
+  /** Environment for Drover's config loaders, pointing at this slice. */
+  env: Record<string, string>;
+  prisma: PrismaClient;
+  destroy(): Promise<void>;
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the tests through Jest (its global setup sets it)`);
+  return value;
+}
+
+async function admin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: required('DROVER_TEST_DATABASE_URL') });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Creates a database cloned from the migrated template, plus a NATS subject
+ * prefix and a Redis key prefix of its own, so test files run in parallel
+ * without seeing each other.
+ */
+export async function createTestEnv(): Promise<TestEnv> {
+  const id = randomBytes(5).toString('hex');
+  const dbName = `drover_t_${id}`;
+  const template = required('DROVER_TEST_TEMPLATE_DB');
+  await admin((c) => c.query(`CREATE DATABASE "${dbName}" TEMPLATE "${template}"`));
+  const url = new URL(required('DROVER_TEST_DATABASE_URL'));
+  url.pathname = `/${dbName}`;
+  const databaseUrl = url.toString();
+  const natsUrl = required('DROVER_TEST_NATS_URL');
+  const redisUrl = required('DROVER_TEST_REDIS_URL');
+  const subjectPrefix = `t${id}`;
+  const redisPrefix = `drover-t${id}`;
+  const prisma = createPrismaClient(databaseUrl, 5);
+  return {
+    databaseUrl,
+    natsUrl,
+    redisUrl,
+    subjectPrefix,
+    redisPrefix,
+    env: {
+      DATABASE_URL: databaseUrl,
+      NATS_URL: natsUrl,
+      REDIS_URL: redisUrl,
+      DROVER_SUBJECT_PREFIX: subjectPrefix,
+      DROVER_REDIS_PREFIX: redisPrefix,
+    },
+    prisma,
+    async destroy() {
+      await prisma.$disconnect();
+      await admin((c) => c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  what: string,
+  timeoutMs = 15_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,184 @@
+import type { LogLine, TicketStatus } from '@drover/contracts';
+import type { PrismaClient } from '@drover/db';
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+const encodeCursor = (createdAt: Date, id: string) =>
+  Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return null;
+  return { createdAt, id };
+}
+
+export class InvalidCursorError extends Error {}
+
+const ticketFields = {
+  id: true,
+  title: true,
+  status: true,
+  priority: true,
+  createdAt: true,
+  updatedAt: true,
+  finishedAt: true,
+  project: { select: { slug: true } },
+} as const;
+
+/** Read side of tickets, tasks, runs, logs and runners, shaped for the API. */
+export class TicketQueries {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async listTickets(q: { status?: TicketStatus; limit: number; cursor?: string }) {
+    const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+    if (after === null) throw new InvalidCursorError('cursor is not one this API returned');
+    const rows = await this.prisma.ticket.findMany({
+      where: {
+        ...(q.status ? { status: q.status } : {}),
+        ...(after
+          ? {
+              OR: [
+                { createdAt: { lt: after.createdAt } },
+                { createdAt: after.createdAt, id: { lt: after.id } },
+              ],
+            }
+          : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: q.limit + 1,
+      select: { ...ticketFields, _count: { select: { tasks: true } } },
+    });
+    const items = rows.slice(0, q.limit);
+    const last = items[items.length - 1];
+    return {
+      items: items.map(({ _count, project, ...t }) => ({ ...t, project: project.slug, taskCount: _count.tasks })),
+      nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+    };
+  }
+
+  async getTicket(id: string) {
+    const ticket = await this.prisma.ticket.findUnique({
+      where: { id },
+      select: {
+        ...ticketFields,
+        tasks: {
+          orderBy: [{ createdAt: 'asc' }, { key: 'asc' }],
+          select: {
+            id: true,
+            key: true,
+            title: true,
+            status: true,
+            priority: true,
+            agent: true,
+            provider: true,
+            attempt: true,
+            readyAt: true,
+            finishedAt: true,
+            dependsOn: { select: { dependsOn: { select: { key: true } } } },
+          },
+        },
+      },
+    });
+    if (!ticket) return null;
+    const { project, tasks, ...rest } = ticket;
+    return {
+      ...rest,
+      project: project.slug,
+      tasks: tasks.map(({ dependsOn, ...t }) => ({ ...t, dependsOn: dependsOn.map((d) => d.dependsOn.key) })),
+    };
+  }
+
+  async getTask(id: string) {
+    const task = await this.prisma.task.findUnique({
+      where: { id },
+      select: {
+        id: true,
+        ticketId: true,
+        key: true,
+        title: true,
+        status: true,
+        priority: true,
+        agent: true,
+        provider: true,
+        spec: true,
+        attempt: true,
+        createdAt: true,
+        readyAt: true,
+        finishedAt: true,
+        dependsOn: { select: { dependsOn: { select: { id: true, key: true, status: true } } } },
+        runs: {
+          orderBy: { attempt: 'asc' },
+          select: {
+            id: true,
+            attempt: true,
+            status: true,
+            runnerId: true,
+            dispatchedAt: true,
+            startedAt: true,
+            finishedAt: true,
+            exitCode: true,
+            errorClass: true,
+            errorMessage: true,
+            result: true,
+            logLines: true,
+          },
+        },
+      },
+    });
+    if (!task) return null;
+    const { dependsOn, ...rest } = task;
+    return { ...rest, dependsOn: dependsOn.map((d) => d.dependsOn) };
+  }
+
+  /** Lines `after` .. `after + limit - 1` of a run's log (0-based line numbers). */
+  async getRunLogs(runId: string, after: number, limit: number) {
+    const run = await this.prisma.run.findUnique({
+      where: { id: runId },
+      select: { id: true, taskId: true, status: true, logLines: true },
+    });
+    if (!run) return null;
+    const chunks = await this.prisma.$queryRaw<{ first_line: number; lines: LogLine[] }[]>`
+      SELECT first_line, lines FROM log_chunk
+      WHERE run_id = ${runId}::uuid AND first_line + line_count > ${after}
+        AND first_line < ${after + limit}
+      ORDER BY first_line`;
+    const lines: (LogLine & { n: number })[] = [];
+    for (const chunk of chunks) {
+      chunk.lines.forEach((line, i) => {
+        const n = chunk.first_line + i;
+        if (n >= after && n < after + limit) lines.push({ n, ...line });
+      });
+    }
+    const next = after + lines.length;
+    return {
+      runId: run.id,
+      taskId: run.taskId,
+      status: run.status,
+      totalLines: run.logLines,
+      lines,
+      nextAfter: next < run.logLines ? next : null,
+    };
+  }
+
+  listRunners() {
+    return this.prisma.runner.findMany({
+      orderBy: [{ status: 'asc' }, { id: 'asc' }],
+      select: {
+        id: true,
+        name: true,
+        status: true,
+        slots: true,
+        freeSlots: true,
+        capabilities: true,
+        heartbeatIntervalMs: true,
+        registeredAt: true,
+        lastHeartbeatAt: true,
+      },
+    });
+  }
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+// Bundles one app into dist/apps/<name>/main.js: workspace libs are inlined,
+// npm packages stay external (resolved from node_modules at run time). SWC
+// compiles TypeScript so Nest's decorator metadata is emitted (esbuild alone
+// cannot emit it).
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import swc from '@swc/core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const name = process.argv[2];
+if (!name) {
+  console.error('usage: build-app.mjs <app-name>');
+  process.exit(2);
+}
+const { compilerOptions } = JSON.parse(await readFile(join(root, 'tsconfig.base.json'), 'utf8'));
+const aliases = new Map(
+  Object.entries(compilerOptions.paths).map(([alias, [target]]) => [alias, join(root, target)]),
+);
+
+const workspace = {
+  name: 'drover-workspace',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      const target = aliases.get(args.path);
+      if (target) return { path: target };
+      return { path: args.path, external: true };
+    });
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const out = await swc.transform(source, {
+        filename: args.path,
+        sourceMaps: 'inline',
+        jsc: {
+          parser: { syntax: 'typescript', decorators: true },
+          transform: { legacyDecorator: true, decoratorMetadata: true },
+          target: 'es2022',
+          keepClassNames: true,
+        },
+        module: { type: 'es6' },
+      });
+      return { contents: out.code, loader: 'js' };
+    });
+  },
+};
+
+const started = Date.now();
+await build({
+  entryPoints: [join(root, 'apps', name, 'src/main.ts')],
+  outfile: join(root, 'dist/apps', name, 'main.js'),
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  logLevel: 'warning',
+  keepNames: true,
+  plugins: [workspace],
+});
+console.log(`built dist/apps/${name}/main.js in ${Date.now() - started} ms`);
