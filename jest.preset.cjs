@@ -29,7 +29,11 @@ module.exports = function preset(dir, name) {
     testEnvironment: 'node',
     transform: { '^.+\\.ts$': swc },
     moduleNameMapper,
-    testMatch: ['<rootDir>/**/*.spec.ts', '<rootDir>/**/*.int-spec.ts', '<rootDir>/**/*.e2e-spec.ts'],
+    testMatch: [
+      '<rootDir>/**/*.spec.ts',
+      '<rootDir>/**/*.int-spec.ts',
+      '<rootDir>/**/*.e2e-spec.ts',
+    ],
     testPathIgnorePatterns: ['/node_modules/', '/dist/'],
     globalSetup: join(__dirname, 'libs/testing/src/global-setup.ts'),
     testTimeout: 30_000,

@@ -10,7 +10,13 @@ export class AgentRunnerModule {
       module: AgentRunnerModule,
       imports: [
         // Runners are untrusted: NATS only, never Postgres.
-        InfraModule.forRoot({ service: 'agent-runner', config, streams: ['work', 'reports'], relay: false, database: false }),
+        InfraModule.forRoot({
+          service: 'agent-runner',
+          config,
+          streams: ['work', 'reports'],
+          relay: false,
+          database: false,
+        }),
       ],
       providers: [{ provide: RunnerConfig, useValue: config }, RunnerService],
     };

@@ -56,17 +56,26 @@ export class NatsRunReporter implements RunReporter {
     return this.send(Subjects.runFinished, report, `${work.leaseToken}:finished`, work);
   }
 
-  private async send(subject: string, data: unknown, msgId: string, work: RunDispatched): Promise<void> {
+  private async send(
+    subject: string,
+    data: unknown,
+    msgId: string,
+    work: RunDispatched,
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.bus.publish(subject, data, { msgId, correlationId: work.ticketId });
         return;
       } catch (error) {
         if (this.isStopped() && attempt >= 5) {
-          this.logger.error(`run ${work.runId}: gave up sending ${subject}: ${(error as Error).message}`);
+          this.logger.error(
+            `run ${work.runId}: gave up sending ${subject}: ${(error as Error).message}`,
+          );
           return;
         }
-        this.logger.warn(`run ${work.runId}: sending ${subject} failed (attempt ${attempt}), retrying`);
+        this.logger.warn(
+          `run ${work.runId}: sending ${subject} failed (attempt ${attempt}), retrying`,
+        );
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5))));
       }
     }

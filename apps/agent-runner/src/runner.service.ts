@@ -70,12 +70,15 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     for (let attempt = 1; ; attempt++) {
       try {
         const reply = await this.bus.request(Subjects.runnerRegister, request, RegistryReply, 5000);
-        if (!reply.ok) throw new Error(`registration refused: ${reply.message ?? 'no reason given'}`);
+        if (!reply.ok)
+          throw new Error(`registration refused: ${reply.message ?? 'no reason given'}`);
         this.logger.log(`registered as ${request.runnerId} with ${request.slots} slots`);
         return;
       } catch (error) {
         if (String((error as Error).message).startsWith('registration refused')) throw error;
-        this.logger.warn(`registration attempt ${attempt} failed (${(error as Error).message}); retrying`);
+        this.logger.warn(
+          `registration attempt ${attempt} failed (${(error as Error).message}); retrying`,
+        );
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -136,7 +139,9 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     this.slotFreed?.();
     await this.pulling;
     if (this.active.size) {
-      this.logger.log(`waiting up to ${this.config.RUNNER_SHUTDOWN_GRACE_MS} ms for ${this.active.size} runs`);
+      this.logger.log(
+        `waiting up to ${this.config.RUNNER_SHUTDOWN_GRACE_MS} ms for ${this.active.size} runs`,
+      );
       const all = Promise.all([...this.active.values()].map((r) => r.done));
       const grace = new Promise((r) => setTimeout(r, this.config.RUNNER_SHUTDOWN_GRACE_MS).unref());
       await Promise.race([all, grace]);

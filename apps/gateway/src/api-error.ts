@@ -30,11 +30,17 @@ export function parseOrThrow<S extends z.ZodType>(
   const result = validate(schema, input);
   if (result.ok) return result.value;
   const status = where === 'body' ? 422 : 400;
-  const details = result.issues.map((i) => ({ ...i, path: i.path === '(root)' ? where : `${where}.${i.path}` }));
+  const details = result.issues.map((i) => ({
+    ...i,
+    path: i.path === '(root)' ? where : `${where}.${i.path}`,
+  }));
   throw new ApiError(
     status,
     'INVALID_REQUEST',
-    `invalid ${where}: ${details.map((d) => `${d.path}: ${d.message}`).slice(0, 5).join('; ')}${details.length > 5 ? `; and ${details.length - 5} more` : ''}`,
+    `invalid ${where}: ${details
+      .map((d) => `${d.path}: ${d.message}`)
+      .slice(0, 5)
+      .join('; ')}${details.length > 5 ? `; and ${details.length - 5} more` : ''}`,
     details,
   );
 }
@@ -66,7 +72,11 @@ export class ApiErrorFilter implements ExceptionFilter {
     if (error instanceof ApiError) {
       return {
         status: error.status,
-        body: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) },
+        body: {
+          code: error.code,
+          message: error.message,
+          ...(error.details ? { details: error.details } : {}),
+        },
       };
     }
     if (error instanceof HttpException) {

@@ -19,14 +19,24 @@ export class GatewayModule {
     return {
       module: GatewayModule,
       imports: [
-        InfraModule.forRoot({ service: 'gateway', config, streams: [], relay: false, database: true }),
+        InfraModule.forRoot({
+          service: 'gateway',
+          config,
+          streams: [],
+          relay: false,
+          database: true,
+        }),
       ],
       controllers: [TicketsController, TasksController, HealthController],
       providers: [
         { provide: GatewayConfig, useValue: config },
         { provide: HTTP_SERVER, useValue: server },
         { provide: APP_FILTER, useClass: ApiErrorFilter },
-        { provide: TicketQueries, inject: [PrismaService], useFactory: (p: PrismaService) => new TicketQueries(p) },
+        {
+          provide: TicketQueries,
+          inject: [PrismaService],
+          useFactory: (p: PrismaService) => new TicketQueries(p),
+        },
         HealthProbe,
         EventStreamServer,
       ],

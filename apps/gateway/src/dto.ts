@@ -21,7 +21,12 @@ export const ListTicketsQuery = (maxPage: number) =>
 export const LogsQuery = (maxPage: number) =>
   z
     .object({
-      after: z.coerce.number().int().min(0).max(2 ** 31 - 1).default(0),
+      after: z.coerce
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 31 - 1)
+        .default(0),
       limit: pageLimit(maxPage * 10, 1000),
     })
     .strict();

@@ -76,10 +76,12 @@ export class EventStreamServer implements OnApplicationBootstrap, BeforeApplicat
 
   private async serve(ws: WebSocket, since: number | undefined, ticketId: string | undefined) {
     ws.on('message', (raw, isBinary) => {
-      const frame = isBinary ? null : safeJson(raw.toString());
+      const frame = isBinary ? null : safeJson((raw as Buffer).toString('utf8'));
       const parsed = ClientFrame.safeParse(frame);
       if (!parsed.success) {
-        ws.send(JSON.stringify({ type: 'error', message: 'unsupported frame; send {"op":"ping"}' }));
+        ws.send(
+          JSON.stringify({ type: 'error', message: 'unsupported frame; send {"op":"ping"}' }),
+        );
         return;
       }
       ws.send(JSON.stringify({ type: 'pong', head: this.tail.currentHead() }));
@@ -128,7 +130,9 @@ function safeJson(text: string): unknown {
 }
 
 function reject(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ error: { code: status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', message } });
+  const body = JSON.stringify({
+    error: { code: status === 404 ? 'NOT_FOUND' : 'BAD_REQUEST', message },
+  });
   socket.end(
     `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Bad Request'}\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

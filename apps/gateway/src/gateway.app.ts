@@ -10,12 +10,12 @@ import { tracingMiddleware } from './tracing.middleware';
 
 /** The gateway app, configured but not listening (tests start it in-process). */
 export async function createGateway(config: GatewayConfig): Promise<NestExpressApplication> {
-  let server: Server | undefined;
+  const ref: { server?: Server } = {};
   const app = await NestFactory.create<NestExpressApplication>(
-    GatewayModule.register(config, () => server as Server),
+    GatewayModule.register(config, () => ref.server as Server),
     { logger: createLogger('gateway', config), bodyParser: false },
   );
-  server = app.getHttpServer() as Server;
+  ref.server = app.getHttpServer();
   app.use(tracingMiddleware);
   app.useBodyParser('json', { limit: config.GATEWAY_BODY_LIMIT });
   app.disable('x-powered-by');
@@ -23,11 +23,12 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
     app,
     new DocumentBuilder()
       .setTitle('Drover API')
-      .setDescription('Tickets, tasks, runs, logs and runners. Live events: WebSocket at /events?since=<seq>&ticket=<id>.')
+      .setDescription(
+        'Tickets, tasks, runs, logs and runners. Live events: WebSocket at /events?since=<seq>&ticket=<id>.',
+      )
       .setVersion('1')
       .build(),
   );
   SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });
   return app;
 }
-

@@ -12,7 +12,9 @@ export class HealthController {
   @ApiOperation({ summary: 'Postgres, NATS and Redis reachability; 503 names what is down' })
   async health(@Res() res: Response): Promise<void> {
     const checks = await this.probe.check();
-    const down = Object.entries(checks).filter(([, c]) => c.status === 'down').map(([name]) => name);
+    const down = Object.entries(checks)
+      .filter(([, c]) => c.status === 'down')
+      .map(([name]) => name);
     res.status(down.length ? 503 : 200).json({ status: down.length ? 'down' : 'ok', down, checks });
   }
 }

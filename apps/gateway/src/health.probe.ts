@@ -19,7 +19,11 @@ function timed(probe: () => Promise<unknown>): Promise<Check> {
   );
   return Promise.race([probe(), timeout]).then(
     () => ({ status: 'up' as const, latencyMs: Math.round(performance.now() - started) }),
-    (error: Error) => ({ status: 'down' as const, latencyMs: Math.round(performance.now() - started), error: error.message }),
+    (error: Error) => ({
+      status: 'down' as const,
+      latencyMs: Math.round(performance.now() - started),
+      error: error.message,
+    }),
   );
 }
 

@@ -8,5 +8,7 @@ runMain('gateway', async () => {
   const app = await createGateway(config);
   closeOnSignals(app, 'gateway');
   await app.listen(config.GATEWAY_PORT, config.GATEWAY_HOST);
-  createLogger('gateway', config).log(`listening on http://${config.GATEWAY_HOST}:${config.GATEWAY_PORT}`);
+  createLogger('gateway', config).log(
+    `listening on http://${config.GATEWAY_HOST}:${config.GATEWAY_PORT}`,
+  );
 });

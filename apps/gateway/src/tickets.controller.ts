@@ -4,7 +4,12 @@ import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/s
 import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects, SubmitTicket } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
-import { describeGraphErrors, InvalidCursorError, TicketQueries, validateGraph } from '@drover/workflow';
+import {
+  describeGraphErrors,
+  InvalidCursorError,
+  TicketQueries,
+  validateGraph,
+} from '@drover/workflow';
 import { ApiError, parseOrThrow } from './api-error';
 import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
 
@@ -22,7 +27,11 @@ export class TicketsController {
   @ApiOperation({ summary: 'Submit a ticket: tasks with depends_on references' })
   @ApiBody({ type: SubmitTicketDto })
   @ApiResponse({ status: 201, description: 'The ticket, with its tasks' })
-  @ApiResponse({ status: 422, description: 'Invalid body or graph (unknown references, duplicate keys, cycles); nothing written' })
+  @ApiResponse({
+    status: 422,
+    description:
+      'Invalid body or graph (unknown references, duplicate keys, cycles); nothing written',
+  })
   async submit(@Body() body: unknown) {
     const ticket = parseOrThrow(SubmitTicket, body, 'body');
     const graph = validateGraph(ticket.tasks);
@@ -31,9 +40,18 @@ export class TicketsController {
       throw new ApiError(422, 'INVALID_GRAPH', details.map((d) => d.message).join('; '), details);
     }
     const reply = await this.bus
-      .request(Subjects.ticketCreate, ticket, CreateTicketReply, this.config.GATEWAY_COMMAND_TIMEOUT_MS)
+      .request(
+        Subjects.ticketCreate,
+        ticket,
+        CreateTicketReply,
+        this.config.GATEWAY_COMMAND_TIMEOUT_MS,
+      )
       .catch((error: Error) => {
-        throw new ApiError(503, 'ORCHESTRATOR_UNAVAILABLE', `the orchestrator did not answer: ${error.message}`);
+        throw new ApiError(
+          503,
+          'ORCHESTRATOR_UNAVAILABLE',
+          `the orchestrator did not answer: ${error.message}`,
+        );
       });
     if (!reply.ok) {
       throw new ApiError(reply.status, reply.error.code, reply.error.message, reply.error.details);
@@ -51,7 +69,8 @@ export class TicketsController {
     try {
       return await this.queries.listTickets(q);
     } catch (error) {
-      if (error instanceof InvalidCursorError) throw new ApiError(400, 'INVALID_CURSOR', error.message);
+      if (error instanceof InvalidCursorError)
+        throw new ApiError(400, 'INVALID_CURSOR', error.message);
       throw error;
     }
   }

@@ -6,7 +6,11 @@ import { tracer } from '@drover/telemetry';
 export function tracingMiddleware(req: Request, res: Response, next: NextFunction): void {
   const span = tracer().startSpan(`${req.method} ${req.path}`, {
     kind: SpanKind.SERVER,
-    attributes: { 'http.request.method': req.method, 'url.path': req.path, 'drover.service': 'gateway' },
+    attributes: {
+      'http.request.method': req.method,
+      'url.path': req.path,
+      'drover.service': 'gateway',
+    },
   });
   res.on('finish', () => {
     span.setAttribute('http.response.status_code', res.statusCode);

@@ -11,7 +11,13 @@ export class HealthMonitorModule {
     return {
       module: HealthMonitorModule,
       imports: [
-        InfraModule.forRoot({ service: 'health-monitor', config, streams: ['events'], relay: true, database: true }),
+        InfraModule.forRoot({
+          service: 'health-monitor',
+          config,
+          streams: ['events'],
+          relay: true,
+          database: true,
+        }),
       ],
       providers: [
         { provide: HealthConfig, useValue: config },

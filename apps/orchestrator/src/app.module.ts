@@ -5,11 +5,13 @@ import { InfraModule } from '@drover/service-kit';
 import { AppendRunLog, CreateTicket, RecordRunFinished, RecordRunStarted } from '@drover/workflow';
 import { OrchestratorHandlers } from './orchestrator.handlers';
 
-const useCases = [CreateTicket, RecordRunStarted, RecordRunFinished, AppendRunLog].map((UseCase) => ({
-  provide: UseCase,
-  inject: [PrismaService],
-  useFactory: (prisma: PrismaService) => new UseCase(prisma),
-}));
+const useCases = [CreateTicket, RecordRunStarted, RecordRunFinished, AppendRunLog].map(
+  (UseCase) => ({
+    provide: UseCase,
+    inject: [PrismaService],
+    useFactory: (prisma: PrismaService) => new UseCase(prisma),
+  }),
+);
 
 @Module({})
 export class OrchestratorModule {
@@ -25,7 +27,11 @@ export class OrchestratorModule {
           database: true,
         }),
       ],
-      providers: [{ provide: OrchestratorConfig, useValue: config }, ...useCases, OrchestratorHandlers],
+      providers: [
+        { provide: OrchestratorConfig, useValue: config },
+        ...useCases,
+        OrchestratorHandlers,
+      ],
     };
   }
 }

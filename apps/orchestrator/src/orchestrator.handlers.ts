@@ -1,5 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { Consumers, RunFinished, RunLogAppended, RunStarted, Subjects, SubmitTicket, type CreateTicketReply } from '@drover/contracts';
+import {
+  Consumers,
+  RunFinished,
+  RunLogAppended,
+  RunStarted,
+  Subjects,
+  SubmitTicket,
+  type CreateTicketReply,
+} from '@drover/contracts';
 import { OrchestratorConfig } from '@drover/config';
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
@@ -60,4 +68,3 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
     );
   }
 }
-

@@ -11,7 +11,13 @@ export class SchedulerModule {
     return {
       module: SchedulerModule,
       imports: [
-        InfraModule.forRoot({ service: 'scheduler', config, streams: ['work', 'events'], relay: true, database: true }),
+        InfraModule.forRoot({
+          service: 'scheduler',
+          config,
+          streams: ['work', 'events'],
+          relay: true,
+          database: true,
+        }),
       ],
       providers: [
         { provide: SchedulerConfig, useValue: config },

@@ -12,4 +12,3 @@ runMain('scheduler', async () => {
   closeOnSignals(app, 'scheduler');
   await app.init();
 });
-

@@ -26,7 +26,11 @@ export class SchedulerLoop implements OnApplicationBootstrap, BeforeApplicationS
     private readonly dispatcher: DispatchReadyTasks,
     config: SchedulerConfig,
   ) {
-    this.loop = new KickedLoop('Scheduler', () => this.pass(config.SCHEDULER_BATCH_SIZE), config.SCHEDULER_POLL_MS);
+    this.loop = new KickedLoop(
+      'Scheduler',
+      () => this.pass(config.SCHEDULER_BATCH_SIZE),
+      config.SCHEDULER_POLL_MS,
+    );
   }
 
   onApplicationBootstrap(): void {

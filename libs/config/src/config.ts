@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 
 /** Thrown at boot when the environment is invalid; lists every bad key at once. */
 export class ConfigError extends Error {
@@ -33,12 +33,12 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.
   return result.data;
 }
 
-/** Reads `--name value` or `--name=value` from argv. */
+/** Reads `--name value` or `--name=value` from argv; `''` when the flag has no value. */
 export function argValue(argv: readonly string[], name: string): string | undefined {
   const flag = `--${name}`;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === flag) return argv[i + 1];
+    if (arg === flag) return argv[i + 1] ?? '';
     if (arg.startsWith(`${flag}=`)) return arg.slice(flag.length + 1);
   }
   return undefined;

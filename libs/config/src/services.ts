@@ -3,6 +3,14 @@ import { z } from 'zod';
 import { argValue, ConfigError, loadConfig, type Env } from './config';
 import { boolVar, CommonConfigSchema, intVar } from './fields';
 
+/**
+ * A class whose instances have the parsed shape of `schema`: usable both as a
+ * type and as a Nest injection token, with the value provided by `useValue`.
+ */
+function configClass<S extends z.ZodObject>(_schema: S) {
+  return class {} as unknown as abstract new () => z.output<S>;
+}
+
 export const GatewayConfigSchema = CommonConfigSchema.extend({
   GATEWAY_HOST: z.string().default('127.0.0.1'),
   GATEWAY_PORT: intVar(8080, 0, 65_535),
@@ -14,16 +22,14 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
   /** Safety net for the event tail when no NATS notification arrives. */
   GATEWAY_EVENT_POLL_MS: intVar(500, 10),
 });
-export interface GatewayConfig extends z.output<typeof GatewayConfigSchema> {}
 /** DI token and type of the gateway's configuration. */
-export abstract class GatewayConfig {}
+export abstract class GatewayConfig extends configClass(GatewayConfigSchema) {}
 
 export const OrchestratorConfigSchema = CommonConfigSchema.extend({
   /** How many runner reports the orchestrator takes from JetStream at once. */
   ORCHESTRATOR_REPORT_BATCH: intVar(64, 1, 1024),
 });
-export interface OrchestratorConfig extends z.output<typeof OrchestratorConfigSchema> {}
-export abstract class OrchestratorConfig {}
+export abstract class OrchestratorConfig extends configClass(OrchestratorConfigSchema) {}
 
 /** Per-provider concurrency limits, e.g. `{"claude":8,"default":8}`. */
 export const ConcurrencyLimits = z
@@ -38,10 +44,9 @@ export const SchedulerConfigSchema = CommonConfigSchema.extend({
   /** Safety-net poll when no event wakes the scheduler. */
   SCHEDULER_POLL_MS: intVar(500, 10),
 });
-export interface SchedulerConfig extends Omit<z.output<typeof SchedulerConfigSchema>, never> {
-  concurrency: ConcurrencyLimits;
+export abstract class SchedulerConfig extends configClass(SchedulerConfigSchema) {
+  abstract concurrency: ConcurrencyLimits;
 }
-export abstract class SchedulerConfig {}
 
 export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_ID: z
@@ -62,8 +67,7 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   /** Flush buffered log lines at least this often. */
   RUNNER_LOG_FLUSH_MS: intVar(100, 10),
 });
-export interface RunnerConfig extends z.output<typeof RunnerConfigSchema> {}
-export abstract class RunnerConfig {}
+export abstract class RunnerConfig extends configClass(RunnerConfigSchema) {}
 
 export const HealthConfigSchema = CommonConfigSchema.extend({
   /** How often stale runners are looked for and buffered heartbeats written. */
@@ -71,25 +75,35 @@ export const HealthConfigSchema = CommonConfigSchema.extend({
   /** A runner is STALE after this many missed heartbeat intervals. */
   HEALTH_STALE_AFTER_INTERVALS: intVar(3, 1, 100),
 });
-export interface HealthConfig extends z.output<typeof HealthConfigSchema> {}
-export abstract class HealthConfig {}
+export abstract class HealthConfig extends configClass(HealthConfigSchema) {}
 
 /** Scheduler config: the environment, then `--concurrency` from argv (which wins). */
 export function loadSchedulerConfig(env: Env = process.env, argv = process.argv): SchedulerConfig {
   const base = loadConfig(SchedulerConfigSchema, env);
-  const raw = argValue(argv, 'concurrency') ?? base.DROVER_CONCURRENCY;
-  const where = argValue(argv, 'concurrency') ? '--concurrency' : 'DROVER_CONCURRENCY';
+  const flag = argValue(argv, 'concurrency');
+  const raw = flag ?? base.DROVER_CONCURRENCY;
+  const where = flag === undefined ? 'DROVER_CONCURRENCY' : '--concurrency';
   let json: unknown;
   try {
     json = JSON.parse(raw);
   } catch {
-    throw new ConfigError([`${where}: must be JSON such as {"claude":8,"default":8} (got "${raw}")`]);
+    throw new ConfigError([
+      `${where}: must be JSON such as {"claude":8,"default":8} (got "${raw}")`,
+    ]);
   }
   const limits = ConcurrencyLimits.safeParse(json);
   if (!limits.success) {
     throw new ConfigError(
-      limits.error.issues.map((i) => `${where}${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`),
+      limits.error.issues.map(
+        (i) => `${where}${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`,
+      ),
     );
   }
   return { ...base, concurrency: limits.data };
 }
+
+export const CliConfigSchema = z.object({
+  DROVER_API_URL: z.url().default('http://127.0.0.1:8080'),
+  DROVER_API_KEY: z.string().optional(),
+});
+export type CliConfig = z.output<typeof CliConfigSchema>;

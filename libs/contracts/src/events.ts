@@ -49,7 +49,9 @@ export const PublicEvents = {
 } as const;
 
 export type PublicEventType = keyof typeof PublicEvents;
-export type PublicEventData<T extends PublicEventType> = z.infer<(typeof PublicEvents)[T]['schema']>;
+export type PublicEventData<T extends PublicEventType> = z.infer<
+  (typeof PublicEvents)[T]['schema']
+>;
 
 /** One event as the WebSocket stream delivers it. */
 export interface StreamEvent<T extends PublicEventType = PublicEventType> {

@@ -24,5 +24,7 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; issues: Issue[] };
 /** Validates without throwing; the issues name every bad field. */
 export function validate<S extends z.ZodType>(schema: S, input: unknown): Parsed<z.output<S>> {
   const result = schema.safeParse(input);
-  return result.success ? { ok: true, value: result.data } : { ok: false, issues: toIssues(result.error) };
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, issues: toIssues(result.error) };
 }

@@ -11,7 +11,9 @@ export class EventLog {
 
   /** The highest sequence assigned so far (0 when the log is empty). */
   async head(): Promise<number> {
-    const [row] = await this.prisma.$queryRaw<{ s: bigint | null }[]>`SELECT max(seq) AS s FROM event`;
+    const [row] = await this.prisma.$queryRaw<
+      { s: bigint | null }[]
+    >`SELECT max(seq) AS s FROM event`;
     return Number(row?.s ?? 0);
   }
 
@@ -29,7 +31,14 @@ export class EventLog {
       where: { seq: until === undefined ? { gt: since } : { gt: since, lte: until } },
       orderBy: { seq: 'asc' },
       take: limit,
-      select: { seq: true, subject: true, ticketId: true, data: true, occurredAt: true, internal: true },
+      select: {
+        seq: true,
+        subject: true,
+        ticketId: true,
+        data: true,
+        occurredAt: true,
+        internal: true,
+      },
     });
     const events: StreamEvent[] = [];
     let cursor = since;

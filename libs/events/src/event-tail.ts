@@ -55,7 +55,12 @@ export class EventTail {
    * Returns an unsubscribe function; resolves once caught up.
    */
   async subscribe(subscriber: TailSubscriber, since?: number): Promise<() => void> {
-    const sub: Subscription = { subscriber, cursor: since ?? this.head, live: false, closed: false };
+    const sub: Subscription = {
+      subscriber,
+      cursor: since ?? this.head,
+      live: false,
+      closed: false,
+    };
     this.subs.add(sub);
     const unsubscribe = () => {
       sub.closed = true;

@@ -66,7 +66,14 @@ export class OutboxRelay {
     return this.prisma.$transaction(
       async (tx) => {
         const rows = await tx.$queryRaw<
-          { id: bigint; message_id: string; subject: string; data: unknown; correlation_id: string; traceparent: string | null }[]
+          {
+            id: bigint;
+            message_id: string;
+            subject: string;
+            data: unknown;
+            correlation_id: string;
+            traceparent: string | null;
+          }[]
         >`
           SELECT id, message_id, subject, data, correlation_id, traceparent FROM event
           WHERE published_at IS NULL AND seq IS NOT NULL

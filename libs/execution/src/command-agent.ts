@@ -45,14 +45,24 @@ export async function runCommandSteps(
     );
     if (result.aborted) {
       return ctx.signal.reason === RELEASE
-        ? failure(result.exitCode, 'RUNNER_LOST', `${label} was stopped: the runner released the run`)
+        ? failure(
+            result.exitCode,
+            'RUNNER_LOST',
+            `${label} was stopped: the runner released the run`,
+          )
         : failure(result.exitCode, 'CANCELLED', `${label} was stopped`);
     }
     if (result.timedOut) {
-      return failure(result.exitCode, 'TIMEOUT', `${label} timed out after ${step.timeout_seconds} s`);
+      return failure(
+        result.exitCode,
+        'TIMEOUT',
+        `${label} timed out after ${step.timeout_seconds} s`,
+      );
     }
     if (result.exitCode !== 0) {
-      const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
+      const how = result.signal
+        ? `was killed by ${result.signal}`
+        : `exited with ${result.exitCode}`;
       return failure(result.exitCode, 'AGENT_FAILED', `${label} ${how}`);
     }
   }

@@ -22,10 +22,12 @@ export class LogBuffer {
 
   push(stream: LogStream, text: string): void {
     const clipped =
-      text.length > this.maxLineLength ? `${text.slice(0, this.maxLineLength)}… [line truncated]` : text;
+      text.length > this.maxLineLength
+        ? `${text.slice(0, this.maxLineLength)}… [line truncated]`
+        : text;
     this.pending.push({ stream, text: clipped, ts: new Date().toISOString() });
-    if (this.pending.length >= this.maxLines) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.flushMs);
+    if (this.pending.length >= this.maxLines) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
   }
 
   /** Sends what is waiting; resolves when every batch so far has been sent. */

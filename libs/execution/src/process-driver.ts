@@ -24,8 +24,9 @@ export class ProcessDriver implements SandboxDriver {
     onLine: LineSink,
     signal: AbortSignal,
   ): Promise<CommandResult> {
-    const cwd = resolve(workspace, command.cwd ?? '.');
-    if (cwd !== workspace && !cwd.startsWith(workspace + sep)) {
+    const root = resolve(workspace);
+    const cwd = resolve(root, command.cwd ?? '.');
+    if (cwd !== root && !cwd.startsWith(root + sep)) {
       return Promise.reject(new Error(`cwd "${command.cwd}" leaves the workspace`));
     }
     const env: Record<string, string> = {};
@@ -33,7 +34,7 @@ export class ProcessDriver implements SandboxDriver {
       const value = process.env[key];
       if (value !== undefined) env[key] = value;
     }
-    Object.assign(env, command.env, { DROVER_WORKSPACE: workspace });
+    Object.assign(env, command.env, { DROVER_WORKSPACE: root });
 
     return new Promise((done, fail) => {
       const child = spawn('/bin/sh', ['-c', command.script], {
@@ -87,9 +88,9 @@ export class ProcessDriver implements SandboxDriver {
         done({ exitCode: exit.code, signal: exit.signal, timedOut, aborted });
       };
       for (const [name, stream] of streams) {
-        const lines = createInterface({ input: stream, crlfDelay: Infinity });
-        lines.on('line', (line) => onLine(name, line));
-        lines.on('close', () => {
+        createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => onLine(name, line));
+        // 'close' follows 'end' (readline has flushed the last line) and also comes on destroy.
+        stream.on('close', () => {
           open--;
           finish();
         });
@@ -98,8 +99,14 @@ export class ProcessDriver implements SandboxDriver {
         clearTimeout(timeout);
         fail(error);
       });
+      const pipes: NodeJS.ReadableStream[] = [child.stdout, child.stderr];
       child.on('exit', (code, sig) => {
         exit = { code, signal: sig };
+        // A descendant that left the process group (setsid) may hold the pipes
+        // open forever; stop reading after the grace period so the step ends.
+        setTimeout(() => {
+          for (const pipe of pipes) (pipe as NodeJS.ReadableStream & { destroy(): void }).destroy();
+        }, this.killGraceMs).unref();
         // Orphans may still hold the pipes open: the process group goes with its leader.
         if (child.pid !== undefined) {
           try {

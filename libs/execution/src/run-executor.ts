@@ -35,12 +35,20 @@ export class RunExecutor {
     const { reporter, driver } = this.options;
     await mkdir(this.options.workdir, { recursive: true });
     const workspace = await mkdtemp(join(this.options.workdir, `run-${work.runId}-`));
-    const logs = new LogBuffer((first, lines) => reporter.log(work, first, lines), this.options.logFlushMs);
+    const logs = new LogBuffer(
+      (first, lines) => reporter.log(work, first, lines),
+      this.options.logFlushMs,
+    );
     let outcome: AgentOutcome;
     try {
       await reporter.started(work, new Date());
       if (!driver.isolated) logs.push('system', `sandbox: ${driver.name} (NOT ISOLATED)`);
-      outcome = await this.runAgent(work, { workspace, driver, signal, log: (s, t) => logs.push(s, t) });
+      outcome = await this.runAgent(work, {
+        workspace,
+        driver,
+        signal,
+        log: (s, t) => logs.push(s, t),
+      });
     } catch (error) {
       this.logger.error(`run ${work.runId} failed in the runner: ${(error as Error).message}`);
       outcome = {

@@ -330,7 +330,10 @@ export class NatsBus {
       {
         parent: extractTrace(hdrs),
         kind,
-        attributes: { 'messaging.destination.name': subject, 'drover.service': this.options.service },
+        attributes: {
+          'messaging.destination.name': subject,
+          'drover.service': this.options.service,
+        },
       },
       fn,
     );
@@ -351,7 +354,7 @@ export class NatsBus {
     if (!envelope.success) return this.invalid(subject, describe(envelope.error));
     const data = schema.safeParse(envelope.data.data);
     if (!data.success) return this.invalid(subject, describe(data.error, 'data'));
-    return { ok: true, envelope: { ...envelope.data, data: data.data as z.output<S> } };
+    return { ok: true, envelope: { ...envelope.data, data: data.data } };
   }
 
   private invalid(subject: string, reason: string): { ok: false; reason: string } {

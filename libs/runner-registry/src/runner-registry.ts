@@ -76,7 +76,10 @@ export class RunnerRegistry {
       const [runner] = await tx.$queryRaw<{ id: string; name: string; status: RunnerStatus }[]>`
         SELECT id, name, status FROM runner WHERE id = ${input.runnerId} FOR UPDATE`;
       if (!runner || runner.status === 'OFFLINE') return false;
-      await tx.runner.update({ where: { id: runner.id }, data: { status: 'OFFLINE', freeSlots: 0 } });
+      await tx.runner.update({
+        where: { id: runner.id },
+        data: { status: 'OFFLINE', freeSlots: 0 },
+      });
       await appendToOutbox(tx, [runnerChanged(runner, 'OFFLINE', runner.status)]);
       this.beats.delete(runner.id);
       return true;
@@ -87,7 +90,8 @@ export class RunnerRegistry {
   recordHeartbeat(beat: RunnerHeartbeat): void {
     const at = new Date(beat.sentAt);
     const current = this.beats.get(beat.runnerId);
-    if (!current || current.at <= at) this.beats.set(beat.runnerId, { at, freeSlots: beat.freeSlots });
+    if (!current || current.at <= at)
+      this.beats.set(beat.runnerId, { at, freeSlots: beat.freeSlots });
   }
 
   /**
@@ -116,7 +120,10 @@ export class RunnerRegistry {
         WHERE r.id = b.id AND old.id = r.id
         RETURNING r.id, r.name, old.status AS was`;
       const back = updated.filter((r) => r.was === 'STALE');
-      await appendToOutbox(tx, back.map((r) => runnerChanged(r, 'ONLINE', 'STALE')));
+      await appendToOutbox(
+        tx,
+        back.map((r) => runnerChanged(r, 'ONLINE', 'STALE')),
+      );
       return ids.length;
     });
   }
@@ -129,8 +136,12 @@ export class RunnerRegistry {
         WHERE status = 'ONLINE'
           AND last_heartbeat_at < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
         RETURNING id, name`;
-      await appendToOutbox(db, stale.map((r) => runnerChanged(r, 'STALE', 'ONLINE')));
-      for (const r of stale) this.logger.warn(`runner ${r.id} is STALE (missed ${this.staleAfterIntervals} heartbeats)`);
+      await appendToOutbox(
+        db,
+        stale.map((r) => runnerChanged(r, 'STALE', 'ONLINE')),
+      );
+      for (const r of stale)
+        this.logger.warn(`runner ${r.id} is STALE (missed ${this.staleAfterIntervals} heartbeats)`);
       return stale.map((r) => r.id);
     };
     return tx ? run(tx) : this.prisma.$transaction(run);

@@ -10,7 +10,7 @@ export type Limits = Readonly<Record<string, number>> & { readonly default: numb
 
 /** The concurrency limit of a provider: its own, else the default. */
 export function limitFor(limits: Limits, provider: string): number {
-  return limits[provider] ?? limits.default;
+  return Object.hasOwn(limits, provider) ? (limits[provider] as number) : limits.default;
 }
 
 /**
@@ -26,7 +26,8 @@ export function chooseDispatch(
 ): Candidate[] {
   const free = new Map<string, number>();
   const room = (provider: string) => {
-    if (!free.has(provider)) free.set(provider, limitFor(limits, provider) - (active[provider] ?? 0));
+    if (!free.has(provider))
+      free.set(provider, limitFor(limits, provider) - (active[provider] ?? 0));
     return free.get(provider) as number;
   };
   const ordered = [...candidates].sort(

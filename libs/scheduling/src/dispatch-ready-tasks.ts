@@ -105,7 +105,11 @@ export class DispatchReadyTasks {
         spec: task.spec,
       };
       events.push(
-        taskChanged({ id: task.id, ticketId: task.ticket_id, key: task.key }, 'DISPATCHED', 'READY'),
+        taskChanged(
+          { id: task.id, ticketId: task.ticket_id, key: task.key },
+          'DISPATCHED',
+          'READY',
+        ),
         runChanged({ ...run, runnerId: null, exitCode: null, errorClass: null }, 'DISPATCHED'),
         { subject: Subjects.runDispatched, ticketId: task.ticket_id, internal: true, data: work },
       );

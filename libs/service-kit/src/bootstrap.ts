@@ -4,7 +4,10 @@ import { shutdownTelemetry } from '@drover/telemetry';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
-export function createLogger(service: string, config: Pick<CommonConfig, 'LOG_LEVEL' | 'LOG_FORMAT'>) {
+export function createLogger(
+  service: string,
+  config: Pick<CommonConfig, 'LOG_LEVEL' | 'LOG_FORMAT'>,
+) {
   return new ConsoleLogger(service, {
     json: config.LOG_FORMAT === 'json',
     logLevels: LEVELS.slice(0, LEVELS.indexOf(config.LOG_LEVEL) + 1),

@@ -40,7 +40,9 @@ class InfraLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdow
 
   onApplicationBootstrap(): void {
     this.relay?.start();
-    this.logger.log(`${this.options.service} connected to NATS and ${this.prisma ? 'Postgres' : 'no database'}`);
+    this.logger.log(
+      `${this.options.service} connected to NATS and ${this.prisma ? 'Postgres' : 'no database'}`,
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -64,7 +66,8 @@ export class InfraModule {
         { provide: INFRA_OPTIONS, useValue: options },
         {
           provide: PrismaService,
-          useFactory: () => (options.database ? new PrismaService(options.config.DATABASE_URL) : null),
+          useFactory: () =>
+            options.database ? new PrismaService(options.config.DATABASE_URL) : null,
         },
         {
           provide: NatsBus,

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyMigrations, ensureDatabase } from '@drover/db';
+// Relative: Jest's moduleNameMapper does not apply to global setup.
+import { applyMigrations, ensureDatabase } from '../../db/src/migrate';
 import { answers, DEFAULT_URLS, type InfraUrls } from './infra-urls';
 
 const ROOT = join(__dirname, '../../..');
@@ -35,7 +36,9 @@ export default async function globalSetup(): Promise<void> {
   for (const { service, key, env, port } of SERVICES) {
     let url = process.env[env];
     if (!url) {
-      url = (await answers(DEFAULT_URLS[key], port)) ? DEFAULT_URLS[key] : await startContainer(service);
+      url = (await answers(DEFAULT_URLS[key], port))
+        ? DEFAULT_URLS[key]
+        : await startContainer(service);
       process.env[env] = url;
     }
   }
@@ -67,7 +70,10 @@ async function startContainer(service: Service): Promise<string> {
       return `postgresql://postgres@${c.getHost()}:${c.getMappedPort(5432)}/postgres`;
     }
     case 'nats': {
-      const c = await new GenericContainer('nats:2.10-alpine').withCommand(['-js']).withExposedPorts(4222).start();
+      const c = await new GenericContainer('nats:2.10-alpine')
+        .withCommand(['-js'])
+        .withExposedPorts(4222)
+        .start();
       return `nats://${c.getHost()}:${c.getMappedPort(4222)}`;
     }
     case 'redis': {

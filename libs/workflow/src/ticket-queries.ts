@@ -56,7 +56,11 @@ export class TicketQueries {
     const items = rows.slice(0, q.limit);
     const last = items[items.length - 1];
     return {
-      items: items.map(({ _count, project, ...t }) => ({ ...t, project: project.slug, taskCount: _count.tasks })),
+      items: items.map(({ _count, project, ...t }) => ({
+        ...t,
+        project: project.slug,
+        taskCount: _count.tasks,
+      })),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
     };
   }
@@ -89,7 +93,10 @@ export class TicketQueries {
     return {
       ...rest,
       project: project.slug,
-      tasks: tasks.map(({ dependsOn, ...t }) => ({ ...t, dependsOn: dependsOn.map((d) => d.dependsOn.key) })),
+      tasks: tasks.map(({ dependsOn, ...t }) => ({
+        ...t,
+        dependsOn: dependsOn.map((d) => d.dependsOn.key),
+      })),
     };
   }
 

@@ -65,7 +65,7 @@ export class CreateTicket {
         priority: t.priority ?? input.priority,
         agent: t.agent,
         provider: providerForAgent(t.agent),
-        spec: spec as unknown as Prisma.InputJsonValue,
+        spec,
       };
     });
     const edges: Prisma.TaskDependencyCreateManyInput[] = input.tasks.flatMap((t) =>

@@ -70,11 +70,15 @@ export class RecordRunFinished {
         events.push(taskChanged(task, taskStatus, 'RUNNING'));
         if (taskStatus === 'SUCCEEDED') {
           for (const t of await releaseDependents(tx, task.id)) {
-            events.push(taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'READY', 'PENDING'));
+            events.push(
+              taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'READY', 'PENDING'),
+            );
           }
         } else {
           for (const t of await blockDependents(tx, task.id)) {
-            events.push(taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'BLOCKED', 'PENDING'));
+            events.push(
+              taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'BLOCKED', 'PENDING'),
+            );
           }
         }
         const settled = await settleTicket(tx, task.ticketId);

@@ -17,7 +17,11 @@ export class RecordRunStarted {
     return this.prisma.$transaction(async (tx) => {
       const started = await tx.run.updateManyAndReturn({
         where: { id: report.runId, leaseToken: report.leaseToken, status: 'DISPATCHED' },
-        data: { status: 'RUNNING', runnerId: report.runnerId, startedAt: new Date(report.startedAt) },
+        data: {
+          status: 'RUNNING',
+          runnerId: report.runnerId,
+          startedAt: new Date(report.startedAt),
+        },
       });
       const run = started[0];
       if (!run) {

@@ -1,0 +1,177 @@
+import { readFile } from 'node:fs/promises';
+import type { StreamEvent } from '@drover/contracts';
+import type { DroverApi } from './api-client';
+import { bold, dim, status, table } from './render';
+
+interface Task {
+  id: string;
+  key: string;
+  status: string;
+  attempt: number;
+  dependsOn: string[];
+}
+interface Ticket {
+  id: string;
+  title: string;
+  status: string;
+  createdAt: string;
+  tasks: Task[];
+}
+
+export interface Output {
+  json: boolean;
+}
+
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
+
+function print(out: Output, human: string, data: unknown): void {
+  process.stdout.write(out.json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
+}
+
+export function ticketTable(ticket: Ticket): string {
+  return [
+    `${bold(ticket.title)}  ${status(ticket.status)}  ${dim(ticket.id)}`,
+    table(
+      ['TASK', 'STATUS', 'ATTEMPTS', 'DEPENDS ON'],
+      ticket.tasks.map((t) => [t.key, status(t.status), String(t.attempt), t.dependsOn.join(', ')]),
+    ),
+  ].join('\n');
+}
+
+/** `drover submit <file> [--wait]`: exit code 0 when submitted (or, with --wait, succeeded). */
+export async function submit(
+  api: DroverApi,
+  file: string,
+  opts: Output & { wait: boolean },
+): Promise<number> {
+  let body: unknown;
+  try {
+    body = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new Error(`cannot read ${file} as JSON: ${(error as Error).message}`);
+  }
+  const ticket = await api.request<Ticket>('POST', '/tickets', body);
+  const url = new URL(`/tickets/${ticket.id}`, api.baseUrl).toString();
+  if (!opts.wait) {
+    print(opts, `submitted ticket ${bold(ticket.id)} with ${ticket.tasks.length} tasks\n${url}`, {
+      ...ticket,
+      url,
+    });
+    return 0;
+  }
+  if (!opts.json)
+    process.stdout.write(
+      `submitted ticket ${bold(ticket.id)} (${ticket.tasks.length} tasks)\n${dim(url)}\n`,
+    );
+  const started = Date.now();
+  await api.follow(ticket.id, (event) => {
+    if (!opts.json) progress(event, started);
+    return (
+      event.type === 'ticket.changed' && TERMINAL.has((event.data as { status: string }).status)
+    );
+  });
+  const final = await api.request<Ticket>('GET', `/tickets/${ticket.id}`);
+  print(
+    opts,
+    `\n${ticketTable(final)}\n${dim(`finished in ${((Date.now() - started) / 1000).toFixed(1)} s`)}`,
+    final,
+  );
+  return final.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+function progress(event: StreamEvent, started: number): void {
+  const at = dim(`${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s`);
+  switch (event.type) {
+    case 'task.changed': {
+      const d = event.data as { key: string; status: string };
+      process.stdout.write(`${at} task ${bold(d.key)} ${status(d.status)}\n`);
+      break;
+    }
+    case 'log.appended': {
+      const d = event.data as { lines: { stream: string; text: string }[] };
+      for (const line of d.lines) {
+        if (line.stream !== 'system') process.stdout.write(`${at}   ${dim('|')} ${line.text}\n`);
+      }
+      break;
+    }
+    case 'ticket.changed': {
+      const d = event.data as { status: string };
+      process.stdout.write(`${at} ticket ${status(d.status)}\n`);
+      break;
+    }
+    case 'run.changed':
+    case 'runner.changed':
+      break;
+  }
+}
+
+export async function statusCommand(
+  api: DroverApi,
+  id: string | undefined,
+  opts: Output,
+): Promise<number> {
+  if (id) {
+    const ticket = await api.request<Ticket>('GET', `/tickets/${encodeURIComponent(id)}`);
+    print(opts, ticketTable(ticket), ticket);
+    return 0;
+  }
+  const page = await api.request<{ items: (Omit<Ticket, 'tasks'> & { taskCount: number })[] }>(
+    'GET',
+    '/tickets?limit=20',
+  );
+  print(
+    opts,
+    table(
+      ['TICKET', 'STATUS', 'TASKS', 'CREATED', 'TITLE'],
+      page.items.map((t) => [t.id, status(t.status), String(t.taskCount), t.createdAt, t.title]),
+    ),
+    page,
+  );
+  return 0;
+}
+
+export async function runners(api: DroverApi, opts: Output): Promise<number> {
+  const page = await api.request<{
+    items: {
+      id: string;
+      status: string;
+      slots: number;
+      freeSlots: number;
+      lastHeartbeatAt: string;
+    }[];
+  }>('GET', '/runners');
+  print(
+    opts,
+    table(
+      ['RUNNER', 'STATUS', 'SLOTS', 'FREE', 'LAST HEARTBEAT'],
+      page.items.map((r) => [
+        r.id,
+        status(r.status),
+        String(r.slots),
+        String(r.freeSlots),
+        r.lastHeartbeatAt,
+      ]),
+    ),
+    page,
+  );
+  return 0;
+}
+
+export async function logs(api: DroverApi, runId: string, opts: Output): Promise<number> {
+  let after = 0;
+  const all: unknown[] = [];
+  for (;;) {
+    const page = await api.request<{
+      lines: { n: number; stream: string; text: string }[];
+      nextAfter: number | null;
+    }>('GET', `/runs/${encodeURIComponent(runId)}/logs?after=${after}&limit=1000`);
+    if (opts.json) all.push(...page.lines);
+    else
+      for (const l of page.lines)
+        process.stdout.write(`${l.stream === 'stderr' ? dim(l.text) : l.text}\n`);
+    if (page.nextAfter === null) break;
+    after = page.nextAfter;
+  }
+  if (opts.json) print(opts, '', all);
+  return 0;
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { CliConfigSchema, loadConfig } from '@drover/config';
+import { ApiError, DroverApi } from './api-client';
+import { logs, runners, statusCommand, submit } from './commands';
+
+// Exit codes: 0 success; 1 the ticket failed (submit --wait); 2 usage or input error;
+// 3 the API refused the request (4xx); 4 the API or network failed (5xx, unreachable).
+const EXIT = { ok: 0, ticketFailed: 1, usage: 2, refused: 3, unavailable: 4 } as const;
+
+const program = new Command()
+  .name('drover')
+  .description('Submit and follow work on a Drover cluster')
+  .option('--api-url <url>', 'gateway URL (env DROVER_API_URL)')
+  .option('--api-key <key>', 'API key (env DROVER_API_KEY)')
+  .option('--json', 'machine-readable output', false)
+  .showHelpAfterError()
+  .exitOverride();
+
+function api(): DroverApi {
+  const config = loadConfig(CliConfigSchema);
+  const opts = program.opts<{ apiUrl?: string; apiKey?: string }>();
+  return new DroverApi(opts.apiUrl ?? config.DROVER_API_URL, opts.apiKey ?? config.DROVER_API_KEY);
+}
+const json = () => program.opts<{ json: boolean }>().json;
+
+let exitCode: number = EXIT.ok;
+program
+  .command('submit <file>')
+  .description('submit a ticket (JSON); --wait follows it live and exits 1 if it fails')
+  .option('--wait', 'follow the ticket until it ends', false)
+  .action(async (file: string, o: { wait: boolean }) => {
+    exitCode = await submit(api(), file, { json: json(), wait: o.wait });
+  });
+program
+  .command('status [ticket]')
+  .description('list recent tickets, or show one with its tasks')
+  .action(async (id?: string) => {
+    exitCode = await statusCommand(api(), id, { json: json() });
+  });
+program
+  .command('runners')
+  .description('list runners with their slots and last heartbeat')
+  .action(async () => {
+    exitCode = await runners(api(), { json: json() });
+  });
+program
+  .command('logs <run>')
+  .description("print a run's log")
+  .action(async (run: string) => {
+    exitCode = await logs(api(), run, { json: json() });
+  });
+
+program
+  .parseAsync(process.argv)
+  .then(() => process.exit(exitCode))
+  .catch((error: Error & { code?: string; exitCode?: number }) => {
+    if (error.code?.startsWith('commander.')) {
+      process.exit(
+        error.code === 'commander.helpDisplayed' || error.code === 'commander.version'
+          ? 0
+          : EXIT.usage,
+      );
+    }
+    process.stderr.write(`drover: ${error.message}\n`);
+    if (error instanceof ApiError)
+      process.exit(error.status >= 500 ? EXIT.unavailable : EXIT.refused);
+    process.exit(error.message.startsWith('cannot reach') ? EXIT.unavailable : EXIT.usage);
+  });

@@ -1,0 +1,35 @@
+const tty = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code: number) => (text: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
+export const dim = paint(2);
+export const bold = paint(1);
+
+const STATUS_COLOURS: Record<string, (t: string) => string> = {
+  SUCCEEDED: paint(32),
+  FAILED: paint(31),
+  TIMED_OUT: paint(31),
+  BLOCKED: paint(33),
+  CANCELLED: paint(33),
+  RUNNING: paint(36),
+  DISPATCHED: paint(36),
+  READY: paint(34),
+  STALE: paint(33),
+  ONLINE: paint(32),
+  OFFLINE: paint(2),
+};
+
+export function status(value: string): string {
+  return (STATUS_COLOURS[value] ?? ((t: string) => t))(value);
+}
+
+/** A plain text table; widths ignore colour codes. */
+export function table(headers: string[], rows: string[][]): string {
+  // eslint-disable-next-line no-control-regex
+  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c + ' '.repeat(Math.max(0, widths[i] - visible(c))))
+      .join('  ')
+      .trimEnd();
+  return [bold(line(headers)), ...rows.map(line)].join('\n');
+}

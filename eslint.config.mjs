@@ -1,0 +1,98 @@
+import js from '@eslint/js';
+import nx from '@nx/eslint-plugin';
+import prettier from 'eslint-config-prettier';
+import tseslint from 'typescript-eslint';
+
+// Which kinds of project may import which. Apps never import each other;
+// contracts import nothing of ours.
+const layers = {
+  'type:app': ['type:feature', 'type:data-access', 'type:contracts', 'type:util'],
+  'type:feature': ['type:feature', 'type:data-access', 'type:contracts', 'type:util'],
+  'type:data-access': ['type:data-access', 'type:contracts', 'type:util'],
+  'type:util': ['type:util'],
+  'type:contracts': [],
+  'type:testing': [
+    'type:feature',
+    'type:data-access',
+    'type:contracts',
+    'type:util',
+    'type:testing',
+  ],
+  'type:e2e': ['type:feature', 'type:data-access', 'type:contracts', 'type:util', 'type:testing'],
+};
+const boundaries = (extra) => [
+  'error',
+  {
+    enforceBuildableLibDependency: false,
+    allow: [],
+    depConstraints: Object.entries(layers).map(([sourceTag, allowed]) => ({
+      sourceTag,
+      onlyDependOnLibsWithTags: [...allowed, ...(sourceTag === 'type:contracts' ? [] : extra)],
+    })),
+  },
+];
+
+export default tseslint.config(
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'libs/db/src/generated/**',
+      'tmp/**',
+      '.nx/**',
+      '**/*.cjs',
+      '**/*.mjs',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { '@nx': nx },
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries([]),
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[object.name='process'][property.name='env']",
+          message: 'read configuration through @drover/config',
+        },
+      ],
+    },
+  },
+  {
+    // Tests may use the testing lib; config, testing and tools are where the environment is read.
+    files: [
+      '**/*.spec.ts',
+      '**/*.int-spec.ts',
+      '**/*.e2e-spec.ts',
+      'tests/**/*.ts',
+      'libs/testing/**/*.ts',
+    ],
+    rules: {
+      '@nx/enforce-module-boundaries': boundaries(['type:testing']),
+      'no-restricted-syntax': 'off',
+    },
+  },
+  {
+    files: [
+      'libs/config/**/*.ts',
+      'libs/execution/src/process-driver.ts',
+      'tools/**/*.ts',
+      'prisma.config.ts',
+      'apps/cli/src/render.ts',
+    ],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  prettier,
+);
