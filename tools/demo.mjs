@@ -26,18 +26,24 @@ const port = await freePort(Number(process.env.GATEWAY_PORT ?? 8080));
 const url = `http://127.0.0.1:${port}`;
 const env = { ...process.env, GATEWAY_PORT: String(port), LOG_FORMAT: 'json', LOG_LEVEL: 'warn' };
 const logDir = join(root, 'tmp/demo-logs');
-log(`starting gateway, orchestrator, scheduler, agent-runner and health-monitor (logs in tmp/demo-logs/)...`);
+log(
+  `starting gateway, orchestrator, scheduler, agent-runner and health-monitor (logs in tmp/demo-logs/)...`,
+);
 const procs = startApps(root, env, logDir);
 let code = 1;
 try {
   await waitForGateway(url, procs);
   log(`Drover is up at ${url} (API docs: ${url}/docs); submitting examples/hello-ticket.json\n`);
   code = await new Promise((resolve) => {
-    const cli = spawn(process.execPath, [join(root, 'dist/apps/cli/main.js'), 'submit', 'examples/hello-ticket.json', '--wait'], {
-      cwd: root,
-      env: { ...process.env, DROVER_API_URL: url },
-      stdio: 'inherit',
-    });
+    const cli = spawn(
+      process.execPath,
+      [join(root, 'dist/apps/cli/main.js'), 'submit', 'examples/hello-ticket.json', '--wait'],
+      {
+        cwd: root,
+        env: { ...process.env, DROVER_API_URL: url },
+        stdio: 'inherit',
+      },
+    );
     cli.on('exit', (c) => resolve(c ?? 1));
   });
 } catch (error) {
@@ -46,5 +52,7 @@ try {
   log('stopping the services...');
   await stopApps(procs);
 }
-log(`${code === 0 ? 'the ticket SUCCEEDED' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(1)} s overall`);
+log(
+  `${code === 0 ? 'the ticket SUCCEEDED' : 'FAILED'} in ${((Date.now() - started) / 1000).toFixed(1)} s overall`,
+);
 process.exit(code);

@@ -31,14 +31,28 @@ function startLocal(name) {
     case 'postgres': {
       if (!has('pg_ctlcluster') || !existsSync('/etc/postgresql')) return false;
       const version = readdirSync('/etc/postgresql')[0];
-      execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start'], { stdio: 'inherit' });
+      execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start'], {
+        stdio: 'inherit',
+      });
       return true;
     }
     case 'redis':
       if (!has('redis-server')) return false;
       execFileSync(
         'redis-server',
-        ['--daemonize', 'yes', '--bind', '127.0.0.1', '-::1', '--port', '6379', '--save', '', '--appendonly', 'no'],
+        [
+          '--daemonize',
+          'yes',
+          '--bind',
+          '127.0.0.1',
+          '-::1',
+          '--port',
+          '6379',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+        ],
         { stdio: 'inherit' },
       );
       return true;
@@ -46,7 +60,21 @@ function startLocal(name) {
       if (!existsSync('/usr/sbin/nats-server') || !has('start-stop-daemon')) return false;
       execFileSync(
         'start-stop-daemon',
-        ['--start', '--oknodo', '--background', '--exec', '/usr/sbin/nats-server', '--', '-a', '127.0.0.1', '-p', '4222', '-js', '-sd', '/var/lib/nats-server'],
+        [
+          '--start',
+          '--oknodo',
+          '--background',
+          '--exec',
+          '/usr/sbin/nats-server',
+          '--',
+          '-a',
+          '127.0.0.1',
+          '-p',
+          '4222',
+          '-js',
+          '-sd',
+          '/var/lib/nats-server',
+        ],
         { stdio: 'inherit' },
       );
       return true;
@@ -78,18 +106,24 @@ export async function ensureInfra(log = console.log) {
     } catch (error) {
       log(`  ${svc.name}: could not start the local daemon (${error.message})`);
     }
-    if (started && (await waitUntilUp(svc.port))) log(`  ${svc.name}: was down; started the local daemon`);
+    if (started && (await waitUntilUp(svc.port)))
+      log(`  ${svc.name}: was down; started the local daemon`);
     else forCompose.push(svc);
   }
   if (forCompose.length) {
     const names = forCompose.map((s) => s.name);
-    log(`  ${names.join(', ')}: not running here; starting with: docker compose up -d ${names.join(' ')}`);
+    log(
+      `  ${names.join(', ')}: not running here; starting with: docker compose up -d ${names.join(' ')}`,
+    );
     const res = spawnSync('docker', ['compose', 'up', '-d', ...names], { stdio: 'inherit' });
     if (res.status !== 0) {
-      throw new Error(`could not start ${names.join(', ')}: install them or a Docker engine, or set their URLs`);
+      throw new Error(
+        `could not start ${names.join(', ')}: install them or a Docker engine, or set their URLs`,
+      );
     }
     for (const svc of forCompose) {
-      if (!(await waitUntilUp(svc.port, 60_000))) throw new Error(`${svc.name} did not come up on port ${svc.port}`);
+      if (!(await waitUntilUp(svc.port, 60_000)))
+        throw new Error(`${svc.name} did not come up on port ${svc.port}`);
     }
   }
 }

@@ -14,16 +14,28 @@ export function npmInstallIfNeeded(root, log) {
 
 export function buildApps(root, apps = [...APPS, 'cli']) {
   for (const app of apps) {
-    execFileSync(process.execPath, [join(root, 'tools/build-app.mjs'), app], { cwd: root, stdio: 'ignore' });
+    execFileSync(process.execPath, [join(root, 'tools/build-app.mjs'), app], {
+      cwd: root,
+      stdio: 'ignore',
+    });
   }
 }
 
 export function migrate(root, env) {
-  execFileSync(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), '--tsconfig', 'tsconfig.json', 'tools/db-migrate.ts'], {
-    cwd: root,
-    env,
-    stdio: 'inherit',
-  });
+  execFileSync(
+    process.execPath,
+    [
+      join(root, 'node_modules/tsx/dist/cli.mjs'),
+      '--tsconfig',
+      'tsconfig.json',
+      'tools/db-migrate.ts',
+    ],
+    {
+      cwd: root,
+      env,
+      stdio: 'inherit',
+    },
+  );
 }
 
 export function freePort(preferred) {
@@ -78,7 +90,8 @@ export async function waitForGateway(url, procs, timeoutMs = 60_000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const dead = procs.find(({ child }) => child.exitCode !== null);
-    if (dead) throw new Error(`${dead.app} exited with code ${dead.child.exitCode} during start-up`);
+    if (dead)
+      throw new Error(`${dead.app} exited with code ${dead.child.exitCode} during start-up`);
     try {
       const health = await fetch(`${url}/health`);
       const runners = await fetch(`${url}/runners`).then((r) => (r.ok ? r.json() : { items: [] }));

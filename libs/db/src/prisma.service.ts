@@ -1,4 +1,4 @@
-import { Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient, type Prisma } from './generated/prisma/client';
 
@@ -13,14 +13,10 @@ export function createPrismaClient(databaseUrl: string, poolSize = 10): PrismaCl
   return new PrismaClient({ adapter });
 }
 
-/** The shared Prisma client of a service, closed when the Nest app closes. */
+/** The shared Prisma client of a service (the service kit closes it last on shutdown). */
 @Injectable()
-export class PrismaService extends PrismaClient implements OnModuleDestroy {
+export class PrismaService extends PrismaClient {
   constructor(databaseUrl: string, poolSize = 10) {
     super({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.$disconnect();
   }
 }

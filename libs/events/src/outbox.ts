@@ -8,6 +8,8 @@ export interface OutboxMessage {
   ticketId?: string | null;
   /** Internal messages (work for runners) are relayed to NATS but never shown on the stream. */
   internal?: boolean;
+  /** Trace context to send the message with; defaults to the active one. */
+  traceparent?: string | null;
 }
 
 /**
@@ -30,7 +32,7 @@ export async function appendToOutbox(
       ticketId: m.ticketId ?? null,
       internal: m.internal ?? false,
       correlationId: correlationId ?? messageId,
-      traceparent,
+      traceparent: m.traceparent ?? traceparent,
     };
   });
   await tx.event.createMany({ data: rows });

@@ -88,7 +88,9 @@ export class ProcessDriver implements SandboxDriver {
         done({ exitCode: exit.code, signal: exit.signal, timedOut, aborted });
       };
       for (const [name, stream] of streams) {
-        createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => onLine(name, line));
+        createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
+          onLine(name, line),
+        );
         // 'close' follows 'end' (readline has flushed the last line) and also comes on destroy.
         stream.on('close', () => {
           open--;

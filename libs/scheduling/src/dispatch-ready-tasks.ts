@@ -3,8 +3,29 @@ import { Logger } from '@nestjs/common';
 import { Subjects, type RunDispatched, type TaskSpec } from '@drover/contracts';
 import type { Prisma, PrismaClient } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
+import { contextFromTraceparent, SpanKind, traceparentOf, tracer } from '@drover/telemetry';
 import { runChanged, taskChanged, ticketChanged } from '@drover/workflow';
 import { chooseDispatch, limitFor, type Limits } from './choose-dispatch';
+
+/** Records a dispatch span in the ticket's trace; returns its context for the work message. */
+function traceDispatch(task: CandidateRow, runId: string): string | null {
+  const span = tracer().startSpan(
+    'dispatch task',
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'drover.service': 'scheduler',
+        'drover.ticket_id': task.ticket_id,
+        'drover.task_id': task.id,
+        'drover.run_id': runId,
+      },
+    },
+    contextFromTraceparent(task.traceparent),
+  );
+  const traceparent = traceparentOf(span);
+  span.end();
+  return traceparent;
+}
 
 // Serialises claims across schedulers so limits hold however many run.
 const DISPATCH_LOCK = 72_707_371;
@@ -20,6 +41,7 @@ interface CandidateRow {
   agent: string;
   spec: TaskSpec;
   attempt: number;
+  traceparent: string | null;
 }
 
 /**
@@ -52,7 +74,8 @@ export class DispatchReadyTasks {
         }
         // Per provider, only as many of the best candidates as it has room for.
         const rows = await tx.$queryRaw<CandidateRow[]>`
-          SELECT id, ticket_id, project_id, key, provider, priority, ready_at, agent, spec, attempt FROM (
+          SELECT id, ticket_id, project_id, key, provider, priority, ready_at, agent, spec, attempt,
+            (SELECT traceparent FROM ticket WHERE ticket.id = c.ticket_id) AS traceparent FROM (
             SELECT t.*, row_number() OVER (
               PARTITION BY provider ORDER BY priority DESC, ready_at, id) AS rn
             FROM task t WHERE status = 'READY') c
@@ -104,14 +127,28 @@ export class DispatchReadyTasks {
         agent: task.agent,
         spec: task.spec,
       };
+      // Dispatch joins the ticket's trace, whatever woke the scheduler.
+      const traceparent = traceDispatch(task, run.id);
       events.push(
-        taskChanged(
-          { id: task.id, ticketId: task.ticket_id, key: task.key },
-          'DISPATCHED',
-          'READY',
-        ),
-        runChanged({ ...run, runnerId: null, exitCode: null, errorClass: null }, 'DISPATCHED'),
-        { subject: Subjects.runDispatched, ticketId: task.ticket_id, internal: true, data: work },
+        {
+          ...taskChanged(
+            { id: task.id, ticketId: task.ticket_id, key: task.key },
+            'DISPATCHED',
+            'READY',
+          ),
+          traceparent,
+        },
+        {
+          ...runChanged({ ...run, runnerId: null, exitCode: null, errorClass: null }, 'DISPATCHED'),
+          traceparent,
+        },
+        {
+          subject: Subjects.runDispatched,
+          ticketId: task.ticket_id,
+          internal: true,
+          data: work,
+          traceparent,
+        },
       );
     });
     await appendToOutbox(tx, events);

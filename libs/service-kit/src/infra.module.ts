@@ -3,7 +3,7 @@ import {
   Injectable,
   Logger,
   Module,
-  type BeforeApplicationShutdown,
+  type OnApplicationShutdown,
   type DynamicModule,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
@@ -26,9 +26,13 @@ export interface InfraOptions {
 
 const INFRA_OPTIONS = Symbol('INFRA_OPTIONS');
 
-/** Starts the outbox relay once the app is up; closes relay, NATS and Postgres in that order. */
+/**
+ * Starts the outbox relay once the app is up. Closes relay, NATS and Postgres in
+ * that order, after every service's own `beforeApplicationShutdown` (a runner
+ * still needs NATS to release its work and deregister).
+ */
 @Injectable()
-class InfraLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+class InfraLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Infra');
 
   constructor(
@@ -45,7 +49,7 @@ class InfraLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdow
     );
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  async onApplicationShutdown(): Promise<void> {
     await this.relay?.stop();
     await this.bus.close();
     await this.prisma?.$disconnect();

@@ -98,6 +98,13 @@ export function currentTraceparent(): string | null {
   return bag.traceparent ?? null;
 }
 
+/** The `traceparent` of a span (for messages it causes). */
+export function traceparentOf(span: Span): string | null {
+  const bag: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), bag);
+  return bag.traceparent ?? null;
+}
+
 /** The context a stored `traceparent` describes. */
 export function contextFromTraceparent(traceparent: string | null | undefined): Context {
   if (!traceparent) return context.active();

@@ -71,7 +71,7 @@ export class TicketQueries {
       select: {
         ...ticketFields,
         tasks: {
-          orderBy: [{ createdAt: 'asc' }, { key: 'asc' }],
+          orderBy: { position: 'asc' },
           select: {
             id: true,
             key: true,

@@ -44,6 +44,7 @@ CREATE TABLE "task" (
     "ticket_id" UUID NOT NULL,
     "project_id" UUID NOT NULL,
     "key" TEXT NOT NULL,
+    "position" INTEGER NOT NULL,
     "title" TEXT,
     "status" "TaskStatus" NOT NULL DEFAULT 'PENDING',
     "priority" INTEGER NOT NULL DEFAULT 0,

@@ -51,7 +51,7 @@ export class CreateTicket {
     const ticketId = randomUUID();
     const now = new Date();
     const ids = new Map(input.tasks.map((t) => [t.key, randomUUID()]));
-    const tasks: Prisma.TaskCreateManyInput[] = input.tasks.map((t) => {
+    const tasks: Prisma.TaskCreateManyInput[] = input.tasks.map((t, position) => {
       const ready = t.depends_on.length === 0;
       const spec: TaskSpec = { steps: t.steps };
       return {
@@ -59,6 +59,7 @@ export class CreateTicket {
         ticketId,
         projectId: project.id,
         key: t.key,
+        position,
         title: t.title ?? null,
         status: ready ? 'READY' : 'PENDING',
         readyAt: ready ? now : null,

@@ -1,0 +1,63 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import {
+  GatewayConfigSchema,
+  HealthConfigSchema,
+  loadConfig,
+  loadSchedulerConfig,
+  OrchestratorConfigSchema,
+  RunnerConfigSchema,
+} from '@drover/config';
+import { createTestEnv, type TestEnv } from '@drover/testing';
+import { AgentRunnerModule } from '../../../apps/agent-runner/src/app.module';
+import { createGateway } from '../../../apps/gateway/src/gateway.app';
+import { HealthMonitorModule } from '../../../apps/health-monitor/src/app.module';
+import { OrchestratorModule } from '../../../apps/orchestrator/src/app.module';
+import { SchedulerModule } from '../../../apps/scheduler/src/app.module';
+
+export interface InProcessStack {
+  env: TestEnv;
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * All five services in this process (one Nest app each, as in production, but
+ * sharing a process so a test can read their spans from one exporter).
+ */
+export async function startInProcessStack(): Promise<InProcessStack> {
+  const env = await createTestEnv();
+  const vars = {
+    ...env.env,
+    LOG_LEVEL: 'warn',
+    RUNNER_HEARTBEAT_MS: '1000',
+    RUNNER_ID: `in-process-${env.subjectPrefix}`,
+    HEALTH_CHECK_INTERVAL_MS: '200',
+    GATEWAY_PORT: '0',
+  };
+  const logger = ['error', 'warn'] as const;
+  const apps: INestApplicationContext[] = [];
+  const context = async (module: Parameters<typeof NestFactory.createApplicationContext>[0]) => {
+    const app = await NestFactory.createApplicationContext(module, { logger: [...logger] });
+    await app.init();
+    apps.push(app);
+  };
+  await context(OrchestratorModule.register(loadConfig(OrchestratorConfigSchema, vars)));
+  await context(SchedulerModule.register(loadSchedulerConfig(vars, [])));
+  await context(HealthMonitorModule.register(loadConfig(HealthConfigSchema, vars)));
+  await context(AgentRunnerModule.register(loadConfig(RunnerConfigSchema, vars)));
+  const gateway = await createGateway(loadConfig(GatewayConfigSchema, vars));
+  gateway.useLogger([...logger]);
+  await gateway.listen(0, '127.0.0.1');
+  apps.push(gateway);
+  const address = gateway.getHttpServer().address() as { port: number };
+  return {
+    env,
+    baseUrl: `http://127.0.0.1:${address.port}`,
+    async stop() {
+      // Runner first so it releases work while the control plane still listens.
+      for (const app of [...apps].reverse()) await app.close();
+      await env.destroy();
+    },
+  };
+}

@@ -1,0 +1,67 @@
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { initTelemetry, shutdownTelemetry } from '@drover/telemetry';
+import { waitFor } from '@drover/testing';
+import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
+
+const exporter = new InMemorySpanExporter();
+initTelemetry({ serviceName: 'trace-test', exporter });
+
+describe('OpenTelemetry across services', () => {
+  let stack: InProcessStack;
+
+  beforeAll(async () => {
+    stack = await startInProcessStack();
+  }, 60_000);
+
+  afterAll(async () => {
+    await stack?.stop();
+    await shutdownTelemetry();
+  });
+
+  it('puts one ticket in one trace spanning gateway, orchestrator, scheduler and runner', async () => {
+    const res = await fetch(`${stack.baseUrl}/tickets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        title: 'traced',
+        tasks: [
+          { key: 'first', steps: [{ run: 'echo one' }] },
+          { key: 'second', depends_on: ['first'], steps: [{ run: 'echo two' }] },
+        ],
+      }),
+    });
+    expect(res.status).toBe(201);
+    const ticket = (await res.json()) as { id: string };
+    await waitFor(
+      async () => {
+        const t = (await (await fetch(`${stack.baseUrl}/tickets/${ticket.id}`)).json()) as {
+          status: string;
+        };
+        return t.status === 'SUCCEEDED';
+      },
+      'the ticket to succeed',
+      30_000,
+    );
+
+    const spans = exporter.getFinishedSpans();
+    const submit = spans.find((s) => s.name === 'POST /tickets');
+    expect(submit).toBeDefined();
+    const traceId = (submit as ReadableSpan).spanContext().traceId;
+    const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
+    const services = new Set(inTrace.map((s) => s.attributes['drover.service']));
+    expect([...services].sort()).toEqual(
+      expect.arrayContaining(['agent-runner', 'gateway', 'orchestrator', 'scheduler']),
+    );
+    // Both tasks' dispatches and both runs' finish reports belong to the ticket's trace.
+    expect(inTrace.filter((s) => s.name === 'dispatch task')).toHaveLength(2);
+    expect(inTrace.filter((s) => s.name === 'process drover.runner.run.finished.v1')).toHaveLength(
+      2,
+    );
+    // Every span in the trace hangs off another span of it, except the request's root span.
+    const ids = new Set(inTrace.map((s) => s.spanContext().spanId));
+    const orphans = inTrace.filter(
+      (s) => s !== submit && !ids.has(s.parentSpanContext?.spanId ?? ''),
+    );
+    expect(orphans.map((s) => s.name)).toEqual([]);
+  }, 60_000);
+});
