@@ -18,13 +18,21 @@ const layers = {
     'type:util',
     'type:testing',
   ],
-  'type:e2e': ['type:feature', 'type:data-access', 'type:contracts', 'type:util', 'type:testing'],
+  // Cross-service tests may start apps in-process.
+  'type:e2e': [
+    'type:app',
+    'type:feature',
+    'type:data-access',
+    'type:contracts',
+    'type:util',
+    'type:testing',
+  ],
 };
-const boundaries = (extra) => [
+const boundaries = (extra, allow = []) => [
   'error',
   {
     enforceBuildableLibDependency: false,
-    allow: [],
+    allow,
     depConstraints: Object.entries(layers).map(([sourceTag, allowed]) => ({
       sourceTag,
       onlyDependOnLibsWithTags: [...allowed, ...(sourceTag === 'type:contracts' ? [] : extra)],
@@ -80,7 +88,7 @@ export default tseslint.config(
       'libs/testing/**/*.ts',
     ],
     rules: {
-      '@nx/enforce-module-boundaries': boundaries(['type:testing']),
+      '@nx/enforce-module-boundaries': boundaries(['type:testing'], ['@drover/app-*']),
       'no-restricted-syntax': 'off',
     },
   },

@@ -32,7 +32,10 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
   }
 
   onApplicationBootstrap(): void {
-    const refused = (message: string): RegistryReply => ({ ok: false, message });
+    const replies = {
+      invalid: (message: string): RegistryReply => ({ ok: false, message }),
+      failed: (): RegistryReply => ({ ok: false, message: 'the health monitor failed' }),
+    };
     this.bus.serve(
       Subjects.runnerRegister,
       RegisterRunner,
@@ -41,7 +44,7 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
         this.relay.kick();
         return { ok: true };
       },
-      refused,
+      replies,
     );
     this.bus.serve(
       Subjects.runnerDeregister,
@@ -51,7 +54,7 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
         if (changed) this.relay.kick();
         return { ok: true };
       },
-      refused,
+      replies,
     );
     this.bus.subscribe(
       Subjects.runnerHeartbeat,

@@ -35,11 +35,18 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
         this.relay.kick();
         return reply;
       },
-      (reason): CreateTicketReply => ({
-        ok: false,
-        status: 422,
-        error: { code: 'INVALID_MESSAGE', message: reason },
-      }),
+      {
+        invalid: (reason): CreateTicketReply => ({
+          ok: false,
+          status: 422,
+          error: { code: 'INVALID_MESSAGE', message: reason },
+        }),
+        failed: (): CreateTicketReply => ({
+          ok: false,
+          status: 500,
+          error: { code: 'INTERNAL', message: 'the orchestrator failed to write the ticket' },
+        }),
+      },
     );
     await this.bus.ensureConsumer('reports', Consumers.orchestratorReports);
     const kickAfter =

@@ -179,12 +179,16 @@ export class NatsBus {
     return reply.envelope.data;
   }
 
-  /** Answers requests on `subject` (one member of `queue` answers each). */
+  /**
+   * Answers requests on `subject` (one member of the service's queue group answers
+   * each). An invalid request gets `replies.invalid(reason)`; a handler that throws
+   * is logged and answered with `replies.failed()`, which must not leak internals.
+   */
   serve<S extends z.ZodType, R>(
     subject: string,
     schema: S,
     handler: (data: z.output<S>, envelope: Envelope<z.output<S>>) => Promise<R>,
-    invalidReply: (reason: string) => R,
+    replies: { invalid: (reason: string) => R; failed: () => R },
   ): void {
     const sub = this.connection.subscribe(this.subject(subject), { queue: subject });
     this.subs.push(sub);
@@ -193,14 +197,14 @@ export class NatsBus {
         for await (const msg of sub) {
           const decoded = this.decode(subject, msg.data, schema);
           if (!decoded.ok) {
-            msg.respond(codec.encode(createEnvelope(subject, invalidReply(decoded.reason))));
+            msg.respond(codec.encode(createEnvelope(subject, replies.invalid(decoded.reason))));
             continue;
           }
           const reply = await this.traced(subject, msg.headers, SpanKind.SERVER, () =>
             handler(decoded.envelope.data, decoded.envelope),
           ).catch((error: Error) => {
             this.logger.error(`handler for ${subject} failed: ${error.message}`, error.stack);
-            return invalidReply(`internal error: ${error.message}`);
+            return replies.failed();
           });
           msg.respond(codec.encode(createEnvelope(subject, reply)));
         }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-// Relative: Jest's moduleNameMapper does not apply to global setup.
-import { applyMigrations, ensureDatabase } from '../../db/src/migrate';
+import { execFileSync } from 'node:child_process';
 import { answers, DEFAULT_URLS, type InfraUrls } from './infra-urls';
 
 const ROOT = join(__dirname, '../../..');
@@ -45,10 +44,30 @@ export default async function globalSetup(): Promise<void> {
   const admin = process.env.DROVER_TEST_DATABASE_URL as string;
   const template = new URL(admin);
   template.pathname = `/${templateName()}`;
-  await ensureDatabase(template.toString());
-  await applyMigrations(template.toString(), MIGRATIONS_DIR);
+  migrate(template.toString());
   process.env.DROVER_TEST_TEMPLATE_DB = templateName();
   process.env.DROVER_TEST_READY = '1';
+}
+
+/**
+ * Runs the project's migration tool on `databaseUrl` (creating it if needed).
+ * A child process, because Jest's module mapping does not apply to global setup.
+ */
+function migrate(databaseUrl: string): void {
+  execFileSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
+      '--tsconfig',
+      'tsconfig.json',
+      'tools/db-migrate.ts',
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
 }
 
 async function startContainer(service: Service): Promise<string> {

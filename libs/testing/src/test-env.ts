@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { connect } from 'nats';
 import { Client } from 'pg';
 import { createPrismaClient, type PrismaClient } from '@drover/db';
 
@@ -67,8 +68,24 @@ export async function createTestEnv(): Promise<TestEnv> {
     async destroy() {
       await prisma.$disconnect();
       await admin((c) => c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
+      await deleteStreams(natsUrl, `${subjectPrefix.toUpperCase()}_`);
     },
   };
+}
+
+/** Removes the JetStream streams a test env created (their names carry its prefix). */
+async function deleteStreams(natsUrl: string, namePrefix: string): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await nc.jetstreamManager();
+    const names: string[] = [];
+    for await (const info of jsm.streams.list()) {
+      if (info.config.name.startsWith(namePrefix)) names.push(info.config.name);
+    }
+    await Promise.all(names.map((name) => jsm.streams.delete(name)));
+  } finally {
+    await nc.close();
+  }
 }
 
 /** Polls `probe` until it returns a value other than undefined/false, or fails after `timeoutMs`. */

@@ -9,11 +9,11 @@ import {
   RunnerConfigSchema,
 } from '@drover/config';
 import { createTestEnv, type TestEnv } from '@drover/testing';
-import { AgentRunnerModule } from '../../../apps/agent-runner/src/app.module';
-import { createGateway } from '../../../apps/gateway/src/gateway.app';
-import { HealthMonitorModule } from '../../../apps/health-monitor/src/app.module';
-import { OrchestratorModule } from '../../../apps/orchestrator/src/app.module';
-import { SchedulerModule } from '../../../apps/scheduler/src/app.module';
+import { AgentRunnerModule } from '@drover/app-agent-runner';
+import { createGateway } from '@drover/app-gateway';
+import { HealthMonitorModule } from '@drover/app-health-monitor';
+import { OrchestratorModule } from '@drover/app-orchestrator';
+import { SchedulerModule } from '@drover/app-scheduler';
 
 export interface InProcessStack {
   env: TestEnv;
