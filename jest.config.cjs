@@ -5,5 +5,4 @@ module.exports = {
     '<rootDir>/libs/*/jest.config.cjs',
     '<rootDir>/tests/*/jest.config.cjs',
   ],
-  reporters: ['default', '<rootDir>/tools/jest-summary-reporter.cjs'],
 };

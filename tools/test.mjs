@@ -2,6 +2,7 @@
 // `npm test`: every test tier (unit, integration, end to end) in one Jest run,
 // after making sure Postgres, Redis and NATS answer. Extra arguments go to Jest.
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,8 +14,20 @@ npmInstallIfNeeded(root, console.log);
 if (!process.env.DROVER_TEST_DATABASE_URL) await ensureInfra();
 const jest = join(root, 'node_modules/jest/bin/jest.js');
 const args = process.argv.slice(2);
-const result = spawnSync(process.execPath, [jest, ...(process.env.CI ? ['--ci'] : []), ...args], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const results = join(root, 'tmp/jest-results.json');
+mkdirSync(dirname(results), { recursive: true });
+rmSync(results, { force: true });
+const result = spawnSync(
+  process.execPath,
+  [jest, ...(process.env.CI ? ['--ci'] : []), '--json', `--outputFile=${results}`, ...args],
+  { cwd: root, stdio: 'inherit' },
+);
+// One plain closing line, last of all, that any CI can read.
+if (existsSync(results)) {
+  const r = JSON.parse(readFileSync(results, 'utf8'));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(
+    `\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`,
+  );
+}
 process.exit(result.status ?? 1);

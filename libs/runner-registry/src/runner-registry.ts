@@ -106,7 +106,9 @@ export class RunnerRegistry {
     const ats = ids.map((id) => (beats.get(id) as Beat).at.toISOString());
     const free = ids.map((id) => (beats.get(id) as Beat).freeSlots);
     return this.prisma.$transaction(async (tx) => {
-      const updated = await tx.$queryRaw<{ id: string; name: string; was: RunnerStatus }[]>`
+      const updated = await tx.$queryRaw<
+        { id: string; name: string; was: RunnerStatus; now: RunnerStatus }[]
+      >`
         WITH b AS (
           SELECT * FROM unnest(${ids}::text[], ${ats}::timestamptz[], ${free}::int[]) AS b(id, at, free)),
         old AS (
@@ -115,11 +117,15 @@ export class RunnerRegistry {
         UPDATE runner r SET
           last_heartbeat_at = GREATEST(r.last_heartbeat_at, b.at),
           free_slots = b.free,
-          status = 'ONLINE'
+          -- Only a heartbeat fresh enough to count revives a STALE runner; a late,
+          -- old one must not flip it back and forth.
+          status = CASE
+            WHEN b.at > now() - make_interval(secs => r.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
+            THEN 'ONLINE'::"RunnerStatus" ELSE r.status END
         FROM b, old
         WHERE r.id = b.id AND old.id = r.id
-        RETURNING r.id, r.name, old.status AS was`;
-      const back = updated.filter((r) => r.was === 'STALE');
+        RETURNING r.id, r.name, old.status AS was, r.status AS now`;
+      const back = updated.filter((r) => r.was === 'STALE' && r.now === 'ONLINE');
       await appendToOutbox(
         tx,
         back.map((r) => runnerChanged(r, 'ONLINE', 'STALE')),

@@ -10,7 +10,7 @@ export type Limits = Readonly<Record<string, number>> & { readonly default: numb
 
 /** The concurrency limit of a provider: its own, else the default. */
 export function limitFor(limits: Limits, provider: string): number {
-  return Object.hasOwn(limits, provider) ? (limits[provider] as number) : limits.default;
+  return Object.hasOwn(limits, provider) ? limits[provider] : limits.default;
 }
 
 /**

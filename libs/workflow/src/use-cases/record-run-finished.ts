@@ -57,6 +57,10 @@ export class RecordRunFinished {
       }
       const events: OutboxMessage[] = [runChanged(endedRun, report.outcome)];
       const taskStatus: TaskStatus = report.outcome;
+      const before = await tx.task.findUnique({
+        where: { id: endedRun.taskId },
+        select: { status: true },
+      });
       const [task] = await tx.task.updateManyAndReturn({
         where: {
           id: endedRun.taskId,
@@ -66,8 +70,8 @@ export class RecordRunFinished {
         data: { status: taskStatus, finishedAt: new Date() },
         select: { id: true, ticketId: true, key: true },
       });
-      if (task) {
-        events.push(taskChanged(task, taskStatus, 'RUNNING'));
+      if (task && before) {
+        events.push(taskChanged(task, taskStatus, before.status));
         if (taskStatus === 'SUCCEEDED') {
           for (const t of await releaseDependents(tx, task.id)) {
             events.push(

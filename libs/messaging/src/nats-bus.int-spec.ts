@@ -1,0 +1,334 @@
+import { randomUUID } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { JSONCodec, type ConsumerInfo } from 'nats';
+import {
+  createEnvelope,
+  RegisterRunner,
+  RegistryReply,
+  RunFinished,
+  RunLogAppended,
+  RunStarted,
+  Subjects,
+  type Envelope,
+  type StreamName,
+} from '@drover/contracts';
+import { initTelemetry, shutdownTelemetry, tracer } from '@drover/telemetry';
+import { createTestEnv, waitFor, type TestEnv } from '@drover/testing';
+import { MessagingError, NatsBus } from './nats-bus';
+
+const STREAMS: StreamName[] = ['reports'];
+const codec = JSONCodec<unknown>();
+
+let env: TestEnv;
+let bus: NatsBus;
+const exporter = new InMemorySpanExporter();
+const opened: NatsBus[] = [];
+
+async function connect(service: string): Promise<NatsBus> {
+  const b = await NatsBus.connect({ url: env.natsUrl, prefix: env.subjectPrefix, service });
+  opened.push(b);
+  return b;
+}
+
+beforeAll(async () => {
+  initTelemetry({ serviceName: 'nats-bus-test', exporter, env: {} });
+  env = await createTestEnv();
+  bus = await connect('producer');
+  await bus.ensureStreams(STREAMS);
+});
+
+afterAll(async () => {
+  if (bus) {
+    const jsm = await bus.connection.jetstreamManager();
+    for (const stream of STREAMS)
+      await jsm.streams.delete(bus.streamName(stream)).catch(() => false);
+  }
+  await Promise.all(opened.map((b) => b.close()));
+  await env?.destroy();
+  await shutdownTelemetry();
+});
+
+function runStarted(): RunStarted {
+  return {
+    runId: randomUUID(),
+    leaseToken: randomUUID(),
+    runnerId: 'runner-1',
+    startedAt: new Date().toISOString(),
+  };
+}
+
+function runFinished(): RunFinished {
+  return {
+    runId: randomUUID(),
+    leaseToken: randomUUID(),
+    runnerId: 'runner-1',
+    outcome: 'SUCCEEDED',
+    exitCode: 0,
+    errorClass: null,
+    errorMessage: null,
+    result: null,
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+function logBatch(): RunLogAppended {
+  return {
+    runId: randomUUID(),
+    leaseToken: randomUUID(),
+    runnerId: 'runner-1',
+    firstLine: 0,
+    lines: [{ stream: 'stdout', text: 'hi', ts: new Date().toISOString() }],
+  };
+}
+
+/** What a server answers to an invalid request and when its handler fails. */
+const replies = {
+  invalid: (reason: string) => ({ ok: false, message: reason }),
+  failed: () => ({ ok: false, message: 'internal error' }),
+};
+
+/** A durable consumer of the reports stream that only sees `subject`. */
+async function consumerFor(durable: string, subject: string): Promise<() => Promise<ConsumerInfo>> {
+  await bus.ensureConsumer('reports', durable, { filter_subject: bus.subject(subject) });
+  const jsm = await bus.connection.jetstreamManager();
+  return () => jsm.consumers.info(bus.streamName('reports'), durable);
+}
+
+describe(NatsBus.name, () => {
+  it('terminates invalid JetStream messages without handing them to the handler', async () => {
+    const info = await consumerFor('invalid-messages', Subjects.runStarted);
+    const consumer = await connect('consumer');
+    const terminated: unknown[] = [];
+    // JetStream announces every message a consumer terminates.
+    const advisories = consumer.connection.subscribe(
+      `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${bus.streamName('reports')}.invalid-messages`,
+      { callback: (_, msg) => terminated.push(codec.decode(msg.data)) },
+    );
+    const handled: Envelope<RunStarted>[] = [];
+    const raw = (body: string) =>
+      bus.connection.publish(bus.subject(Subjects.runStarted), new TextEncoder().encode(body));
+    raw('this is { not JSON');
+    raw(JSON.stringify({ hello: 'not an envelope' }));
+    raw(JSON.stringify(createEnvelope(Subjects.runStarted, { ...runStarted(), runId: 'nope' })));
+    await bus.connection.flush();
+    await consumer.connection.flush();
+
+    consumer.consumeForever(
+      'reports',
+      'invalid-messages',
+      {
+        [Subjects.runStarted]: {
+          schema: RunStarted,
+          handle: (_: RunStarted, envelope: Envelope<RunStarted>) => {
+            handled.push(envelope);
+            return Promise.resolve();
+          },
+        },
+      },
+      { max: 10, retryDelayMs: 100 },
+    );
+
+    await waitFor(() => terminated.length === 3, 'three terminated advisories', 10_000);
+    await waitFor(
+      async () => {
+        const i = await info();
+        return i.delivered.stream_seq >= 3 && i.num_ack_pending === 0 && i.num_pending === 0;
+      },
+      'the invalid messages to be settled',
+      10_000,
+    );
+    expect(handled).toHaveLength(0);
+
+    const valid = runStarted();
+    await bus.publish(Subjects.runStarted, valid);
+    await waitFor(() => handled.length === 1, 'the valid message to be handled', 10_000);
+    expect(handled[0].data).toEqual(valid);
+    await waitFor(async () => (await info()).num_ack_pending === 0, 'the ack', 10_000);
+    const settled = await info();
+    expect(settled.num_redelivered).toBe(0);
+    expect(settled.num_pending).toBe(0);
+    expect(terminated).toHaveLength(3);
+    expect(handled).toHaveLength(1);
+    advisories.unsubscribe();
+    await consumer.close();
+  });
+
+  it('redelivers the message of a handler that throws and handles it later', async () => {
+    const info = await consumerFor('flaky-handler', Subjects.runFinished);
+    const consumer = await connect('consumer');
+    const attempts: Envelope<RunFinished>[] = [];
+    const done: Envelope<RunFinished>[] = [];
+    consumer.consumeForever(
+      'reports',
+      'flaky-handler',
+      {
+        [Subjects.runFinished]: {
+          schema: RunFinished,
+          handle: (_: RunFinished, envelope: Envelope<RunFinished>) => {
+            attempts.push(envelope);
+            if (attempts.length < 3) {
+              return Promise.reject(new Error(`transient failure ${attempts.length}`));
+            }
+            done.push(envelope);
+            return Promise.resolve();
+          },
+        },
+      },
+      { max: 10, retryDelayMs: 50 },
+    );
+
+    const report = runFinished();
+    await bus.publish(Subjects.runFinished, report);
+
+    await waitFor(() => done.length === 1, 'the third delivery to succeed', 10_000);
+    expect(attempts).toHaveLength(3);
+    expect(new Set(attempts.map((e) => e.id)).size).toBe(1);
+    expect(done[0].data).toEqual(report);
+    await waitFor(async () => (await info()).num_ack_pending === 0, 'the final ack', 10_000);
+    expect(attempts).toHaveLength(3);
+    await consumer.close();
+  });
+
+  it('validates requests and replies both ways', async () => {
+    const server = await connect('server');
+    const client = await connect('client');
+    const served: RegisterRunner[] = [];
+    server.serve(
+      Subjects.runnerRegister,
+      RegisterRunner,
+      (data) => {
+        served.push(data);
+        if (data.name === 'explode') return Promise.reject(new Error('boom'));
+        return Promise.resolve({ ok: true, message: `welcome ${data.name}` });
+      },
+      replies,
+    );
+    // Answers with something that is not a RegistryReply.
+    server.serve(
+      Subjects.runnerDeregister,
+      RegisterRunner.pick({ runnerId: true }),
+      () => Promise.resolve<unknown>({ ok: 'certainly' }),
+      replies,
+    );
+    await server.connection.flush();
+    const register: RegisterRunner = {
+      runnerId: 'runner-1',
+      name: 'one',
+      slots: 2,
+      capabilities: [],
+      heartbeatIntervalMs: 1000,
+    };
+
+    await expect(
+      client.request(Subjects.runnerRegister, register, RegistryReply, 5_000),
+    ).resolves.toEqual({ ok: true, message: 'welcome one' });
+
+    const refused = await client.request(
+      Subjects.runnerRegister,
+      { ...register, runnerId: 'not a valid id!', slots: 0 },
+      RegistryReply,
+      5_000,
+    );
+    expect(refused.ok).toBe(false);
+    expect(refused.message).toContain('data.runnerId');
+    expect(refused.message).toContain('data.slots');
+
+    const notJson = await client.connection.request(
+      client.subject(Subjects.runnerRegister),
+      new TextEncoder().encode('{{{'),
+      { timeout: 5_000 },
+    );
+    expect(codec.decode(notJson.data)).toMatchObject({
+      data: { ok: false, message: 'body is not JSON' },
+    });
+
+    await expect(
+      client.request(
+        Subjects.runnerRegister,
+        { ...register, name: 'explode' },
+        RegistryReply,
+        5_000,
+      ),
+    ).resolves.toEqual({ ok: false, message: 'internal error' });
+    expect(served.map((s) => s.name)).toEqual(['one', 'explode']);
+
+    await expect(
+      client.request(Subjects.runnerDeregister, { runnerId: 'runner-1' }, RegistryReply, 5_000),
+    ).rejects.toThrow(MessagingError);
+    await Promise.all([server.close(), client.close()]);
+  });
+
+  it('carries the publisher trace into the JetStream handler', async () => {
+    await consumerFor('traced', Subjects.runLogAppended);
+    const consumer = await connect('consumer');
+    const seen: { traceId: string; spanId: string }[] = [];
+    consumer.consumeForever(
+      'reports',
+      'traced',
+      {
+        [Subjects.runLogAppended]: {
+          schema: RunLogAppended,
+          handle: () => {
+            const ctx = trace.getActiveSpan()?.spanContext();
+            if (ctx) seen.push({ traceId: ctx.traceId, spanId: ctx.spanId });
+            return Promise.resolve();
+          },
+        },
+      },
+      { max: 10 },
+    );
+
+    const sent = await tracer().startActiveSpan('publish in a test', async (span) => {
+      await bus.publish(Subjects.runLogAppended, logBatch());
+      span.end();
+      return span.spanContext();
+    });
+
+    await waitFor(() => seen.length === 1, 'the traced message', 10_000);
+    expect(seen[0].traceId).toBe(sent.traceId);
+    expect(seen[0].spanId).not.toBe(sent.spanId);
+    const handlerSpan = await waitFor(
+      () => exporter.getFinishedSpans().find((s) => s.spanContext().spanId === seen[0].spanId),
+      'the handler span to be exported',
+      10_000,
+    );
+    expect(handlerSpan.name).toBe(`process ${Subjects.runLogAppended}`);
+    expect(handlerSpan.parentSpanContext?.spanId).toBe(sent.spanId);
+    await consumer.close();
+  });
+
+  it('carries the trace over core NATS and request/reply too', async () => {
+    const server = await connect('server');
+    const seen: string[] = [];
+    const record = () => {
+      const id = trace.getActiveSpan()?.spanContext().traceId;
+      if (id) seen.push(id);
+      return Promise.resolve();
+    };
+    server.subscribe(Subjects.runnerHeartbeat, RegisterRunner.pick({ runnerId: true }), record);
+    server.serve(
+      Subjects.runnerRegister,
+      RegisterRunner,
+      () => record().then(() => ({ ok: true })),
+      replies,
+    );
+    await server.connection.flush();
+
+    const traceId = await tracer().startActiveSpan('call in a test', async (span) => {
+      bus.emit(Subjects.runnerHeartbeat, { runnerId: 'runner-1' });
+      await bus.request(
+        Subjects.runnerRegister,
+        { runnerId: 'runner-1', name: 'one', slots: 1, capabilities: [], heartbeatIntervalMs: 10 },
+        RegistryReply,
+        5_000,
+      );
+      span.end();
+      return span.spanContext().traceId;
+    });
+
+    await waitFor(() => seen.length === 2, 'both messages', 10_000);
+    expect(seen).toEqual([traceId, traceId]);
+    await server.close();
+  });
+});
