@@ -146,6 +146,8 @@ describe(DispatchReadyTasks.name, () => {
         const perTask = await env.prisma.run.groupBy({ by: ['taskId'], _count: { _all: true } });
         expect(perTask.filter((g) => g._count._all > 1)).toEqual([]);
       }
+      // The last round's finish may land after its claims: one quiet pass refills the slot.
+      dispatched += await a.execute();
       expect(await env.prisma.run.count()).toBe(dispatched);
       // 3 at first, then one per finished run: the race did make progress.
       expect(dispatched).toBeGreaterThanOrEqual(limit + 15);
