@@ -14,7 +14,7 @@ import {
   type StreamName,
 } from '@drover/contracts';
 import { initTelemetry, shutdownTelemetry, tracer } from '@drover/telemetry';
-import { createTestEnv, waitFor, type TestEnv } from '@drover/testing';
+import { createTestEnv, finishReport, startReport, waitFor, type TestEnv } from '@drover/testing';
 import { MessagingError, NatsBus } from './nats-bus';
 
 const STREAMS: StreamName[] = ['reports'];
@@ -50,26 +50,11 @@ afterAll(async () => {
 });
 
 function runStarted(): RunStarted {
-  return {
-    runId: randomUUID(),
-    leaseToken: randomUUID(),
-    runnerId: 'runner-1',
-    startedAt: new Date().toISOString(),
-  };
+  return startReport();
 }
 
 function runFinished(): RunFinished {
-  return {
-    runId: randomUUID(),
-    leaseToken: randomUUID(),
-    runnerId: 'runner-1',
-    outcome: 'SUCCEEDED',
-    exitCode: 0,
-    errorClass: null,
-    errorMessage: null,
-    result: null,
-    finishedAt: new Date().toISOString(),
-  };
+  return finishReport();
 }
 
 function logBatch(): RunLogAppended {

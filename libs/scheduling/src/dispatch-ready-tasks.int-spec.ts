@@ -1,13 +1,6 @@
-import {
-  RunDispatched,
-  RunFinished,
-  RunStarted,
-  SubmitTicket,
-  Subjects,
-  type SubmitTicketInput,
-} from '@drover/contracts';
+import { RunDispatched, SubmitTicket, Subjects, type SubmitTicketInput } from '@drover/contracts';
 import { createPrismaClient, type PrismaClient } from '@drover/db';
-import { createTestEnv, type TestEnv } from '@drover/testing';
+import { createTestEnv, finishReport, startReport, type TestEnv } from '@drover/testing';
 import { CreateTicket, RecordRunFinished, RecordRunStarted } from '@drover/workflow';
 import { DispatchReadyTasks } from './dispatch-ready-tasks';
 
@@ -46,19 +39,7 @@ async function createTicket(
 
 /** Reports a run as succeeded with its own lease token. */
 function succeed(prisma: PrismaClient, run: { id: string; leaseToken: string }): Promise<boolean> {
-  return new RecordRunFinished(prisma).execute(
-    RunFinished.parse({
-      runId: run.id,
-      leaseToken: run.leaseToken,
-      runnerId: 'runner-1',
-      outcome: 'SUCCEEDED',
-      exitCode: 0,
-      errorClass: null,
-      errorMessage: null,
-      result: null,
-      finishedAt: new Date().toISOString(),
-    }),
-  );
+  return new RecordRunFinished(prisma).execute(finishReport(run));
 }
 
 function activeTasks(prisma: PrismaClient = env.prisma): Promise<number> {
@@ -205,13 +186,7 @@ describe(DispatchReadyTasks.name, () => {
     /** Reports start then success of the run of `key`, with the lease token the scheduler gave. */
     const runTask = async (key: string) => {
       const run = await env.prisma.run.findFirstOrThrow({ where: { task: { key } } });
-      const started = RunStarted.parse({
-        runId: run.id,
-        leaseToken: run.leaseToken,
-        runnerId: 'runner-1',
-        startedAt: new Date().toISOString(),
-      });
-      expect(await new RecordRunStarted(env.prisma).execute(started)).toBe(true);
+      expect(await new RecordRunStarted(env.prisma).execute(startReport(run))).toBe(true);
       expect(await succeed(env.prisma, run)).toBe(true);
     };
 

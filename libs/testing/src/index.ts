@@ -1,2 +1,3 @@
 export * from './infra-urls';
 export * from './test-env';
+export * from './reports';

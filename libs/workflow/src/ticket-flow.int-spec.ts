@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
-  RunFinished,
   RunLogAppended,
-  RunStarted,
   SubmitTicket,
   Subjects,
   TaskChanged,
@@ -12,7 +10,7 @@ import {
 } from '@drover/contracts';
 import { createPrismaClient, type PrismaClient } from '@drover/db';
 import { appendToOutbox } from '@drover/events';
-import { createTestEnv, type TestEnv } from '@drover/testing';
+import { createTestEnv, finishReport, startReport, type TestEnv } from '@drover/testing';
 import { taskChanged, ticketChanged } from './outbox-messages';
 import { AppendRunLog } from './use-cases/append-run-log';
 import { CreateTicket } from './use-cases/create-ticket';
@@ -116,28 +114,7 @@ async function runOf(ticketId: string, key: string) {
 }
 
 function start(run: Lease, prisma: PrismaClient = env.prisma): Promise<boolean> {
-  return new RecordRunStarted(prisma).execute(
-    RunStarted.parse({
-      runId: run.id,
-      leaseToken: run.leaseToken,
-      runnerId: 'runner-1',
-      startedAt: new Date().toISOString(),
-    }),
-  );
-}
-
-function finishReport(run: Lease, outcome: 'SUCCEEDED' | 'FAILED'): RunFinished {
-  return RunFinished.parse({
-    runId: run.id,
-    leaseToken: run.leaseToken,
-    runnerId: 'runner-1',
-    outcome,
-    exitCode: outcome === 'SUCCEEDED' ? 0 : 1,
-    errorClass: null,
-    errorMessage: outcome === 'SUCCEEDED' ? null : 'exit status 1',
-    result: null,
-    finishedAt: new Date().toISOString(),
-  });
+  return new RecordRunStarted(prisma).execute(startReport(run));
 }
 
 function finish(
