@@ -1,5 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Query } from '@nestjs/common';
-import { Post } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects, SubmitTicket } from '@drover/contracts';
@@ -32,7 +31,15 @@ export class TicketsController {
     description:
       'Invalid body or graph (unknown references, duplicate keys, cycles); nothing written',
   })
-  async submit(@Body() body: unknown) {
+  @ApiResponse({ status: 415, description: 'The body is not application/json' })
+  async submit(@Body() body: unknown, @Headers('content-type') contentType?: string) {
+    if (!contentType || !/^application\/json\b/i.test(contentType)) {
+      throw new ApiError(
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        `send the ticket as application/json (got ${contentType ?? 'no content type'})`,
+      );
+    }
     const ticket = parseOrThrow(SubmitTicket, body, 'body');
     const graph = validateGraph(ticket.tasks);
     if (!graph.ok) {

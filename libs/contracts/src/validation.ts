@@ -15,8 +15,16 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
+/** One issue per problem; an unknown field is named in its own path. */
 export function toIssues(error: z.ZodError): Issue[] {
-  return error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message }));
+  return error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({
+          path: formatPath([...issue.path, key]),
+          message: 'unknown field',
+        }))
+      : [{ path: formatPath(issue.path), message: issue.message }],
+  );
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; issues: Issue[] };

@@ -1,0 +1,219 @@
+import WebSocket from 'ws';
+import { waitFor } from '@drover/testing';
+import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: { path: string; message: string }[] };
+}
+interface TicketPage {
+  items: { id: string; status: string; createdAt: string }[];
+  nextCursor: string | null;
+}
+
+let stack: InProcessStack;
+
+beforeAll(async () => {
+  stack = await startInProcessStack();
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function call(path: string, init?: RequestInit) {
+  const res = await fetch(`${stack.baseUrl}${path}`, init);
+  return { status: res.status, body: (await res.json()) as unknown };
+}
+
+const post = (body: string, contentType = 'application/json') =>
+  call('/tickets', { method: 'POST', headers: { 'content-type': contentType }, body });
+
+const ticket = (title: string, tasks = [{ key: 'only', steps: [{ run: 'echo hi' }] }]) =>
+  post(JSON.stringify({ title, tasks }));
+
+async function waitForStatus(id: string, status: string) {
+  await waitFor(
+    async () => ((await call(`/tickets/${id}`)).body as { status: string }).status === status,
+    `ticket ${id} to be ${status}`,
+    20_000,
+  );
+}
+
+/** The HTTP status the server answers a WebSocket upgrade with (101 when accepted). */
+function upgradeStatus(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}${path}`);
+    ws.on('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('error', reject);
+  });
+}
+
+describe('gateway API', () => {
+  it('serves an OpenAPI document naming every route', async () => {
+    const { status, body } = await call('/docs-json');
+    expect(status).toBe(200);
+    const doc = body as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/health',
+      '/runners',
+      '/runs/{id}/logs',
+      '/tasks/{id}',
+      '/tickets',
+      '/tickets/{id}',
+    ]);
+  });
+
+  it.each([
+    ['malformed JSON', 400, '{"title": ', 'application/json', 'BAD_REQUEST', /not valid JSON/],
+    [
+      'a non-JSON body',
+      415,
+      'title=x',
+      'text/plain',
+      'UNSUPPORTED_MEDIA_TYPE',
+      /application\/json/,
+    ],
+    ['an array', 422, '[]', 'application/json', 'INVALID_REQUEST', /body: .*object/],
+    [
+      'no tasks',
+      422,
+      '{"title":"t","tasks":[]}',
+      'application/json',
+      'INVALID_REQUEST',
+      /body\.tasks/,
+    ],
+    [
+      'an unknown field',
+      422,
+      '{"title":"t","owner":"me","tasks":[{"key":"a","steps":[{"run":"x"}]}]}',
+      'application/json',
+      'INVALID_REQUEST',
+      /body\.owner: unknown field/,
+    ],
+    [
+      'an unknown project',
+      422,
+      '{"title":"t","project":"nope","tasks":[{"key":"a","steps":[{"run":"x"}]}]}',
+      'application/json',
+      'UNKNOWN_PROJECT',
+      /project "nope"/,
+    ],
+  ])('answers %s with %i and writes nothing', async (_what, status, body, type, code, message) => {
+    const before = await stack.env.prisma.ticket.count();
+    const res = await post(body, type);
+    expect(res.status).toBe(status);
+    const { error } = res.body as ErrorBody;
+    expect(error.code).toBe(code);
+    expect(error.message).toMatch(message);
+    expect(await stack.env.prisma.ticket.count()).toBe(before);
+  });
+
+  it('refuses a body over the size limit with 413', async () => {
+    const res = await post(`{"title":"${'x'.repeat(11 * 1024 * 1024)}"}`);
+    expect(res.status).toBe(413);
+    expect((res.body as ErrorBody).error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('pages through tickets newest first and filters them by status', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(((await ticket(`page ${i}`)).body as { id: string }).id);
+    for (const id of ids) await waitForStatus(id, 'SUCCEEDED');
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `&cursor=${cursor}` : '';
+      const page = (await call(`/tickets?limit=2&status=SUCCEEDED${query}`)).body as TicketPage;
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((t) => t.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.filter((id) => ids.includes(id))).toEqual([...ids].reverse());
+
+    const running = (await call('/tickets?status=RUNNING')).body as TicketPage;
+    expect(running.items.filter((t) => ids.includes(t.id))).toEqual([]);
+  });
+
+  it.each([
+    ['/tickets?limit=0', 'query.limit'],
+    ['/tickets?limit=100000', 'query.limit'],
+    ['/tickets?status=DONE', 'query.status'],
+    ['/tickets?sort=asc', 'query.sort'],
+    ['/tickets/not-a-uuid', 'path.id'],
+    ['/tasks/123', 'path.id'],
+    ['/runs/x/logs', 'path.id'],
+    ['/runs/00000000-0000-4000-8000-000000000000/logs?after=-1', 'query.after'],
+  ])('answers GET %s with 400 naming %s', async (path, field) => {
+    const res = await call(path);
+    expect(res.status).toBe(400);
+    expect((res.body as ErrorBody).error.details?.map((d) => d.path)).toContain(field);
+  });
+
+  it('answers 400 for a cursor it did not issue', async () => {
+    const res = await call('/tickets?cursor=bm90LWEtY3Vyc29y');
+    expect(res.status).toBe(400);
+    expect((res.body as ErrorBody).error.code).toBe('INVALID_CURSOR');
+  });
+
+  it.each(['/tickets', '/tasks', '/runs'])(
+    'answers 404 for an unknown id under %s',
+    async (base) => {
+      const id = '7b0e3f1a-0d7e-4a53-9a3c-2f1d6f9e8b11';
+      const res = await call(base === '/runs' ? `${base}/${id}/logs` : `${base}/${id}`);
+      expect(res.status).toBe(404);
+      expect((res.body as ErrorBody).error.message).toContain(id);
+    },
+  );
+
+  it('returns a run log page by page with consecutive line numbers', async () => {
+    const lines = 25;
+    const res = await ticket('logs', [{ key: 'talk', steps: [{ run: `seq 1 ${lines}` }] }]);
+    const created = res.body as { id: string; tasks: { id: string }[] };
+    await waitForStatus(created.id, 'SUCCEEDED');
+    const task = (await call(`/tasks/${created.tasks[0].id}`)).body as {
+      runs: { id: string; status: string; exitCode: number; logLines: number }[];
+    };
+    expect(task.runs).toHaveLength(1);
+    expect(task.runs[0]).toMatchObject({ status: 'SUCCEEDED', exitCode: 0 });
+
+    const printed: string[] = [];
+    const numbers: number[] = [];
+    let after: number | null = 0;
+    while (after !== null) {
+      const page = (await call(`/runs/${task.runs[0].id}/logs?after=${after}&limit=7`)).body as {
+        lines: { n: number; stream: string; text: string }[];
+        nextAfter: number | null;
+      };
+      expect(page.lines.length).toBeLessThanOrEqual(7);
+      numbers.push(...page.lines.map((l) => l.n));
+      printed.push(...page.lines.filter((l) => l.stream === 'stdout').map((l) => l.text));
+      after = page.nextAfter;
+    }
+    expect(numbers).toEqual([...numbers.keys()]);
+    expect(numbers).toHaveLength(task.runs[0].logLines);
+    expect(printed).toEqual(Array.from({ length: lines }, (_, i) => String(i + 1)));
+  });
+
+  it.each([
+    ['/events?since=-1', 400],
+    ['/events?since=abc', 400],
+    ['/events?ticket=not-a-uuid', 400],
+    ['/events?topic=x', 400],
+    ['/elsewhere', 404],
+    ['/events?since=0', 101],
+  ])('answers a WebSocket upgrade on %s with %i', async (path, status) => {
+    expect(await upgradeStatus(path)).toBe(status);
+  });
+
+  it('answers an unknown route with 404 in the error shape', async () => {
+    const res = await call('/nowhere');
+    expect(res.status).toBe(404);
+    expect((res.body as ErrorBody).error.code).toBe('NOT_FOUND');
+  });
+});
