@@ -22,7 +22,7 @@ afterAll(async () => {
 
 async function call(path: string, init?: RequestInit) {
   const res = await fetch(`${stack.baseUrl}${path}`, init);
-  return { status: res.status, body: (await res.json()) as unknown };
+  return { status: res.status, body: (await res.json()) };
 }
 
 const post = (body: string, contentType = 'application/json') =>
