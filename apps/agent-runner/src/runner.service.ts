@@ -102,13 +102,13 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       },
     };
     while (!this.stopping) {
-      const free = this.config.RUNNER_SLOTS - this.active.size;
-      if (free <= 0) {
+      if (this.active.size >= this.config.RUNNER_SLOTS) {
         await new Promise<void>((r) => (this.slotFreed = r));
         continue;
       }
       try {
-        await this.bus.pull('work', Consumers.runners, routes, { max: free, expiresMs: 1000 });
+        // One at a time: a runner never holds work it has no free slot for.
+        await this.bus.pullOne('work', Consumers.runners, routes, { expiresMs: 1000 });
       } catch (error) {
         if (this.stopping) break;
         this.logger.warn(`pulling work failed: ${(error as Error).message}`);
@@ -119,6 +119,8 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
 
   /** Takes a run into a slot; the message is acknowledged once this returns. */
   private accept(work: RunDispatched): void {
+    // Thrown, the message is not acknowledged: another runner takes it.
+    if (this.stopping) throw new Error(`shutting down: run ${work.runId} left for another runner`);
     if (this.active.has(work.runId)) return;
     const controller = new AbortController();
     this.logger.log(`run ${work.runId} (task ${work.taskId}, attempt ${work.attempt}) started`);

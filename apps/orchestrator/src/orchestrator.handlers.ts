@@ -71,7 +71,10 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
           handle: kickAfter((d: RunLogAppended, c) => this.runLog.execute(d, c)),
         },
       },
-      { max: this.config.ORCHESTRATOR_REPORT_BATCH },
+      {
+        max: this.config.ORCHESTRATOR_REPORT_BATCH,
+        concurrency: this.config.ORCHESTRATOR_REPORT_CONCURRENCY,
+      },
     );
   }
 }

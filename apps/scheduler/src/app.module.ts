@@ -25,7 +25,7 @@ export class SchedulerModule {
           provide: DispatchReadyTasks,
           inject: [PrismaService],
           useFactory: (prisma: PrismaService) =>
-            new DispatchReadyTasks(prisma, config.concurrency, config.SCHEDULER_BATCH_SIZE),
+            new DispatchReadyTasks(prisma, config.DROVER_CONCURRENCY, config.SCHEDULER_BATCH_SIZE),
         },
         SchedulerLoop,
       ],

@@ -5,7 +5,9 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { SchedulerConfig } from '@drover/config';
-import { RunChanged, Subjects, TaskChanged } from '@drover/contracts';
+import { RunChanged, Subjects, TaskChanged, type RunStatus } from '@drover/contracts';
+
+const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['DISPATCHED', 'RUNNING'];
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
 import { DispatchReadyTasks } from '@drover/scheduling';
@@ -34,9 +36,15 @@ export class SchedulerLoop implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   onApplicationBootstrap(): void {
-    const wake = () => Promise.resolve(this.loop.kick());
-    this.bus.subscribe(Subjects.taskChanged, TaskChanged, wake);
-    this.bus.subscribe(Subjects.runChanged, RunChanged, wake);
+    // Only what can make work possible: a task became READY, or a run ended (a slot freed).
+    this.bus.subscribe(Subjects.taskChanged, TaskChanged, (change) => {
+      if (change.status === 'READY') this.loop.kick();
+      return Promise.resolve();
+    });
+    this.bus.subscribe(Subjects.runChanged, RunChanged, (change) => {
+      if (!ACTIVE_RUN_STATUSES.includes(change.status)) this.loop.kick();
+      return Promise.resolve();
+    });
     this.loop.start();
   }
 

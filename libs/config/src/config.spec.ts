@@ -32,6 +32,7 @@ describe(loadConfig.name, () => {
       LOG_LEVEL: 'log',
       LOG_FORMAT: 'text',
       DROVER_RELAY_POLL_MS: 250,
+      OTEL_SDK_DISABLED: false,
     });
     for (const url of [config.DATABASE_URL, config.NATS_URL, config.REDIS_URL]) {
       expect(new URL(url).hostname).toBe('127.0.0.1');
@@ -182,24 +183,24 @@ describe(argValue.name, () => {
 describe(loadSchedulerConfig.name, () => {
   it('defaults to a limit of 8 for every provider', () => {
     const config = loadSchedulerConfig({}, ARGV);
-    expect(config.concurrency).toEqual({ default: 8 });
+    expect(config.DROVER_CONCURRENCY).toEqual({ default: 8 });
     expect(config.SCHEDULER_BATCH_SIZE).toBe(256);
   });
 
   it('reads DROVER_CONCURRENCY from the environment', () => {
     const config = loadSchedulerConfig({ DROVER_CONCURRENCY: '{"claude":3,"default":1}' }, ARGV);
-    expect(config.concurrency).toEqual({ claude: 3, default: 1 });
+    expect(config.DROVER_CONCURRENCY).toEqual({ claude: 3, default: 1 });
   });
 
   it('lets --concurrency override the environment and adds default 8', () => {
     const env = { DROVER_CONCURRENCY: '{"openai":5,"default":1}' };
     const config = loadSchedulerConfig(env, [...ARGV, '--concurrency', '{"claude":2}']);
-    expect(config.concurrency).toEqual({ claude: 2, default: 8 });
+    expect(config.DROVER_CONCURRENCY).toEqual({ claude: 2, default: 8 });
   });
 
   it('accepts the --concurrency=value form', () => {
     const config = loadSchedulerConfig({}, [...ARGV, '--concurrency={"gemini":0}']);
-    expect(config.concurrency).toEqual({ gemini: 0, default: 8 });
+    expect(config.DROVER_CONCURRENCY).toEqual({ gemini: 0, default: 8 });
   });
 
   it('refuses invalid JSON in --concurrency, naming the flag', () => {
@@ -248,11 +249,14 @@ describe(loadSchedulerConfig.name, () => {
     expect(error.message).toContain('--concurrency');
   });
 
-  it('still reports bad environment keys before looking at --concurrency', () => {
+  it('reports bad environment keys and a bad --concurrency together', () => {
     const error = configErrorOf(() =>
-      loadSchedulerConfig({ SCHEDULER_BATCH_SIZE: '0' }, [...ARGV, '--concurrency', '{}']),
+      loadSchedulerConfig({ SCHEDULER_BATCH_SIZE: '0' }, [...ARGV, '--concurrency', '{bad']),
     );
-    expect(error.problems[0]).toMatch(/^SCHEDULER_BATCH_SIZE: /);
+    expect(error.problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      '--concurrency',
+      'SCHEDULER_BATCH_SIZE',
+    ]);
   });
 });
 

@@ -18,8 +18,16 @@ export const boolVar = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** Tracing. Without an endpoint, trace context still crosses every hop; nothing is exported. */
+export const TelemetryConfigSchema = z.object({
+  OTEL_SERVICE_NAME: z.string().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_SDK_DISABLED: boolVar(false),
+});
+export type TelemetryConfig = z.output<typeof TelemetryConfigSchema>;
+
 /** Settings every Drover service shares. Defaults point at services on localhost. */
-export const CommonConfigSchema = z.object({
+export const CommonConfigSchema = TelemetryConfigSchema.extend({
   DATABASE_URL: url(/^postgres(ql)?:$/, 'postgresql://postgres@127.0.0.1:5432/drover'),
   NATS_URL: url(/^(nats|tls|ws|wss):$/, 'nats://127.0.0.1:4222'),
   REDIS_URL: url(/^rediss?:$/, 'redis://127.0.0.1:6379'),
@@ -38,10 +46,3 @@ export const CommonConfigSchema = z.object({
   DROVER_RELAY_POLL_MS: intVar(250, 10, 60_000),
 });
 export type CommonConfig = z.output<typeof CommonConfigSchema>;
-
-export const TelemetryConfigSchema = z.object({
-  OTEL_SERVICE_NAME: z.string().optional(),
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
-  OTEL_SDK_DISABLED: boolVar(false),
-});
-export type TelemetryConfig = z.output<typeof TelemetryConfigSchema>;

@@ -26,8 +26,10 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
 export abstract class GatewayConfig extends configClass(GatewayConfigSchema) {}
 
 export const OrchestratorConfigSchema = CommonConfigSchema.extend({
-  /** How many runner reports the orchestrator takes from JetStream at once. */
-  ORCHESTRATOR_REPORT_BATCH: intVar(64, 1, 1024),
+  /** How many runner reports the orchestrator buffers from JetStream. */
+  ORCHESTRATOR_REPORT_BATCH: intVar(256, 1, 4096),
+  /** How many runner reports are handled at once (each in its own transaction). */
+  ORCHESTRATOR_REPORT_CONCURRENCY: intVar(8, 1, 256),
 });
 export abstract class OrchestratorConfig extends configClass(OrchestratorConfigSchema) {}
 
@@ -37,16 +39,28 @@ export const ConcurrencyLimits = z
   .transform((limits) => ({ default: 8, ...limits }));
 export type ConcurrencyLimits = z.output<typeof ConcurrencyLimits>;
 
+const ConcurrencyJson = z
+  .string()
+  .default('{"default":8}')
+  .transform((raw, ctx): unknown => {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be JSON such as {"claude":8,"default":8}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(ConcurrencyLimits);
+
 export const SchedulerConfigSchema = CommonConfigSchema.extend({
-  DROVER_CONCURRENCY: z.string().default('{"default":8}'),
+  /** Limits per provider; `--concurrency` on the command line wins. */
+  DROVER_CONCURRENCY: ConcurrencyJson,
   /** Most tasks dispatched in one claim transaction. */
   SCHEDULER_BATCH_SIZE: intVar(256, 1, 10_000),
   /** Safety-net poll when no event wakes the scheduler. */
   SCHEDULER_POLL_MS: intVar(500, 10),
 });
-export abstract class SchedulerConfig extends configClass(SchedulerConfigSchema) {
-  abstract concurrency: ConcurrencyLimits;
-}
+export abstract class SchedulerConfig extends configClass(SchedulerConfigSchema) {}
 
 export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_ID: z
@@ -77,29 +91,24 @@ export const HealthConfigSchema = CommonConfigSchema.extend({
 });
 export abstract class HealthConfig extends configClass(HealthConfigSchema) {}
 
-/** Scheduler config: the environment, then `--concurrency` from argv (which wins). */
+/**
+ * Scheduler config: the environment, with `--concurrency` from argv in place of
+ * DROVER_CONCURRENCY when given (and named as such in errors).
+ */
 export function loadSchedulerConfig(env: Env = process.env, argv = process.argv): SchedulerConfig {
-  const base = loadConfig(SchedulerConfigSchema, env);
   const flag = argValue(argv, 'concurrency');
-  const raw = flag ?? base.DROVER_CONCURRENCY;
-  const where = flag === undefined ? 'DROVER_CONCURRENCY' : '--concurrency';
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    throw new ConfigError([
-      `${where}: must be JSON such as {"claude":8,"default":8} (got "${raw}")`,
-    ]);
+  if (flag === undefined) return loadConfig(SchedulerConfigSchema, env);
+  if (flag === '') {
+    throw new ConfigError(['--concurrency: needs a value such as {"claude":8,"default":8}']);
   }
-  const limits = ConcurrencyLimits.safeParse(json);
-  if (!limits.success) {
+  try {
+    return loadConfig(SchedulerConfigSchema, { ...env, DROVER_CONCURRENCY: flag });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
     throw new ConfigError(
-      limits.error.issues.map(
-        (i) => `${where}${i.path.map((p) => `.${String(p)}`).join('')}: ${i.message}`,
-      ),
+      error.problems.map((p) => p.replace(/^DROVER_CONCURRENCY\b/, '--concurrency')),
     );
   }
-  return { ...base, concurrency: limits.data };
 }
 
 export const CliConfigSchema = z.object({

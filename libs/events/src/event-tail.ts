@@ -87,6 +87,13 @@ export class EventTail {
   }
 
   private async poll(): Promise<boolean> {
+    if (!this.subs.size) {
+      // Nobody listens: only keep the head current (one index lookup). Someone who
+      // subscribed meanwhile caught up to the old head, so the head must not jump.
+      const head = await this.log.head();
+      if (!this.subs.size) this.head = Math.max(this.head, head);
+      return false;
+    }
     const { events, cursor } = await this.log.readSince(this.head, PAGE);
     if (cursor <= this.head) return false;
     this.head = cursor;

@@ -7,7 +7,9 @@ import {
   JSONCodec,
   RetentionPolicy,
   StorageType,
+  type Consumer,
   type ConsumerConfig,
+  type ConsumerMessages,
   type JetStreamClient,
   type JsMsg,
   type Msg,
@@ -46,6 +48,9 @@ export interface PublishOptions {
 
 export type Handler<T> = (data: T, envelope: Envelope<T>) => Promise<void>;
 
+/** Handlers by (unprefixed) subject, each with the schema its messages must match. */
+export type Routes = Record<string, { schema: z.ZodType; handle: Handler<never> }>;
+
 /** Thrown by `request` when the responder answered with something invalid. */
 export class MessagingError extends Error {}
 
@@ -63,6 +68,8 @@ export class NatsBus {
   private readonly js: JetStreamClient;
   private readonly subs: Subscription[] = [];
   private readonly loops: Promise<void>[] = [];
+  private readonly consumers = new Map<string, Consumer>();
+  private readonly streams = new Set<ConsumerMessages>();
   private stopping = false;
 
   private constructor(
@@ -243,33 +250,35 @@ export class NatsBus {
     );
   }
 
-  /**
-   * Fetches up to `max` messages from a durable consumer and hands each valid one
-   * to its subject's handler. Handled messages are acked; a handler that throws
-   * gets its message redelivered after `retryDelayMs`; invalid ones are terminated.
-   * Returns how many messages were received.
-   */
-  async pull(
-    stream: StreamName,
-    durable: string,
-    routes: Record<string, { schema: z.ZodType; handle: Handler<never> }>,
-    opts: { max: number; expiresMs: number; retryDelayMs?: number },
-  ): Promise<number> {
-    const consumer = await this.js.consumers.get(this.streamName(stream), durable);
-    const batch = await consumer.fetch({ max_messages: opts.max, expires: opts.expiresMs });
-    let received = 0;
-    for await (const msg of batch) {
-      received++;
-      await this.handleJs(msg, routes, opts.retryDelayMs ?? 1000);
+  private async consumer(stream: StreamName, durable: string): Promise<Consumer> {
+    const key = `${stream}/${durable}`;
+    let consumer = this.consumers.get(key);
+    if (!consumer) {
+      consumer = await this.js.consumers.get(this.streamName(stream), durable);
+      this.consumers.set(key, consumer);
     }
-    return received;
+    return consumer;
   }
 
-  private async handleJs(
-    msg: JsMsg,
-    routes: Record<string, { schema: z.ZodType; handle: Handler<never> }>,
-    retryDelayMs: number,
-  ): Promise<void> {
+  /**
+   * Takes one message from a durable consumer, waiting up to `expiresMs` for it,
+   * and hands it to its subject's handler. For callers that must never hold more
+   * work than they can start (a runner with free slots). False when none came.
+   */
+  async pullOne(
+    stream: StreamName,
+    durable: string,
+    routes: Routes,
+    opts: { expiresMs: number; retryDelayMs?: number },
+  ): Promise<boolean> {
+    const consumer = await this.consumer(stream, durable);
+    const msg = await consumer.next({ expires: opts.expiresMs });
+    if (!msg) return false;
+    await this.handleJs(msg, routes, opts.retryDelayMs ?? 1000);
+    return true;
+  }
+
+  private async handleJs(msg: JsMsg, routes: Routes, retryDelayMs: number): Promise<void> {
     const subject = this.unprefixed(msg.subject);
     const route = routes[subject];
     if (!route) {
@@ -296,21 +305,42 @@ export class NatsBus {
     }
   }
 
-  /** Runs `pull` in a loop until the bus closes. */
+  /**
+   * Consumes a durable consumer until the bus closes: messages stream in (up to
+   * `max` buffered) and up to `concurrency` are handled at once. Handled messages
+   * are acked; a handler that throws gets its message redelivered after
+   * `retryDelayMs`; invalid ones are terminated.
+   */
   consumeForever(
     stream: StreamName,
     durable: string,
-    routes: Record<string, { schema: z.ZodType; handle: Handler<never> }>,
-    opts: { max: number; retryDelayMs?: number },
+    routes: Routes,
+    opts: { max: number; concurrency?: number; retryDelayMs?: number },
   ): void {
+    const concurrency = opts.concurrency ?? 1;
     this.loops.push(
       (async () => {
         while (!this.stopping) {
           try {
-            await this.pull(stream, durable, routes, { ...opts, expiresMs: 1000 });
+            const messages = await (
+              await this.consumer(stream, durable)
+            ).consume({
+              max_messages: opts.max,
+            });
+            this.streams.add(messages);
+            const inflight = new Set<Promise<void>>();
+            for await (const msg of messages) {
+              const handled: Promise<void> = this.handleJs(msg, routes, opts.retryDelayMs ?? 1000)
+                .catch(() => undefined)
+                .finally(() => inflight.delete(handled));
+              inflight.add(handled);
+              if (inflight.size >= concurrency) await Promise.race(inflight);
+            }
+            await Promise.all(inflight);
+            this.streams.delete(messages);
           } catch (error) {
             if (this.stopping) break;
-            this.logger.warn(`pull from ${stream}/${durable} failed: ${(error as Error).message}`);
+            this.logger.warn(`consuming ${stream}/${durable} failed: ${(error as Error).message}`);
             await new Promise((r) => setTimeout(r, 500));
           }
         }
@@ -369,6 +399,7 @@ export class NatsBus {
   /** Stops consuming, drains subscriptions and closes the connection. */
   async close(): Promise<void> {
     this.stopping = true;
+    for (const messages of this.streams) messages.stop();
     if (this.connection.isClosed()) return;
     await this.connection.drain().catch(() => undefined);
     await Promise.allSettled(this.loops);

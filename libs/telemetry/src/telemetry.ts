@@ -20,7 +20,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { loadConfig, TelemetryConfigSchema, type Env } from '@drover/config';
+import { TelemetryConfigSchema, type Env } from '@drover/config';
 
 const TRACER = 'drover';
 
@@ -41,10 +41,17 @@ let provider: NodeTracerProvider | undefined;
  */
 export function initTelemetry(options: TelemetryOptions): NodeTracerProvider {
   if (provider) return provider;
-  const config = loadConfig(TelemetryConfigSchema, options.env);
+  // A bad OTEL_* setting is reported with every other bad key by the service's
+  // own config check, which runs next and stops the process; until then, no export.
+  const parsed = TelemetryConfigSchema.safeParse(options.env ?? process.env);
+  const config = parsed.success ? parsed.data : { OTEL_SDK_DISABLED: true };
   const processors: SpanProcessor[] = [];
   if (options.exporter) processors.push(new SimpleSpanProcessor(options.exporter));
-  else if (config.OTEL_EXPORTER_OTLP_ENDPOINT && !config.OTEL_SDK_DISABLED) {
+  else if (
+    'OTEL_EXPORTER_OTLP_ENDPOINT' in config &&
+    config.OTEL_EXPORTER_OTLP_ENDPOINT &&
+    !config.OTEL_SDK_DISABLED
+  ) {
     processors.push(
       new BatchSpanProcessor(
         new OTLPTraceExporter({ url: `${config.OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces` }),
@@ -53,7 +60,9 @@ export function initTelemetry(options: TelemetryOptions): NodeTracerProvider {
   }
   provider = new NodeTracerProvider({
     resource: resourceFromAttributes({
-      [ATTR_SERVICE_NAME]: config.OTEL_SERVICE_NAME ?? `drover-${options.serviceName}`,
+      [ATTR_SERVICE_NAME]:
+        ('OTEL_SERVICE_NAME' in config && config.OTEL_SERVICE_NAME) ||
+        `drover-${options.serviceName}`,
     }),
     spanProcessors: processors,
   });

@@ -30,6 +30,7 @@ CREATE TABLE "ticket" (
     "title" TEXT NOT NULL,
     "status" "TicketStatus" NOT NULL DEFAULT 'PENDING',
     "priority" INTEGER NOT NULL DEFAULT 0,
+    "open_tasks" INTEGER NOT NULL DEFAULT 0,
     "traceparent" TEXT,
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,

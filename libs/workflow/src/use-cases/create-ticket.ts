@@ -91,6 +91,7 @@ export class CreateTicket {
             projectId: project.id,
             title: input.title,
             priority: input.priority,
+            openTasks: tasks.length,
             traceparent: currentTraceparent(),
           },
         });

@@ -12,11 +12,16 @@ interface TaskRow {
 }
 
 /**
- * A runner finished a run. In one transaction, under the ticket's row lock (so
- * two tasks of a ticket finishing together cannot both miss a join): end the run
- * (compare-and-set on lease token and status), end the task, then release
- * dependents whose dependencies all succeeded, or block every transitive
- * dependent of a failure, and settle the ticket when nothing is left to run.
+ * A runner finished a run. In one transaction: end the run (compare-and-set on
+ * lease token and status), end the task, then release dependents whose
+ * dependencies all succeeded, or block every transitive dependent of a failure,
+ * and settle the ticket when none of its tasks is left open.
+ *
+ * Concurrency: tasks of one ticket finish in parallel. Dependents are locked (in
+ * id order) before they are examined, so two dependencies of a join finishing at
+ * once are serialised on the join alone and the second sees the first's result.
+ * The ticket row is locked last, by the decrement of its open-task counter, and
+ * only until commit.
  */
 export class RecordRunFinished {
   private readonly logger = new Logger(RecordRunFinished.name);
@@ -24,16 +29,7 @@ export class RecordRunFinished {
   constructor(private readonly prisma: PrismaClient) {}
 
   async execute(report: RunFinished, correlationId?: string): Promise<boolean> {
-    const run = await this.prisma.run.findUnique({
-      where: { id: report.runId },
-      select: { ticketId: true },
-    });
-    if (!run) {
-      this.logger.warn(`run ${report.runId}: finish report for an unknown run ignored`);
-      return false;
-    }
     return this.prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT id FROM ticket WHERE id = ${run.ticketId}::uuid FOR UPDATE`;
       const ended = await tx.run.updateManyAndReturn({
         where: {
           id: report.runId,
@@ -52,7 +48,9 @@ export class RecordRunFinished {
       });
       const endedRun = ended[0];
       if (!endedRun) {
-        this.logger.debug(`run ${report.runId}: finish report ignored (stale lease or duplicate)`);
+        this.logger.debug(
+          `run ${report.runId}: finish report ignored (unknown run, stale lease or duplicate)`,
+        );
         return false;
       }
       const events: OutboxMessage[] = [runChanged(endedRun, report.outcome)];
@@ -72,6 +70,7 @@ export class RecordRunFinished {
       });
       if (task && before) {
         events.push(taskChanged(task, taskStatus, before.status));
+        let closed = 1;
         if (taskStatus === 'SUCCEEDED') {
           for (const t of await releaseDependents(tx, task.id)) {
             events.push(
@@ -79,13 +78,15 @@ export class RecordRunFinished {
             );
           }
         } else {
-          for (const t of await blockDependents(tx, task.id)) {
+          const blocked = await blockDependents(tx, task.id);
+          closed += blocked.length;
+          for (const t of blocked) {
             events.push(
               taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'BLOCKED', 'PENDING'),
             );
           }
         }
-        const settled = await settleTicket(tx, task.ticketId);
+        const settled = await closeTasks(tx, task.ticketId, closed);
         if (settled) events.push(ticketChanged(task.ticketId, settled.status, settled.previous));
       }
       await appendToOutbox(tx, events, correlationId);
@@ -95,7 +96,13 @@ export class RecordRunFinished {
 }
 
 /** PENDING dependents of `taskId` whose dependencies have all succeeded become READY. */
-function releaseDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
+async function releaseDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
+  await tx.$queryRaw`
+    SELECT id FROM task
+    WHERE id IN (SELECT task_id FROM task_dependency WHERE depends_on_id = ${taskId}::uuid)
+      AND status = 'PENDING'
+    ORDER BY id FOR UPDATE`;
+  // A new statement, so it sees what a concurrent sibling committed before our lock.
   return tx.$queryRaw<TaskRow[]>`
     UPDATE task t SET status = 'READY', ready_at = now(), updated_at = now()
     WHERE t.status = 'PENDING'
@@ -107,26 +114,35 @@ function releaseDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
 }
 
 /** Every transitive dependent of `taskId` still waiting becomes BLOCKED and never runs. */
-function blockDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
-  return tx.$queryRaw<TaskRow[]>`
+async function blockDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
+  const downstream = await tx.$queryRaw<{ id: string }[]>`
     WITH RECURSIVE downstream(id) AS (
       SELECT task_id FROM task_dependency WHERE depends_on_id = ${taskId}::uuid
       UNION
       SELECT d.task_id FROM task_dependency d JOIN downstream ON d.depends_on_id = downstream.id)
-    UPDATE task t SET status = 'BLOCKED', finished_at = now(), updated_at = now()
-    WHERE t.id IN (SELECT id FROM downstream) AND t.status IN ('PENDING', 'READY')
-    RETURNING t.id, t.ticket_id, t.key`;
+    SELECT t.id FROM task t JOIN downstream USING (id)
+    WHERE t.status = 'PENDING' ORDER BY t.id FOR UPDATE OF t`;
+  if (!downstream.length) return [];
+  return tx.$queryRaw<TaskRow[]>`
+    UPDATE task SET status = 'BLOCKED', finished_at = now(), updated_at = now()
+    WHERE id = ANY(${downstream.map((d) => d.id)}::uuid[]) AND status = 'PENDING'
+    RETURNING id, ticket_id, key`;
 }
 
-/** Recomputes the ticket's status from its tasks'; returns the change, if any. */
-async function settleTicket(
+/**
+ * Counts `closed` tasks of the ticket as final; when none is left open, settles
+ * the ticket from its tasks' statuses. Returns the ticket's change, if any.
+ */
+async function closeTasks(
   tx: Tx,
   ticketId: string,
+  closed: number,
 ): Promise<{ status: TicketStatus; previous: TicketStatus } | null> {
-  const [ticket, groups] = await Promise.all([
-    tx.ticket.findUniqueOrThrow({ where: { id: ticketId }, select: { status: true } }),
-    tx.task.groupBy({ by: ['status'], where: { ticketId } }),
-  ]);
+  const [ticket] = await tx.$queryRaw<{ open_tasks: number; status: TicketStatus }[]>`
+    UPDATE ticket SET open_tasks = open_tasks - ${closed}, updated_at = now()
+    WHERE id = ${ticketId}::uuid RETURNING open_tasks, status`;
+  if (!ticket || ticket.open_tasks > 0) return null;
+  const groups = await tx.task.groupBy({ by: ['status'], where: { ticketId } });
   const status = ticketStatusFor(groups.map((g) => g.status));
   if (status === ticket.status) return null;
   const terminal = status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED';
