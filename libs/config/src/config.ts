@@ -33,6 +33,19 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.
   return result.data;
 }
 
+/** Like `loadConfig`, but answers null instead of throwing when the environment is invalid. */
+export function tryLoadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: Env = process.env,
+): z.output<S> | null {
+  try {
+    return loadConfig(schema, env);
+  } catch (error) {
+    if (error instanceof ConfigError) return null;
+    throw error;
+  }
+}
+
 /** Reads `--name value` or `--name=value` from argv; `''` when the flag has no value. */
 export function argValue(argv: readonly string[], name: string): string | undefined {
   const flag = `--${name}`;

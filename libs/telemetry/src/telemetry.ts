@@ -20,7 +20,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import { TelemetryConfigSchema, type Env } from '@drover/config';
+import { TelemetryConfigSchema, tryLoadConfig, type Env } from '@drover/config';
 
 const TRACER = 'drover';
 
@@ -43,8 +43,7 @@ export function initTelemetry(options: TelemetryOptions): NodeTracerProvider {
   if (provider) return provider;
   // A bad OTEL_* setting is reported with every other bad key by the service's
   // own config check, which runs next and stops the process; until then, no export.
-  const parsed = TelemetryConfigSchema.safeParse(options.env ?? process.env);
-  const config = parsed.success ? parsed.data : { OTEL_SDK_DISABLED: true };
+  const config = tryLoadConfig(TelemetryConfigSchema, options.env) ?? { OTEL_SDK_DISABLED: true };
   const processors: SpanProcessor[] = [];
   if (options.exporter) processors.push(new SimpleSpanProcessor(options.exporter));
   else if (
