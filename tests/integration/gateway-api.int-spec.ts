@@ -22,7 +22,7 @@ afterAll(async () => {
 
 async function call(path: string, init?: RequestInit) {
   const res = await fetch(`${stack.baseUrl}${path}`, init);
-  return { status: res.status, body: (await res.json()) };
+  return { status: res.status, body: await res.json() };
 }
 
 const post = (body: string, contentType = 'application/json') =>
@@ -112,6 +112,37 @@ describe('gateway API', () => {
     expect(error.message).toMatch(message);
     expect(await stack.env.prisma.ticket.count()).toBe(before);
   });
+
+  it('accepts a 10,000-task graph in one submission', async () => {
+    const tasks = Array.from({ length: 10_000 }, (_, i) => ({
+      key: `task-${i}`,
+      depends_on: i ? [`task-${i - 1}`] : [],
+      steps: [{ run: 'echo hello world' }],
+    }));
+    const res = await post(JSON.stringify({ title: 'large', tasks }));
+    expect(res.status).toBe(201);
+    const created = res.body as { id: string; tasks: { key: string; status: string }[] };
+    expect(created.tasks).toHaveLength(10_000);
+    expect(created.tasks.filter((t) => t.status === 'READY').map((t) => t.key)).toEqual(['task-0']);
+    expect(await stack.env.prisma.taskDependency.count({ where: { ticketId: created.id } })).toBe(
+      9_999,
+    );
+  }, 60_000);
+
+  it('refuses a 10,000-task graph closed into one cycle, naming it, and writes nothing', async () => {
+    const tasks = Array.from({ length: 10_000 }, (_, i) => ({
+      key: `task-${i}`,
+      depends_on: [`task-${(i + 9_999) % 10_000}`],
+      steps: [{ run: 'true' }],
+    }));
+    const before = await stack.env.prisma.task.count();
+    const res = await post(JSON.stringify({ title: 'ring', tasks }));
+    expect(res.status).toBe(422);
+    const { error } = res.body as ErrorBody;
+    expect(error.code).toBe('INVALID_GRAPH');
+    expect(error.message).toMatch(/^dependency cycle: (task-\d+ -> ){10000}task-\d+$/);
+    expect(await stack.env.prisma.task.count()).toBe(before);
+  }, 60_000);
 
   it('refuses a body over the size limit with 413', async () => {
     const res = await post(`{"title":"${'x'.repeat(11 * 1024 * 1024)}"}`);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Prisma, Tx } from '@drover/db';
+import type { Tx } from '@drover/db';
 import { currentTraceparent } from '@drover/telemetry';
 
 export interface OutboxMessage {
@@ -23,17 +23,16 @@ export async function appendToOutbox(
 ): Promise<void> {
   if (!messages.length) return;
   const traceparent = currentTraceparent();
-  const rows: Prisma.EventCreateManyInput[] = messages.map((m) => {
-    const messageId = randomUUID();
-    return {
-      messageId,
-      subject: m.subject,
-      data: m.data as Prisma.InputJsonValue,
-      ticketId: m.ticketId ?? null,
-      internal: m.internal ?? false,
-      correlationId: correlationId ?? messageId,
-      traceparent: m.traceparent ?? traceparent,
-    };
-  });
-  await tx.event.createMany({ data: rows });
+  const ids = messages.map(() => randomUUID());
+  // One statement whatever the count (a 10,000-task ticket writes 10,001 events).
+  await tx.$executeRaw`
+    INSERT INTO event (message_id, subject, ticket_id, internal, data, correlation_id, traceparent)
+    SELECT * FROM unnest(
+      ${ids}::uuid[],
+      ${messages.map((m) => m.subject)}::text[],
+      ${messages.map((m) => m.ticketId ?? null)}::uuid[],
+      ${messages.map((m) => m.internal ?? false)}::boolean[],
+      ${messages.map((m) => JSON.stringify(m.data))}::jsonb[],
+      ${ids.map((id) => correlationId ?? id)}::text[],
+      ${messages.map((m) => m.traceparent ?? traceparent)}::text[])`;
 }

@@ -1,3 +1,4 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Logger } from '@nestjs/common';
 import {
   AckPolicy,
@@ -55,6 +56,23 @@ export type Routes = Record<string, { schema: z.ZodType; handle: Handler<never> 
 export class MessagingError extends Error {}
 
 const codec = JSONCodec<unknown>();
+
+// Bodies above this size travel gzip-compressed (a 10,000-task ticket is ~1 MB of
+// JSON, NATS's default max payload), marked by a header.
+const COMPRESS_ABOVE = 64 * 1024;
+const ENCODING_HEADER = 'Drover-Encoding';
+
+function respond(msg: Msg, envelope: unknown): void {
+  const headers = natsHeaders();
+  msg.respond(encode(envelope, headers), { headers });
+}
+
+function encode(envelope: unknown, headers: MsgHdrs): Uint8Array {
+  const body = codec.encode(envelope);
+  if (body.length <= COMPRESS_ABOVE) return body;
+  headers.set(ENCODING_HEADER, 'gzip');
+  return gzipSync(body);
+}
 const SECOND_NS = 1_000_000_000;
 
 /**
@@ -154,18 +172,18 @@ export class NatsBus {
   /** Durable publish through JetStream; resolves once the stream stored it. */
   async publish<T>(subject: string, data: T, opts: PublishOptions = {}): Promise<void> {
     const envelope = createEnvelope(subject, data, opts);
-    await this.js.publish(this.subject(subject), codec.encode(envelope), {
+    const headers = this.headersFor(opts);
+    await this.js.publish(this.subject(subject), encode(envelope, headers), {
       msgID: opts.msgId ?? envelope.id,
-      headers: this.headersFor(opts),
+      headers,
     });
   }
 
   /** Fire-and-forget publish on core NATS (high-rate, ephemeral traffic). */
   emit<T>(subject: string, data: T, opts: PublishOptions = {}): void {
     const envelope = createEnvelope(subject, data, opts);
-    this.connection.publish(this.subject(subject), codec.encode(envelope), {
-      headers: this.headersFor(opts),
-    });
+    const headers = this.headersFor(opts);
+    this.connection.publish(this.subject(subject), encode(envelope, headers), { headers });
   }
 
   /** Request/reply; the reply is validated against `replySchema`. */
@@ -177,11 +195,12 @@ export class NatsBus {
     opts: PublishOptions = {},
   ): Promise<z.output<S>> {
     const envelope = createEnvelope(subject, data, opts);
-    const msg = await this.connection.request(this.subject(subject), codec.encode(envelope), {
+    const headers = this.headersFor(opts);
+    const msg = await this.connection.request(this.subject(subject), encode(envelope, headers), {
       timeout: timeoutMs,
-      headers: this.headersFor(opts),
+      headers,
     });
-    const reply = this.decode(subject, msg.data, replySchema);
+    const reply = this.decode(subject, msg, replySchema);
     if (!reply.ok) throw new MessagingError(`invalid reply on ${subject}: ${reply.reason}`);
     return reply.envelope.data;
   }
@@ -202,9 +221,9 @@ export class NatsBus {
     this.loops.push(
       (async () => {
         for await (const msg of sub) {
-          const decoded = this.decode(subject, msg.data, schema);
+          const decoded = this.decode(subject, msg, schema);
           if (!decoded.ok) {
-            msg.respond(codec.encode(createEnvelope(subject, replies.invalid(decoded.reason))));
+            respond(msg, createEnvelope(subject, replies.invalid(decoded.reason)));
             continue;
           }
           const reply = await this.traced(subject, msg.headers, SpanKind.SERVER, () =>
@@ -213,7 +232,7 @@ export class NatsBus {
             this.logger.error(`handler for ${subject} failed: ${error.message}`, error.stack);
             return replies.failed();
           });
-          msg.respond(codec.encode(createEnvelope(subject, reply)));
+          respond(msg, createEnvelope(subject, reply));
         }
       })(),
     );
@@ -241,7 +260,7 @@ export class NatsBus {
     schema: S,
     handler: Handler<z.output<S>>,
   ): Promise<void> {
-    const decoded = this.decode(subject, msg.data, schema);
+    const decoded = this.decode(subject, msg, schema);
     if (!decoded.ok) return;
     await this.traced(subject, msg.headers, SpanKind.CONSUMER, () =>
       handler(decoded.envelope.data, decoded.envelope),
@@ -286,7 +305,7 @@ export class NatsBus {
       msg.term();
       return;
     }
-    const decoded = this.decode(subject, msg.data, route.schema);
+    const decoded = this.decode(subject, msg, route.schema);
     if (!decoded.ok) {
       msg.term();
       return;
@@ -375,12 +394,13 @@ export class NatsBus {
 
   private decode<S extends z.ZodType>(
     subject: string,
-    raw: Uint8Array,
+    msg: { data: Uint8Array; headers?: MsgHdrs },
     schema: S,
   ): { ok: true; envelope: Envelope<z.output<S>> } | { ok: false; reason: string } {
     let json: unknown;
     try {
-      json = codec.decode(raw);
+      const gzipped = msg.headers?.get(ENCODING_HEADER) === 'gzip';
+      json = codec.decode(gzipped ? gunzipSync(msg.data) : msg.data);
     } catch {
       return this.invalid(subject, 'body is not JSON');
     }

@@ -5,12 +5,33 @@ import {
   type CreateTicketReply,
   type SubmitTicket,
   type TaskSpec,
+  type TaskStatus,
 } from '@drover/contracts';
-import type { Prisma, PrismaClient } from '@drover/db';
+import type { PrismaClient, Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { currentTraceparent } from '@drover/telemetry';
 import { describeGraphErrors, validateGraph } from '../graph';
 import { taskChanged, ticketChanged } from '../outbox-messages';
+
+interface NewTask {
+  id: string;
+  ticketId: string;
+  projectId: string;
+  key: string;
+  position: number;
+  title: string | null;
+  status: TaskStatus;
+  readyAt: Date | null;
+  priority: number;
+  agent: string;
+  provider: string;
+  spec: TaskSpec;
+}
+
+interface Edge {
+  taskId: string;
+  dependsOnId: string;
+}
 
 /**
  * Writes a ticket, its tasks and dependency edges in one transaction. Tasks
@@ -51,7 +72,7 @@ export class CreateTicket {
     const ticketId = randomUUID();
     const now = new Date();
     const ids = new Map(input.tasks.map((t) => [t.key, randomUUID()]));
-    const tasks: Prisma.TaskCreateManyInput[] = input.tasks.map((t, position) => {
+    const tasks: NewTask[] = input.tasks.map((t, position) => {
       const ready = t.depends_on.length === 0;
       const spec: TaskSpec = { steps: t.steps };
       return {
@@ -69,18 +90,15 @@ export class CreateTicket {
         spec,
       };
     });
-    const edges: Prisma.TaskDependencyCreateManyInput[] = input.tasks.flatMap((t) =>
+    const edges: Edge[] = input.tasks.flatMap((t) =>
       [...new Set(t.depends_on)].map((dep) => ({
         taskId: ids.get(t.key) as string,
         dependsOnId: ids.get(dep) as string,
-        ticketId,
       })),
     );
     const events: OutboxMessage[] = [
       ticketChanged(ticketId, 'PENDING', null),
-      ...tasks.map((t) =>
-        taskChanged({ id: t.id, ticketId, key: t.key }, t.status ?? 'PENDING', null),
-      ),
+      ...tasks.map((t) => taskChanged({ id: t.id, ticketId, key: t.key }, t.status, null)),
     ];
 
     await this.prisma.$transaction(
@@ -95,8 +113,8 @@ export class CreateTicket {
             traceparent: currentTraceparent(),
           },
         });
-        await tx.task.createMany({ data: tasks });
-        if (edges.length) await tx.taskDependency.createMany({ data: edges });
+        await insertTasks(tx, tasks);
+        await insertEdges(tx, ticketId, edges);
         await appendToOutbox(tx, events, correlationId);
       },
       { timeout: 60_000 },
@@ -104,4 +122,27 @@ export class CreateTicket {
     this.logger.log(`ticket ${ticketId} created with ${tasks.length} tasks`);
     return { ok: true, ticketId, taskCount: tasks.length };
   }
+}
+
+/** All of a ticket's tasks in one statement (createMany would send one parameter per field). */
+function insertTasks(tx: Tx, tasks: NewTask[]): Promise<number> {
+  return tx.$executeRaw`
+    INSERT INTO task (id, ticket_id, project_id, key, position, title, status, ready_at,
+                      priority, agent, provider, spec)
+    SELECT * FROM unnest(
+      ${tasks.map((t) => t.id)}::uuid[], ${tasks.map((t) => t.ticketId)}::uuid[],
+      ${tasks.map((t) => t.projectId)}::uuid[], ${tasks.map((t) => t.key)}::text[],
+      ${tasks.map((t) => t.position)}::int[], ${tasks.map((t) => t.title)}::text[],
+      ${tasks.map((t) => t.status)}::"TaskStatus"[], ${tasks.map((t) => t.readyAt)}::timestamptz[],
+      ${tasks.map((t) => t.priority)}::int[], ${tasks.map((t) => t.agent)}::text[],
+      ${tasks.map((t) => t.provider)}::text[], ${tasks.map((t) => JSON.stringify(t.spec))}::jsonb[])`;
+}
+
+function insertEdges(tx: Tx, ticketId: string, edges: Edge[]): Promise<number> {
+  if (!edges.length) return Promise.resolve(0);
+  return tx.$executeRaw`
+    INSERT INTO task_dependency (task_id, depends_on_id, ticket_id)
+    SELECT task_id, depends_on_id, ${ticketId}::uuid
+    FROM unnest(${edges.map((e) => e.taskId)}::uuid[], ${edges.map((e) => e.dependsOnId)}::uuid[])
+      AS e(task_id, depends_on_id)`;
 }
