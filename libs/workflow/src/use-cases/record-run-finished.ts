@@ -1,9 +1,20 @@
 import { Logger } from '@nestjs/common';
 import type { RunFinished, TaskStatus, TicketStatus } from '@drover/contracts';
-import type { Prisma, PrismaClient, Tx } from '@drover/db';
+import type { PrismaClient, Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { runChanged, taskChanged, ticketChanged } from '../outbox-messages';
 import { ticketStatusFor } from '../task-state';
+
+interface FinishedRow {
+  id: string;
+  task_id: string;
+  ticket_id: string;
+  attempt: number;
+  runner_id: string;
+  /** Set when the task moved too. */
+  key: string | null;
+  previous: TaskStatus | null;
+}
 
 interface TaskRow {
   id: string;
@@ -30,46 +41,52 @@ export class RecordRunFinished {
 
   async execute(report: RunFinished, correlationId?: string): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
-      const ended = await tx.run.updateManyAndReturn({
-        where: {
-          id: report.runId,
-          leaseToken: report.leaseToken,
-          status: { in: ['DISPATCHED', 'RUNNING'] },
-        },
-        data: {
-          status: report.outcome,
-          runnerId: report.runnerId,
-          finishedAt: new Date(report.finishedAt),
-          exitCode: report.exitCode,
-          errorClass: report.outcome === 'SUCCEEDED' ? null : (report.errorClass ?? 'AGENT_FAILED'),
-          errorMessage: report.errorMessage,
-          result: (report.result as Prisma.InputJsonObject | null) ?? undefined,
-        },
-      });
-      const endedRun = ended[0];
-      if (!endedRun) {
+      const errorClass =
+        report.outcome === 'SUCCEEDED' ? null : (report.errorClass ?? 'AGENT_FAILED');
+      const taskStatus: TaskStatus = report.outcome;
+      // Run and task in one statement, both compare-and-set; `previous` is the
+      // task's status before (the statement sees the rows as they were).
+      const [row] = await tx.$queryRaw<FinishedRow[]>`
+        WITH r AS (
+          UPDATE run SET status = ${report.outcome}::"RunStatus", runner_id = ${report.runnerId},
+                         finished_at = ${new Date(report.finishedAt)}, exit_code = ${report.exitCode},
+                         error_class = ${errorClass}::"ErrorClass",
+                         error_message = ${report.errorMessage},
+                         result = ${report.result === null ? null : JSON.stringify(report.result)}::jsonb
+          WHERE id = ${report.runId}::uuid AND lease_token = ${report.leaseToken}::uuid
+            AND status IN ('DISPATCHED', 'RUNNING')
+          RETURNING id, task_id, ticket_id, attempt, runner_id),
+        t AS (
+          UPDATE task SET status = ${taskStatus}::"TaskStatus", finished_at = now(), updated_at = now()
+          FROM r, task AS before
+          WHERE task.id = r.task_id AND before.id = task.id AND task.attempt = r.attempt
+            AND task.status IN ('DISPATCHED', 'RUNNING')
+          RETURNING task.key, before.status AS previous)
+        SELECT r.id, r.task_id, r.ticket_id, r.attempt, r.runner_id, t.key, t.previous
+        FROM r LEFT JOIN t ON true`;
+      if (!row) {
         this.logger.debug(
           `run ${report.runId}: finish report ignored (unknown run, stale lease or duplicate)`,
         );
         return false;
       }
-      const events: OutboxMessage[] = [runChanged(endedRun, report.outcome)];
-      const taskStatus: TaskStatus = report.outcome;
-      const before = await tx.task.findUnique({
-        where: { id: endedRun.taskId },
-        select: { status: true },
-      });
-      const [task] = await tx.task.updateManyAndReturn({
-        where: {
-          id: endedRun.taskId,
-          attempt: endedRun.attempt,
-          status: { in: ['DISPATCHED', 'RUNNING'] },
-        },
-        data: { status: taskStatus, finishedAt: new Date() },
-        select: { id: true, ticketId: true, key: true },
-      });
-      if (task && before) {
-        events.push(taskChanged(task, taskStatus, before.status));
+      const events: OutboxMessage[] = [
+        runChanged(
+          {
+            id: row.id,
+            taskId: row.task_id,
+            ticketId: row.ticket_id,
+            attempt: row.attempt,
+            runnerId: row.runner_id,
+            exitCode: report.exitCode,
+            errorClass,
+          },
+          report.outcome,
+        ),
+      ];
+      if (row.key !== null && row.previous !== null) {
+        const task = { id: row.task_id, ticketId: row.ticket_id, key: row.key };
+        events.push(taskChanged(task, taskStatus, row.previous));
         let closed = 1;
         if (taskStatus === 'SUCCEEDED') {
           for (const t of await releaseDependents(tx, task.id)) {

@@ -15,33 +15,54 @@ export class RecordRunStarted {
 
   async execute(report: RunStarted, correlationId?: string): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
-      const started = await tx.run.updateManyAndReturn({
-        where: { id: report.runId, leaseToken: report.leaseToken, status: 'DISPATCHED' },
-        data: {
-          status: 'RUNNING',
-          runnerId: report.runnerId,
-          startedAt: new Date(report.startedAt),
-        },
-      });
-      const run = started[0];
-      if (!run) {
+      // Run and task in one statement: both compare-and-set, the task on its attempt.
+      const [row] = await tx.$queryRaw<StartedRow[]>`
+        WITH r AS (
+          UPDATE run SET status = 'RUNNING', runner_id = ${report.runnerId},
+                         started_at = ${new Date(report.startedAt)}
+          WHERE id = ${report.runId}::uuid AND lease_token = ${report.leaseToken}::uuid
+            AND status = 'DISPATCHED'
+          RETURNING id, task_id, ticket_id, attempt, runner_id),
+        t AS (
+          UPDATE task SET status = 'RUNNING', updated_at = now() FROM r
+          WHERE task.id = r.task_id AND task.status = 'DISPATCHED' AND task.attempt = r.attempt
+          RETURNING task.key)
+        SELECT r.id, r.task_id, r.ticket_id, r.attempt, r.runner_id, t.key FROM r LEFT JOIN t ON true`;
+      if (!row) {
         this.logger.debug(`run ${report.runId}: start report ignored (stale lease or duplicate)`);
         return false;
       }
-      const tasks = await tx.task.updateManyAndReturn({
-        where: { id: run.taskId, status: 'DISPATCHED', attempt: run.attempt },
-        data: { status: 'RUNNING' },
-        select: { id: true, ticketId: true, key: true },
-      });
-      await appendToOutbox(
-        tx,
-        [
-          runChanged(run, 'RUNNING'),
-          ...tasks.map((task) => taskChanged(task, 'RUNNING', 'DISPATCHED')),
-        ],
-        correlationId,
-      );
+      const run = {
+        id: row.id,
+        taskId: row.task_id,
+        ticketId: row.ticket_id,
+        attempt: row.attempt,
+        runnerId: row.runner_id,
+        exitCode: null,
+        errorClass: null,
+      };
+      const events = [runChanged(run, 'RUNNING')];
+      if (row.key !== null) {
+        events.push(
+          taskChanged(
+            { id: row.task_id, ticketId: row.ticket_id, key: row.key },
+            'RUNNING',
+            'DISPATCHED',
+          ),
+        );
+      }
+      await appendToOutbox(tx, events, correlationId);
       return true;
     });
   }
+}
+
+interface StartedRow {
+  id: string;
+  task_id: string;
+  ticket_id: string;
+  attempt: number;
+  runner_id: string;
+  /** The task's key when the task moved to RUNNING too. */
+  key: string | null;
 }
