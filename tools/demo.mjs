@@ -14,13 +14,19 @@ const { npmInstallIfNeeded, buildApps, migrate, freePort, startApps, stopApps, w
   await import('./lib/stack.mjs');
 const { ensureInfra } = await import('./lib/infra.mjs');
 
-npmInstallIfNeeded(root, log);
-log('checking Postgres, Redis and NATS...');
-await ensureInfra((line) => console.log(`demo:${line}`));
-log('applying migrations...');
-migrate(root, process.env);
-log('building the services and the CLI...');
-buildApps(root);
+try {
+  npmInstallIfNeeded(root, log);
+  log('checking Postgres, Redis and NATS...');
+  await ensureInfra((line) => console.log(`demo:${line}`));
+  log('applying migrations...');
+  migrate(root, process.env);
+  log('building the services and the CLI...');
+  buildApps(root);
+} catch (error) {
+  // The failing step has already said what went wrong; add only where we stopped.
+  console.error(`demo: stopped: ${error.message.split('\n')[0]}`);
+  process.exit(1);
+}
 
 const port = await freePort(Number(process.env.GATEWAY_PORT ?? 8080));
 const url = `http://127.0.0.1:${port}`;
