@@ -1,11 +1,9 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { Logger } from '@nestjs/common';
 import {
   AckPolicy,
   connect,
   DeliverPolicy,
   headers as natsHeaders,
-  JSONCodec,
   RetentionPolicy,
   StorageType,
   type Consumer,
@@ -19,15 +17,9 @@ import {
   type Subscription,
 } from 'nats';
 import type { z } from 'zod';
-import {
-  createEnvelope,
-  EnvelopeSchema,
-  Streams,
-  toIssues,
-  type Envelope,
-  type StreamName,
-} from '@drover/contracts';
+import { createEnvelope, Streams, type Envelope, type StreamName } from '@drover/contracts';
 import { extractTrace, injectTrace, SpanKind, withSpan } from '@drover/telemetry';
+import { decodeEnvelope, encode, respond, type Decoded } from './wire-codec';
 
 export interface NatsBusOptions {
   url: string;
@@ -55,24 +47,6 @@ export type Routes = Record<string, { schema: z.ZodType; handle: Handler<never> 
 /** Thrown by `request` when the responder answered with something invalid. */
 export class MessagingError extends Error {}
 
-const codec = JSONCodec<unknown>();
-
-// Bodies above this size travel gzip-compressed (a 10,000-task ticket is ~1 MB of
-// JSON, NATS's default max payload), marked by a header.
-const COMPRESS_ABOVE = 64 * 1024;
-const ENCODING_HEADER = 'Drover-Encoding';
-
-function respond(msg: Msg, envelope: unknown): void {
-  const headers = natsHeaders();
-  msg.respond(encode(envelope, headers), { headers });
-}
-
-function encode(envelope: unknown, headers: MsgHdrs): Uint8Array {
-  const body = codec.encode(envelope);
-  if (body.length <= COMPRESS_ABOVE) return body;
-  headers.set(ENCODING_HEADER, 'gzip');
-  return gzipSync(body);
-}
 const SECOND_NS = 1_000_000_000;
 
 /**
@@ -396,24 +370,12 @@ export class NatsBus {
     subject: string,
     msg: { data: Uint8Array; headers?: MsgHdrs },
     schema: S,
-  ): { ok: true; envelope: Envelope<z.output<S>> } | { ok: false; reason: string } {
-    let json: unknown;
-    try {
-      const gzipped = msg.headers?.get(ENCODING_HEADER) === 'gzip';
-      json = codec.decode(gzipped ? gunzipSync(msg.data) : msg.data);
-    } catch {
-      return this.invalid(subject, 'body is not JSON');
+  ): Decoded<z.output<S>> {
+    const decoded = decodeEnvelope(msg, schema);
+    if (!decoded.ok) {
+      this.logger.warn(`invalid message on ${this.subject(subject)} dropped: ${decoded.reason}`);
     }
-    const envelope = EnvelopeSchema.safeParse(json);
-    if (!envelope.success) return this.invalid(subject, describe(envelope.error));
-    const data = schema.safeParse(envelope.data.data);
-    if (!data.success) return this.invalid(subject, describe(data.error, 'data'));
-    return { ok: true, envelope: { ...envelope.data, data: data.data } };
-  }
-
-  private invalid(subject: string, reason: string): { ok: false; reason: string } {
-    this.logger.warn(`invalid message on ${this.subject(subject)} dropped: ${reason}`);
-    return { ok: false, reason };
+    return decoded;
   }
 
   /** Stops consuming, drains subscriptions and closes the connection. */
@@ -424,10 +386,4 @@ export class NatsBus {
     await this.connection.drain().catch(() => undefined);
     await Promise.allSettled(this.loops);
   }
-}
-
-function describe(error: z.ZodError, root?: string): string {
-  return toIssues(error)
-    .map((i) => `${root ? `${root}.` : ''}${i.path}: ${i.message}`)
-    .join('; ');
 }
