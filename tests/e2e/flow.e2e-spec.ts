@@ -1,15 +1,12 @@
-import { z } from 'zod';
-import {
-  ErrorBody,
-  ErrorClass,
-  LogStream,
-  RunStatus,
-  TaskStatus,
-  TicketStatus,
-  type SubmitTicketInput,
-} from '@drover/contracts';
+import type { ErrorBody, SubmitTicketInput, TicketStatus } from '@drover/contracts';
 import { waitFor } from '@drover/testing';
-import { startServices, type RunningServices } from './support/services';
+import { DroverHttp, ErrorView, type TaskView, type TicketView } from './support/api';
+import {
+  failureTracker,
+  startServices,
+  stopAndReport,
+  type RunningServices,
+} from './support/services';
 import {
   describeEvents,
   EventStreamClient,
@@ -17,161 +14,34 @@ import {
   type ReceivedEvent,
 } from './support/ws-client';
 
-// ---------------------------------------------------------------------------
-// What the HTTP API answers, as far as these tests rely on it.
-
-const Timestamp = z.iso.datetime();
-
-const TicketView = z.object({
-  id: z.uuid(),
-  title: z.string(),
-  status: TicketStatus,
-  tasks: z.array(
-    z.object({
-      id: z.uuid(),
-      key: z.string(),
-      status: TaskStatus,
-      dependsOn: z.array(z.string()),
-    }),
-  ),
-});
-type TicketView = z.infer<typeof TicketView>;
-
-const RunView = z.object({
-  id: z.uuid(),
-  attempt: z.number().int(),
-  status: RunStatus,
-  runnerId: z.string().nullable(),
-  startedAt: Timestamp.nullable(),
-  finishedAt: Timestamp.nullable(),
-  exitCode: z.number().int().nullable(),
-  errorClass: ErrorClass.nullable(),
-  errorMessage: z.string().nullable(),
-  logLines: z.number().int(),
-});
-
-const TaskView = z.object({
-  id: z.uuid(),
-  ticketId: z.uuid(),
-  key: z.string(),
-  status: TaskStatus,
-  runs: z.array(RunView),
-});
-type TaskView = z.infer<typeof TaskView>;
-
-const LogsView = z.object({
-  runId: z.uuid(),
-  totalLines: z.number().int(),
-  lines: z.array(
-    z.object({ n: z.number().int(), stream: LogStream, text: z.string(), ts: Timestamp }),
-  ),
-  nextAfter: z.number().int().nullable(),
-});
-
-const TicketsPage = z.object({
-  items: z.array(z.object({ id: z.uuid() })),
-  nextCursor: z.string().nullable(),
-});
-
-const ErrorView = z.object({ error: ErrorBody });
-
-const Check = z.object({ status: z.enum(['up', 'down']), latencyMs: z.number() });
-const HealthView = z.object({
-  status: z.string(),
-  down: z.array(z.string()),
-  checks: z.object({ postgres: Check, nats: Check, redis: Check }),
-});
-
 const TERMINAL_TICKET: readonly TicketStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
 // ---------------------------------------------------------------------------
 
 let drover: RunningServices | undefined;
-let failed = false;
+// A test wrapped in logged() that fails makes afterAll print the services' output.
+const { logged, failed } = failureTracker();
 
 function services(): RunningServices {
   if (!drover) throw new Error('Drover is not running (beforeAll failed)');
   return drover;
 }
+const http = () => new DroverHttp(services().baseUrl);
 
-/** Marks the file as failed so afterAll prints the services' output. */
-function logged(test: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    try {
-      await test();
-    } catch (error) {
-      failed = true;
-      throw error;
-    }
-  };
-}
-
-async function call(
-  method: 'GET' | 'POST',
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(`${services().baseUrl}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) as unknown };
-  } catch {
-    return { status: res.status, body: text };
-  }
-}
-
-/** GET `path`, expecting 200 and a body of `schema`. */
-async function getOk<S extends z.ZodType>(schema: S, path: string): Promise<z.output<S>> {
-  const res = await call('GET', path);
-  if (res.status !== 200) {
-    throw new Error(`GET ${path} answered ${res.status}: ${JSON.stringify(res.body)}`);
-  }
-  return schema.parse(res.body);
-}
-
-async function submit(ticket: SubmitTicketInput): Promise<TicketView> {
-  const res = await call('POST', '/tickets', ticket);
-  if (res.status !== 201) {
-    throw new Error(`POST /tickets answered ${res.status}: ${JSON.stringify(res.body)}`);
-  }
-  return TicketView.parse(res.body);
-}
-
-async function submitRefused(ticket: SubmitTicketInput): Promise<z.infer<typeof ErrorBody>> {
-  const res = await call('POST', '/tickets', ticket);
+async function submitRefused(ticket: SubmitTicketInput): Promise<ErrorBody> {
+  const res = await http().post('/tickets', ticket);
   expect(res.status).toBe(422);
   return ErrorView.parse(res.body).error;
 }
 
-function ticketOf(id: string): Promise<TicketView> {
-  return getOk(TicketView, `/tickets/${id}`);
-}
-
-async function waitForTicketEnd(id: string, timeoutMs = 60_000): Promise<TicketView> {
-  let last: TicketView | undefined;
-  try {
-    return await waitFor(
-      async () => {
-        last = await ticketOf(id);
-        return TERMINAL_TICKET.includes(last.status) && last;
-      },
-      `ticket ${id} to end`,
-      timeoutMs,
-      100,
-    );
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; last seen: ${JSON.stringify(last)}`);
-  }
+function waitForTicketEnd(id: string, timeoutMs = 60_000): Promise<TicketView> {
+  const ended = (ticket: TicketView) => TERMINAL_TICKET.includes(ticket.status);
+  return http().waitForTicket(id, ended, `ticket ${id} to end`, timeoutMs, 100);
 }
 
 /** Every task of the ticket with its runs, by key. */
 async function tasksByKey(ticket: TicketView): Promise<Map<string, TaskView>> {
-  const tasks = await Promise.all(ticket.tasks.map((t) => getOk(TaskView, `/tasks/${t.id}`)));
+  const tasks = await Promise.all(ticket.tasks.map((t) => http().task(t.id)));
   return new Map(tasks.map((t) => [t.key, t]));
 }
 
@@ -200,8 +70,7 @@ async function countListedTickets(): Promise<number> {
   let count = 0;
   let cursor: string | null = null;
   do {
-    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
-    const page = await getOk(TicketsPage, `/tickets?limit=100${query}`);
+    const page = await http().ticketsPage(cursor);
     count += page.items.length;
     cursor = page.nextCursor;
   } while (cursor);
@@ -242,22 +111,13 @@ describe('Drover end to end', () => {
     if (!drover) return;
     const running = drover;
     drover = undefined;
-    const exits = await running.stop();
-    const unclean = exits.filter((e) => e.killed || e.code !== 0);
-    if (failed || unclean.length) {
-      const how = unclean.map((e) => `${e.name}: ${e.killed ? 'SIGKILL' : (e.signal ?? e.code)}`);
-      process.stderr.write(
-        `\n===== Drover service output (unclean exits: ${how.join(', ') || 'none'}) =====\n` +
-          `${running.logs()}\n===== end of service output =====\n`,
-      );
-    }
-    expect(unclean).toEqual([]);
+    await stopAndReport(running, { failed: failed() });
   }, 60_000);
 
   it(
     'reports postgres, nats and redis up on GET /health',
     logged(async () => {
-      const health = await getOk(HealthView, '/health');
+      const health = await http().health();
       expect(health.status).toBe('ok');
       expect(health.down).toEqual([]);
       expect(health.checks.postgres.status).toBe('up');
@@ -269,7 +129,7 @@ describe('Drover end to end', () => {
   it(
     'runs a diamond graph in dependency order',
     logged(async () => {
-      const submitted = await submit({
+      const submitted = await http().submit({
         title: 'e2e: diamond',
         tasks: [
           {
@@ -304,7 +164,7 @@ describe('Drover end to end', () => {
       expect(d.startedAt).toBeGreaterThan(b.finishedAt);
       expect(d.startedAt).toBeGreaterThan(c.finishedAt);
 
-      const logs = await getOk(LogsView, `/runs/${a.id}/logs`);
+      const logs = await http().logs(a.id);
       expect(logs.runId).toBe(a.id);
       expect(logs.lines.filter((l) => l.stream === 'stdout').map((l) => l.text)).toEqual([
         'first line',
@@ -320,7 +180,7 @@ describe('Drover end to end', () => {
   it(
     'blocks the dependents of a failed task and still runs independent ones',
     logged(async () => {
-      const submitted = await submit({
+      const submitted = await http().submit({
         title: 'e2e: failure blocks dependents',
         tasks: [
           { key: 'a', steps: [{ run: 'echo a' }] },
@@ -358,7 +218,7 @@ describe('Drover end to end', () => {
       const layer1 = ['l1a', 'l1b'];
       const layer2 = ['l2a', 'l2b'];
       const layer3 = ['l3a', 'l3b'];
-      const submitted = await submit({
+      const submitted = await http().submit({
         title: 'e2e: reconnect',
         tasks: [
           ...layer1.map((key) => ({ key, steps: [step(key)] })),
@@ -391,7 +251,7 @@ describe('Drover end to end', () => {
         // While nobody listens, the ticket moves on (seen through HTTP only).
         await waitFor(
           async () => {
-            const ticket = await ticketOf(id);
+            const ticket = await http().ticket(id);
             return ticket.tasks.some((t) => layer2.includes(t.key) && t.status === 'SUCCEEDED');
           },
           'a second-layer task to succeed while disconnected',

@@ -1,10 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { TaskStatus } from '@drover/contracts';
-import { waitFor } from '@drover/testing';
+import { processGone, waitFor } from '@drover/testing';
 import { DroverHttp, type RunnerView, type RunView, type TaskView } from './support/api';
 import {
+  failureTracker,
   runAppToExit,
   startServices,
+  stopAndReport,
   type AppHandle,
   type AppName,
   type AppRunResult,
@@ -58,25 +59,6 @@ function millis(timestamp: string | null, what: string): number {
   return Date.parse(timestamp);
 }
 
-/**
- * True while `pid` is a live process. A killed process whose parent is gone can
- * linger as a zombie when PID 1 does not reap orphans (common in containers); it
- * is dead, so a zombie counts as gone.
- */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return !existsSync('/proc/self/stat');
-  }
-}
-
 /** Fails unless every task is not started, with no run started. */
 function expectNeverStarted(views: readonly TaskView[], sigtermAt: number): void {
   const started = views.find(
@@ -94,47 +76,14 @@ function expectNeverStarted(views: readonly TaskView[], sigtermAt: number): void
 
 describe('runner lifecycle', () => {
   let drover: RunningServices | undefined;
-  let failed = false;
+  // A test wrapped in logged() that fails makes afterAll print the services' output.
+  const { logged, failed } = failureTracker();
 
   function stack(): RunningServices {
     if (!drover) throw new Error('Drover is not running (beforeAll failed)');
     return drover;
   }
   const http = () => new DroverHttp(stack().baseUrl);
-
-  /** Marks the block as failed so afterAll prints the services' output. */
-  function logged(test: () => Promise<void>): () => Promise<void> {
-    return async () => {
-      try {
-        await test();
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    };
-  }
-
-  async function waitForTask(
-    taskId: string,
-    done: (task: TaskView) => boolean,
-    what: string,
-    timeoutMs: number,
-  ): Promise<TaskView> {
-    let last: TaskView | undefined;
-    try {
-      return await waitFor(
-        async () => {
-          last = await http().task(taskId);
-          return done(last) && last;
-        },
-        what,
-        timeoutMs,
-        50,
-      );
-    } catch (error) {
-      throw new Error(`${(error as Error).message}; last seen: ${JSON.stringify(last)}`);
-    }
-  }
 
   function waitForRunnerStatus(id: string, status: RunnerView['status'], timeoutMs: number) {
     return waitFor(
@@ -163,17 +112,7 @@ describe('runner lifecycle', () => {
     if (!drover) return;
     const running = drover;
     drover = undefined;
-    const exits = await running.stop();
-    // Processes a test stopped or killed itself are checked by that test.
-    const unclean = exits.filter((e) => !e.byTest && (e.killed || e.code !== 0));
-    if (failed || unclean.length) {
-      const how = unclean.map((e) => `${e.name}: ${e.killed ? 'SIGKILL' : (e.signal ?? e.code)}`);
-      process.stderr.write(
-        `\n===== Drover service output (unclean exits: ${how.join(', ') || 'none'}) =====\n` +
-          `${running.logs()}\n===== end of service output =====\n`,
-      );
-    }
-    expect(unclean).toEqual([]);
+    await stopAndReport(running, { failed: failed() });
   }, 60_000);
 
   it(
@@ -219,7 +158,12 @@ describe('runner lifecycle', () => {
       const runner = await stack().startRunner({ env: { RUNNER_SHUTDOWN_GRACE_MS: '10000' } });
       const id = runnerIdOf(runner);
       const slowId = await http().submitStep('e2e: drain', 'slow', 'sleep 2; echo done');
-      await waitForTask(slowId, (t) => t.status === 'RUNNING', 'the slow task to run', 15_000);
+      await http().waitForTask(
+        slowId,
+        (t) => t.status === 'RUNNING',
+        'the slow task to run',
+        15_000,
+      );
 
       runner.signal('SIGTERM');
       const sigtermAt = Date.now();
@@ -236,7 +180,12 @@ describe('runner lifecycle', () => {
       expect(exit).toEqual({ code: 0, signal: null });
 
       // The running task was let finish, on this runner, after the SIGTERM.
-      const slow = await waitForTask(slowId, (t) => t.status !== 'RUNNING', 'slow to end', 5_000);
+      const slow = await http().waitForTask(
+        slowId,
+        (t) => t.status !== 'RUNNING',
+        'slow to end',
+        5_000,
+      );
       expect(slow.status).toBe('SUCCEEDED');
       const slowRun = onlyRun(slow);
       expect(slowRun).toMatchObject({ status: 'SUCCEEDED', exitCode: 0, runnerId: id });
@@ -262,7 +211,7 @@ describe('runner lifecycle', () => {
       const next = await stack().startRunner();
       try {
         for (const taskId of laterIds) {
-          const done = await waitForTask(
+          const done = await http().waitForTask(
             taskId,
             (t) => t.status === 'SUCCEEDED' || t.status === 'FAILED',
             `later task ${taskId} to end on the next runner`,
@@ -290,7 +239,7 @@ describe('runner lifecycle', () => {
         'long',
         'sleep 30 & echo "pids $$ $!"; wait',
       );
-      const running = await waitForTask(
+      const running = await http().waitForTask(
         taskId,
         (t) => t.status === 'RUNNING',
         'the long task to run',
@@ -307,14 +256,14 @@ describe('runner lifecycle', () => {
         10_000,
         50,
       );
-      expect(pids.every(isAlive)).toBe(true);
+      expect(pids.some(processGone)).toBe(false);
 
       runner.signal('SIGTERM');
       const sigtermAt = Date.now();
       const exit = await within(runner.exit, 8_000, 'the runner to exit after SIGTERM');
       expect(exit).toEqual({ code: 0, signal: null });
 
-      const ended = await waitForTask(
+      const ended = await http().waitForTask(
         taskId,
         (t) => t.status !== 'RUNNING',
         'the long task to end',
@@ -330,7 +279,11 @@ describe('runner lifecycle', () => {
 
       await waitForRunnerStatus(id, 'OFFLINE', 5_000);
       // The step's whole process tree was stopped, not just abandoned.
-      await waitFor(() => !pids.some(isAlive), `processes ${pids.join(', ')} to be gone`, 5_000);
+      await waitFor(
+        () => pids.every(processGone),
+        `processes ${pids.join(', ')} to be gone`,
+        5_000,
+      );
     }),
     60_000,
   );

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { processGone } from '@drover/testing';
 import { ProcessDriver } from './process-driver';
 import type { CommandResult, SandboxCommand } from './sandbox-driver';
 
@@ -42,25 +43,6 @@ async function run(
   const output: Output = { stdout: [], stderr: [] };
   const result = await driver.exec(where, command, (s, t) => output[s].push(t), signal);
   return { ...result, ...output };
-}
-
-/**
- * True while `pid` is a live process. A killed process whose parent is gone can
- * linger as a zombie when PID 1 does not reap orphans (common in containers);
- * it is dead, so a zombie counts as gone.
- */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return !existsSync('/proc/self/stat');
-  }
 }
 
 /** Resolves once `condition` holds; polls every 20 ms up to `timeoutMs`. */
@@ -179,12 +161,12 @@ describe(ProcessDriver.name, () => {
     const pending = run({ script: TREE, timeoutMs: 500 });
     const child = await pidFrom('child.pid');
     strays.push(child);
-    expect(isAlive(child)).toBe(true);
+    expect(processGone(child)).toBe(false);
     const result = await pending;
     expect(result.timedOut).toBe(true);
     expect(result.aborted).toBe(false);
     expect(result.exitCode).toBeNull();
-    await waitFor(() => !isAlive(child), `pid ${child} to be gone`);
+    await waitFor(() => processGone(child), `pid ${child} to be gone`);
   });
 
   it('escalates to SIGKILL after the grace period when the tree ignores SIGTERM', async () => {
@@ -194,7 +176,7 @@ describe(ProcessDriver.name, () => {
     const result = await pending;
     expect(result.timedOut).toBe(true);
     expect(result.signal).toBe('SIGKILL');
-    await waitFor(() => !isAlive(child), `pid ${child} to be gone`);
+    await waitFor(() => processGone(child), `pid ${child} to be gone`);
   });
 
   it('kills the tree of a command that exits leaving a background child', async () => {
@@ -202,7 +184,7 @@ describe(ProcessDriver.name, () => {
     const child = await pidFrom('child.pid');
     strays.push(child);
     expect(result.exitCode).toBe(0);
-    await waitFor(() => !isAlive(child), `pid ${child} to be gone`);
+    await waitFor(() => processGone(child), `pid ${child} to be gone`);
   });
 
   it('kills the whole tree and reports aborted when the signal aborts', async () => {
@@ -210,12 +192,12 @@ describe(ProcessDriver.name, () => {
     const pending = run({ script: TREE }, controller.signal);
     const child = await pidFrom('child.pid');
     strays.push(child);
-    expect(isAlive(child)).toBe(true);
+    expect(processGone(child)).toBe(false);
     controller.abort();
     const result = await pending;
     expect(result.aborted).toBe(true);
     expect(result.timedOut).toBe(false);
-    await waitFor(() => !isAlive(child), `pid ${child} to be gone`);
+    await waitFor(() => processGone(child), `pid ${child} to be gone`);
   });
 
   it('stops a command at once when the signal is already aborted', async () => {

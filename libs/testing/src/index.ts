@@ -1,3 +1,4 @@
 export * from './infra-urls';
 export * from './test-env';
 export * from './reports';
+export * from './processes';

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { waitFor } from '@drover/testing';
 import {
+  ErrorBody,
   ErrorClass,
   LogStream,
   RunnerStatus,
@@ -9,7 +11,7 @@ import {
   type SubmitTicketInput,
 } from '@drover/contracts';
 
-// What the HTTP API answers, as far as the lifecycle tests rely on it.
+// What the HTTP API answers, as far as the e2e tests rely on it.
 
 const Timestamp = z.iso.datetime();
 
@@ -29,8 +31,16 @@ const RunnersPage = z.object({ items: z.array(RunnerView) });
 
 export const TicketView = z.object({
   id: z.uuid(),
+  title: z.string(),
   status: TicketStatus,
-  tasks: z.array(z.object({ id: z.uuid(), key: z.string(), status: TaskStatus })),
+  tasks: z.array(
+    z.object({
+      id: z.uuid(),
+      key: z.string(),
+      status: TaskStatus,
+      dependsOn: z.array(z.string()),
+    }),
+  ),
 });
 export type TicketView = z.infer<typeof TicketView>;
 
@@ -44,6 +54,7 @@ export const RunView = z.object({
   exitCode: z.number().int().nullable(),
   errorClass: ErrorClass.nullable(),
   errorMessage: z.string().nullable(),
+  logLines: z.number().int(),
 });
 export type RunView = z.infer<typeof RunView>;
 
@@ -56,21 +67,71 @@ export const TaskView = z.object({
 });
 export type TaskView = z.infer<typeof TaskView>;
 
-const LogsView = z.object({
+export const LogsView = z.object({
   runId: z.uuid(),
-  lines: z.array(z.object({ n: z.number().int(), stream: LogStream, text: z.string() })),
+  totalLines: z.number().int(),
+  lines: z.array(
+    z.object({ n: z.number().int(), stream: LogStream, text: z.string(), ts: Timestamp }),
+  ),
+  nextAfter: z.number().int().nullable(),
 });
 export type LogsView = z.infer<typeof LogsView>;
+
+export const TicketsPage = z.object({
+  items: z.array(z.object({ id: z.uuid() })),
+  nextCursor: z.string().nullable(),
+});
+export type TicketsPage = z.infer<typeof TicketsPage>;
+
+export const ErrorView = z.object({ error: ErrorBody });
+export type ErrorView = z.infer<typeof ErrorView>;
+
+const Check = z.object({ status: z.enum(['up', 'down']), latencyMs: z.number() });
+export const HealthView = z.object({
+  status: z.string(),
+  down: z.array(z.string()),
+  checks: z.object({ postgres: Check, nats: Check, redis: Check }),
+});
+export type HealthView = z.infer<typeof HealthView>;
+
+/** An answer as it came: its status and its body (parsed JSON, else the text). */
+export interface RawAnswer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Polls `read` every `intervalMs` until `done` holds of what it returns; on
+ * timeout, the error also shows the last value read.
+ */
+async function waitForView<T>(
+  read: () => Promise<T>,
+  done: (view: T) => boolean,
+  what: string,
+  timeoutMs: number,
+  intervalMs: number,
+): Promise<T> {
+  let last: T | undefined;
+  try {
+    return await waitFor(
+      async () => {
+        last = await read();
+        return done(last) && last;
+      },
+      what,
+      timeoutMs,
+      intervalMs,
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; last seen: ${JSON.stringify(last)}`);
+  }
+}
 
 /** The gateway's HTTP API, typed; every answer is validated. */
 export class DroverHttp {
   constructor(private readonly baseUrl: string) {}
 
-  private async call(
-    method: 'GET' | 'POST',
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; body: unknown }> {
+  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<RawAnswer> {
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -92,6 +153,11 @@ export class DroverHttp {
       throw new Error(`GET ${path} answered ${res.status}: ${JSON.stringify(res.body)}`);
     }
     return schema.parse(res.body);
+  }
+
+  /** POST `body` to `path`, whatever the answer: for checks of refusals. */
+  post(path: string, body: unknown): Promise<RawAnswer> {
+    return this.call('POST', path, body);
   }
 
   async submit(ticket: SubmitTicketInput): Promise<TicketView> {
@@ -131,5 +197,37 @@ export class DroverHttp {
 
   logs(runId: string): Promise<LogsView> {
     return this.get(LogsView, `/runs/${runId}/logs`);
+  }
+
+  /** One page of GET /tickets: `limit` tickets from `cursor` (null: the first page). */
+  ticketsPage(cursor: string | null, limit = 100): Promise<TicketsPage> {
+    const query = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    return this.get(TicketsPage, `/tickets?limit=${limit}${query}`);
+  }
+
+  health(): Promise<HealthView> {
+    return this.get(HealthView, '/health');
+  }
+
+  /** Polls GET /tasks/:id until `done` holds; a timeout names the last state seen. */
+  waitForTask(
+    id: string,
+    done: (task: TaskView) => boolean,
+    what: string,
+    timeoutMs: number,
+    intervalMs = 50,
+  ): Promise<TaskView> {
+    return waitForView(() => this.task(id), done, what, timeoutMs, intervalMs);
+  }
+
+  /** Polls GET /tickets/:id until `done` holds; a timeout names the last state seen. */
+  waitForTicket(
+    id: string,
+    done: (ticket: TicketView) => boolean,
+    what: string,
+    timeoutMs: number,
+    intervalMs = 50,
+  ): Promise<TicketView> {
+    return waitForView(() => this.ticket(id), done, what, timeoutMs, intervalMs);
   }
 }

@@ -585,3 +585,48 @@ export async function startServices(options: StartOptions = {}): Promise<Running
     killApp,
   };
 }
+
+/**
+ * Records whether a test of the file failed, so that `stopAndReport` prints the
+ * services' output: wrap each test's body in `logged`.
+ */
+export function failureTracker(): {
+  logged: (test: () => Promise<void>) => () => Promise<void>;
+  failed: () => boolean;
+} {
+  let failed = false;
+  return {
+    logged: (test) => async () => {
+      try {
+        await test();
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    },
+    failed: () => failed,
+  };
+}
+
+/**
+ * Stops the stack and fails unless every service exited cleanly: with code 0 and
+ * without needing SIGKILL. Processes the test stopped, killed or signalled itself
+ * are checked by that test, not here. The services' output is printed when a test
+ * `failed` or an exit was unclean. Returns the unclean exits.
+ */
+export async function stopAndReport(
+  running: RunningServices,
+  { failed }: { failed: boolean },
+): Promise<ExitReport[]> {
+  const exits = await running.stop();
+  const unclean = exits.filter((e) => !e.byTest && (e.killed || e.code !== 0));
+  if (failed || unclean.length) {
+    const how = unclean.map((e) => `${e.name}: ${e.killed ? 'SIGKILL' : (e.signal ?? e.code)}`);
+    process.stderr.write(
+      `\n===== Drover service output (unclean exits: ${how.join(', ') || 'none'}) =====\n` +
+        `${running.logs()}\n===== end of service output =====\n`,
+    );
+  }
+  expect(unclean).toEqual([]);
+  return unclean;
+}
