@@ -11,7 +11,16 @@ import {
 import { OrchestratorConfig } from '@drover/config';
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
-import { AppendRunLog, CreateTicket, RecordRunFinished, RecordRunStarted } from '@drover/workflow';
+import { currentTraceparent, withTraceparent } from '@drover/telemetry';
+import { Batcher } from '@drover/util';
+import {
+  AppendRunLog,
+  CreateTicket,
+  RecordRunFinished,
+  RecordRunStarted,
+  type Report,
+  type ReportUseCase,
+} from '@drover/workflow';
 
 /** The orchestrator's transport edge: ticket commands and runner reports. */
 @Injectable()
@@ -49,30 +58,31 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
       },
     );
     await this.bus.ensureConsumer('reports', Consumers.orchestratorReports);
-    const kickAfter =
-      <T>(fn: (data: T, correlationId: string) => Promise<boolean>) =>
-      async (data: T, envelope: { correlationId: string }) => {
-        if (await fn(data, envelope.correlationId)) this.relay.kick();
+    // Reports of one kind that arrive together are applied in one transaction.
+    const batched = <T>(useCase: ReportUseCase<T>) => {
+      const batcher = new Batcher<Report<T>, boolean>(
+        (reports) => useCase.executeMany(reports),
+        ({ report, correlationId, traceparent }) =>
+          withTraceparent(traceparent, () => useCase.execute(report, correlationId)),
+        this.config.ORCHESTRATOR_REPORT_BATCH,
+      );
+      return async (report: T, envelope: { correlationId: string }) => {
+        const traceparent = currentTraceparent();
+        if (await batcher.submit({ report, correlationId: envelope.correlationId, traceparent })) {
+          this.relay.kick();
+        }
       };
+    };
     this.bus.consumeForever(
       'reports',
       Consumers.orchestratorReports,
       {
-        [Subjects.runStarted]: {
-          schema: RunStarted,
-          handle: kickAfter((d: RunStarted, c) => this.runStarted.execute(d, c)),
-        },
-        [Subjects.runFinished]: {
-          schema: RunFinished,
-          handle: kickAfter((d: RunFinished, c) => this.runFinished.execute(d, c)),
-        },
-        [Subjects.runLogAppended]: {
-          schema: RunLogAppended,
-          handle: kickAfter((d: RunLogAppended, c) => this.runLog.execute(d, c)),
-        },
+        [Subjects.runStarted]: { schema: RunStarted, handle: batched(this.runStarted) },
+        [Subjects.runFinished]: { schema: RunFinished, handle: batched(this.runFinished) },
+        [Subjects.runLogAppended]: { schema: RunLogAppended, handle: batched(this.runLog) },
       },
       {
-        max: this.config.ORCHESTRATOR_REPORT_BATCH,
+        max: this.config.ORCHESTRATOR_REPORT_CONCURRENCY,
         concurrency: this.config.ORCHESTRATOR_REPORT_CONCURRENCY,
       },
     );

@@ -26,10 +26,10 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
 export abstract class GatewayConfig extends configClass(GatewayConfigSchema) {}
 
 export const OrchestratorConfigSchema = CommonConfigSchema.extend({
-  /** How many runner reports the orchestrator buffers from JetStream. */
+  /** Most runner reports of one kind applied in one transaction. */
   ORCHESTRATOR_REPORT_BATCH: intVar(256, 1, 4096),
-  /** How many runner reports are handled at once (each in its own transaction). */
-  ORCHESTRATOR_REPORT_CONCURRENCY: intVar(8, 1, 256),
+  /** Most runner reports taken from JetStream and not yet applied. */
+  ORCHESTRATOR_REPORT_CONCURRENCY: intVar(512, 1, 8192),
 });
 export abstract class OrchestratorConfig extends configClass(OrchestratorConfigSchema) {}
 

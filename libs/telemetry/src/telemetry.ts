@@ -119,6 +119,11 @@ export function contextFromTraceparent(traceparent: string | null | undefined): 
   return propagation.extract(context.active(), { traceparent });
 }
 
+/** Runs `fn` with the trace context a stored `traceparent` describes as the active one. */
+export function withTraceparent<T>(traceparent: string | null | undefined, fn: () => T): T {
+  return context.with(contextFromTraceparent(traceparent), fn);
+}
+
 /**
  * Runs `fn` in a new span (child of `parent`, else of the active context);
  * records errors and always ends the span.

@@ -1,1 +1,2 @@
 export * from './kicked-loop';
+export * from './batcher';

@@ -6,3 +6,4 @@ export * from './use-cases/create-ticket';
 export * from './use-cases/record-run-finished';
 export * from './use-cases/record-run-started';
 export * from './ticket-queries';
+export * from './use-cases/report-use-case';

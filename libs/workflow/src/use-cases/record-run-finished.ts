@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { RunFinished, TaskStatus, TicketStatus } from '@drover/contracts';
-import type { PrismaClient, Tx } from '@drover/db';
+import type { Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
+import { ReportUseCase } from './report-use-case';
 import { runChanged, taskChanged, ticketChanged } from '../outbox-messages';
 import { ticketStatusFor } from '../task-state';
 
@@ -34,19 +35,16 @@ interface TaskRow {
  * The ticket row is locked last, by the decrement of its open-task counter, and
  * only until commit.
  */
-export class RecordRunFinished {
+export class RecordRunFinished extends ReportUseCase<RunFinished> {
   private readonly logger = new Logger(RecordRunFinished.name);
 
-  constructor(private readonly prisma: PrismaClient) {}
-
-  async execute(report: RunFinished, correlationId?: string): Promise<boolean> {
-    return this.prisma.$transaction(async (tx) => {
-      const errorClass =
-        report.outcome === 'SUCCEEDED' ? null : (report.errorClass ?? 'AGENT_FAILED');
-      const taskStatus: TaskStatus = report.outcome;
-      // Run and task in one statement, both compare-and-set; `previous` is the
-      // task's status before (the statement sees the rows as they were).
-      const [row] = await tx.$queryRaw<FinishedRow[]>`
+  async apply(tx: Tx, report: RunFinished, correlationId?: string): Promise<boolean> {
+    const errorClass =
+      report.outcome === 'SUCCEEDED' ? null : (report.errorClass ?? 'AGENT_FAILED');
+    const taskStatus: TaskStatus = report.outcome;
+    // Run and task in one statement, both compare-and-set; `previous` is the
+    // task's status before (the statement sees the rows as they were).
+    const [row] = await tx.$queryRaw<FinishedRow[]>`
         WITH r AS (
           UPDATE run SET status = ${report.outcome}::"RunStatus", runner_id = ${report.runnerId},
                          finished_at = ${new Date(report.finishedAt)}, exit_code = ${report.exitCode},
@@ -64,51 +62,50 @@ export class RecordRunFinished {
           RETURNING task.key, before.status AS previous)
         SELECT r.id, r.task_id, r.ticket_id, r.attempt, r.runner_id, t.key, t.previous
         FROM r LEFT JOIN t ON true`;
-      if (!row) {
-        this.logger.debug(
-          `run ${report.runId}: finish report ignored (unknown run, stale lease or duplicate)`,
-        );
-        return false;
-      }
-      const events: OutboxMessage[] = [
-        runChanged(
-          {
-            id: row.id,
-            taskId: row.task_id,
-            ticketId: row.ticket_id,
-            attempt: row.attempt,
-            runnerId: row.runner_id,
-            exitCode: report.exitCode,
-            errorClass,
-          },
-          report.outcome,
-        ),
-      ];
-      if (row.key !== null && row.previous !== null) {
-        const task = { id: row.task_id, ticketId: row.ticket_id, key: row.key };
-        events.push(taskChanged(task, taskStatus, row.previous));
-        let closed = 1;
-        if (taskStatus === 'SUCCEEDED') {
-          for (const t of await releaseDependents(tx, task.id)) {
-            events.push(
-              taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'READY', 'PENDING'),
-            );
-          }
-        } else {
-          const blocked = await blockDependents(tx, task.id);
-          closed += blocked.length;
-          for (const t of blocked) {
-            events.push(
-              taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'BLOCKED', 'PENDING'),
-            );
-          }
+    if (!row) {
+      this.logger.debug(
+        `run ${report.runId}: finish report ignored (unknown run, stale lease or duplicate)`,
+      );
+      return false;
+    }
+    const events: OutboxMessage[] = [
+      runChanged(
+        {
+          id: row.id,
+          taskId: row.task_id,
+          ticketId: row.ticket_id,
+          attempt: row.attempt,
+          runnerId: row.runner_id,
+          exitCode: report.exitCode,
+          errorClass,
+        },
+        report.outcome,
+      ),
+    ];
+    if (row.key !== null && row.previous !== null) {
+      const task = { id: row.task_id, ticketId: row.ticket_id, key: row.key };
+      events.push(taskChanged(task, taskStatus, row.previous));
+      let closed = 1;
+      if (taskStatus === 'SUCCEEDED') {
+        for (const t of await releaseDependents(tx, task.id)) {
+          events.push(
+            taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'READY', 'PENDING'),
+          );
         }
-        const settled = await closeTasks(tx, task.ticketId, closed);
-        if (settled) events.push(ticketChanged(task.ticketId, settled.status, settled.previous));
+      } else {
+        const blocked = await blockDependents(tx, task.id);
+        closed += blocked.length;
+        for (const t of blocked) {
+          events.push(
+            taskChanged({ id: t.id, ticketId: t.ticket_id, key: t.key }, 'BLOCKED', 'PENDING'),
+          );
+        }
       }
-      await appendToOutbox(tx, events, correlationId);
-      return true;
-    });
+      const settled = await closeTasks(tx, task.ticketId, closed);
+      if (settled) events.push(ticketChanged(task.ticketId, settled.status, settled.previous));
+    }
+    await appendToOutbox(tx, events, correlationId);
+    return true;
   }
 }
 

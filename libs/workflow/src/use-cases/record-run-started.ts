@@ -1,22 +1,20 @@
 import { Logger } from '@nestjs/common';
 import type { RunStarted } from '@drover/contracts';
-import type { PrismaClient } from '@drover/db';
+import type { Tx } from '@drover/db';
 import { appendToOutbox } from '@drover/events';
+import { ReportUseCase } from './report-use-case';
 import { runChanged, taskChanged } from '../outbox-messages';
 
 /**
  * A runner began a run. Compare-and-set on (run id, lease token, DISPATCHED):
  * a duplicate, late or stale-lease report changes nothing.
  */
-export class RecordRunStarted {
+export class RecordRunStarted extends ReportUseCase<RunStarted> {
   private readonly logger = new Logger(RecordRunStarted.name);
 
-  constructor(private readonly prisma: PrismaClient) {}
-
-  async execute(report: RunStarted, correlationId?: string): Promise<boolean> {
-    return this.prisma.$transaction(async (tx) => {
-      // Run and task in one statement: both compare-and-set, the task on its attempt.
-      const [row] = await tx.$queryRaw<StartedRow[]>`
+  async apply(tx: Tx, report: RunStarted, correlationId?: string): Promise<boolean> {
+    // Run and task in one statement: both compare-and-set, the task on its attempt.
+    const [row] = await tx.$queryRaw<StartedRow[]>`
         WITH r AS (
           UPDATE run SET status = 'RUNNING', runner_id = ${report.runnerId},
                          started_at = ${new Date(report.startedAt)}
@@ -28,32 +26,31 @@ export class RecordRunStarted {
           WHERE task.id = r.task_id AND task.status = 'DISPATCHED' AND task.attempt = r.attempt
           RETURNING task.key)
         SELECT r.id, r.task_id, r.ticket_id, r.attempt, r.runner_id, t.key FROM r LEFT JOIN t ON true`;
-      if (!row) {
-        this.logger.debug(`run ${report.runId}: start report ignored (stale lease or duplicate)`);
-        return false;
-      }
-      const run = {
-        id: row.id,
-        taskId: row.task_id,
-        ticketId: row.ticket_id,
-        attempt: row.attempt,
-        runnerId: row.runner_id,
-        exitCode: null,
-        errorClass: null,
-      };
-      const events = [runChanged(run, 'RUNNING')];
-      if (row.key !== null) {
-        events.push(
-          taskChanged(
-            { id: row.task_id, ticketId: row.ticket_id, key: row.key },
-            'RUNNING',
-            'DISPATCHED',
-          ),
-        );
-      }
-      await appendToOutbox(tx, events, correlationId);
-      return true;
-    });
+    if (!row) {
+      this.logger.debug(`run ${report.runId}: start report ignored (stale lease or duplicate)`);
+      return false;
+    }
+    const run = {
+      id: row.id,
+      taskId: row.task_id,
+      ticketId: row.ticket_id,
+      attempt: row.attempt,
+      runnerId: row.runner_id,
+      exitCode: null,
+      errorClass: null,
+    };
+    const events = [runChanged(run, 'RUNNING')];
+    if (row.key !== null) {
+      events.push(
+        taskChanged(
+          { id: row.task_id, ticketId: row.ticket_id, key: row.key },
+          'RUNNING',
+          'DISPATCHED',
+        ),
+      );
+    }
+    await appendToOutbox(tx, events, correlationId);
+    return true;
   }
 }
 
