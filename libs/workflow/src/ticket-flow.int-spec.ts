@@ -266,6 +266,25 @@ describe(RecordRunFinished.name, () => {
     await env.prisma.$executeRaw`TRUNCATE ticket, task, task_dependency, run, log_chunk, event`;
   });
 
+  it('applies a batch of reports in one transaction, each exactly once', async () => {
+    const ticketId = await create([task('a'), task('b'), task('c', ['a', 'b'])]);
+    expect(await lease()).toBe(2);
+    const [a, b] = [await runOf(ticketId, 'a'), await runOf(ticketId, 'b')];
+
+    const changed = await new RecordRunFinished(env.prisma).executeMany([
+      { report: finishReport(a) },
+      { report: finishReport(b) },
+      { report: finishReport(a) },
+      { report: finishReport({ id: b.id, leaseToken: a.leaseToken }) },
+    ]);
+
+    // The duplicate and the report with another run's lease change nothing.
+    expect(changed).toEqual([true, true, false, false]);
+    expect(await statuses(ticketId)).toEqual({ a: 'SUCCEEDED', b: 'SUCCEEDED', c: 'READY' });
+    const events = await taskEvents(ticketId);
+    expect(events.filter((e) => e.key === 'c').map((e) => e.status)).toEqual(['PENDING', 'READY']);
+  });
+
   it('releases the join of a diamond only when both of its branches succeeded', async () => {
     const ticketId = await create([
       task('a'),
