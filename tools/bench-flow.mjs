@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from 'nats';
 import pg from 'pg';
 import { buildApps, freePort, migrate, startApps, stopApps, waitForGateway } from './lib/stack.mjs';
 import { ensureInfra } from './lib/infra.mjs';
@@ -88,6 +89,13 @@ try {
 } finally {
   await db.end().catch(() => undefined);
   await stopApps(procs);
+  const nc = await connect({ servers: 'nats://127.0.0.1:4222' });
+  const jsm = await nc.jetstreamManager();
+  for await (const stream of jsm.streams.list()) {
+    if (stream.config.name.startsWith(`BENCH${id.toUpperCase()}_`))
+      await jsm.streams.delete(stream.config.name);
+  }
+  await nc.close();
   const admin = new pg.Client({
     connectionString: 'postgresql://postgres@127.0.0.1:5432/postgres',
   });
