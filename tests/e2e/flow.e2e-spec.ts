@@ -1,12 +1,7 @@
 import type { ErrorBody, SubmitTicketInput, TicketStatus } from '@drover/contracts';
 import { waitFor } from '@drover/testing';
 import { DroverHttp, ErrorView, type TaskView, type TicketView } from './support/api';
-import {
-  failureTracker,
-  startServices,
-  stopAndReport,
-  type RunningServices,
-} from './support/services';
+import { useServices } from './support/services';
 import {
   describeEvents,
   EventStreamClient,
@@ -18,14 +13,8 @@ const TERMINAL_TICKET: readonly TicketStatus[] = ['SUCCEEDED', 'FAILED', 'CANCEL
 
 // ---------------------------------------------------------------------------
 
-let drover: RunningServices | undefined;
 // A test wrapped in logged() that fails makes afterAll print the services' output.
-const { logged, failed } = failureTracker();
-
-function services(): RunningServices {
-  if (!drover) throw new Error('Drover is not running (beforeAll failed)');
-  return drover;
-}
+const { services, logged } = useServices();
 const http = () => new DroverHttp(services().baseUrl);
 
 async function submitRefused(ticket: SubmitTicketInput): Promise<ErrorBody> {
@@ -103,17 +92,6 @@ function taskSucceeded(key: string): (event: ReceivedEvent) => boolean {
 // ---------------------------------------------------------------------------
 
 describe('Drover end to end', () => {
-  beforeAll(async () => {
-    drover = await startServices();
-  }, 180_000);
-
-  afterAll(async () => {
-    if (!drover) return;
-    const running = drover;
-    drover = undefined;
-    await stopAndReport(running, { failed: failed() });
-  }, 60_000);
-
   it(
     'reports postgres, nats and redis up on GET /health',
     logged(async () => {

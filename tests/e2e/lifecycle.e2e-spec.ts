@@ -2,15 +2,12 @@ import type { TaskStatus } from '@drover/contracts';
 import { processGone, waitFor } from '@drover/testing';
 import { DroverHttp, type RunnerView, type RunView, type TaskView } from './support/api';
 import {
-  failureTracker,
   runAppToExit,
-  startServices,
-  stopAndReport,
+  useServices,
   type AppHandle,
   type AppName,
   type AppRunResult,
   type ProcessExit,
-  type RunningServices,
 } from './support/services';
 
 // Runner lifecycle (crash, graceful drain, release on a short grace) and start-up
@@ -75,14 +72,9 @@ function expectNeverStarted(views: readonly TaskView[], sigtermAt: number): void
 // ---------------------------------------------------------------------------
 
 describe('runner lifecycle', () => {
-  let drover: RunningServices | undefined;
-  // A test wrapped in logged() that fails makes afterAll print the services' output.
-  const { logged, failed } = failureTracker();
-
-  function stack(): RunningServices {
-    if (!drover) throw new Error('Drover is not running (beforeAll failed)');
-    return drover;
-  }
+  // No runner of the stack's own: each test starts the one runner it needs. A test
+  // wrapped in logged() that fails makes afterAll print the services' output.
+  const { services: stack, logged } = useServices({ runner: false });
   const http = () => new DroverHttp(stack().baseUrl);
 
   function waitForRunnerStatus(id: string, status: RunnerView['status'], timeoutMs: number) {
@@ -102,18 +94,6 @@ describe('runner lifecycle', () => {
     const online = (await http().runners()).filter((r) => r.status === 'ONLINE');
     expect(online.map((r) => r.id)).toEqual([]);
   }
-
-  beforeAll(async () => {
-    // No runner of the stack's own: each test starts the one runner it needs.
-    drover = await startServices({ runner: false });
-  }, 180_000);
-
-  afterAll(async () => {
-    if (!drover) return;
-    const running = drover;
-    drover = undefined;
-    await stopAndReport(running, { failed: failed() });
-  }, 60_000);
 
   it(
     'lists a runner killed with SIGKILL as ONLINE for a second, then STALE within 6 s',

@@ -1,3 +1,5 @@
+import { stripVTControlCharacters } from 'node:util';
+
 const tty = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code: number) => (text: string) => (tty ? `\x1b[${code}m${text}\x1b[0m` : text);
 export const dim = paint(2);
@@ -23,8 +25,7 @@ export function status(value: string): string {
 
 /** A plain text table; widths ignore colour codes. */
 export function table(headers: string[], rows: string[][]): string {
-  // eslint-disable-next-line no-control-regex
-  const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+  const visible = (s: string) => stripVTControlCharacters(s).length;
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visible(r[i] ?? ''))));
   const line = (cells: string[]) =>
     cells

@@ -56,9 +56,6 @@ export const TERMINAL_TASK_STATUSES: readonly TaskStatus[] = [
   'SKIPPED',
 ];
 
-/** Task states that hold a provider concurrency slot. */
-export const ACTIVE_TASK_STATUSES: readonly TaskStatus[] = ['DISPATCHED', 'RUNNING'];
-
 export const AGENT_PROVIDERS: Readonly<Record<string, string>> = {
   'claude-code': 'claude',
   codex: 'openai',

@@ -67,9 +67,3 @@ export const Consumers = {
   orchestratorReports: 'orchestrator-reports',
   schedulerEvents: 'scheduler-events',
 } as const;
-
-/** BullMQ queue names (Redis). Wire names never change. */
-export const Queues = {
-  retries: 'drover-retries',
-  timeouts: 'drover-timeouts',
-} as const;

@@ -37,6 +37,31 @@ export interface RunFacts {
   errorClass: ErrorClass | null;
 }
 
+/** A run row as the report statements return it (snake_case columns). */
+export interface RunRow {
+  id: string;
+  task_id: string;
+  ticket_id: string;
+  attempt: number;
+  runner_id: string | null;
+}
+
+export function runFactsOf(
+  row: RunRow,
+  exitCode: number | null = null,
+  errorClass: ErrorClass | null = null,
+): RunFacts {
+  return {
+    id: row.id,
+    taskId: row.task_id,
+    ticketId: row.ticket_id,
+    attempt: row.attempt,
+    runnerId: row.runner_id,
+    exitCode,
+    errorClass,
+  };
+}
+
 export function runChanged(run: RunFacts, status: RunStatus): OutboxMessage {
   return {
     subject: Subjects.runChanged,

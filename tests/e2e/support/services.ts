@@ -590,7 +590,7 @@ export async function startServices(options: StartOptions = {}): Promise<Running
  * Records whether a test of the file failed, so that `stopAndReport` prints the
  * services' output: wrap each test's body in `logged`.
  */
-export function failureTracker(): {
+function failureTracker(): {
   logged: (test: () => Promise<void>) => () => Promise<void>;
   failed: () => boolean;
 } {
@@ -614,7 +614,7 @@ export function failureTracker(): {
  * are checked by that test, not here. The services' output is printed when a test
  * `failed` or an exit was unclean. Returns the unclean exits.
  */
-export async function stopAndReport(
+async function stopAndReport(
   running: RunningServices,
   { failed }: { failed: boolean },
 ): Promise<ExitReport[]> {
@@ -629,4 +629,33 @@ export async function stopAndReport(
   }
   expect(unclean).toEqual([]);
   return unclean;
+}
+
+/**
+ * Starts the services before the tests of the enclosing `describe` (or file) and
+ * stops them after, reporting unclean exits. `logged` wraps a test so that its
+ * failure prints the services' output.
+ */
+export function useServices(options: StartOptions = {}): {
+  services: () => RunningServices;
+  logged: (test: () => Promise<void>) => () => Promise<void>;
+} {
+  let running: RunningServices | undefined;
+  const { logged, failed } = failureTracker();
+  beforeAll(async () => {
+    running = await startServices(options);
+  }, 180_000);
+  afterAll(async () => {
+    if (!running) return;
+    const stopping = running;
+    running = undefined;
+    await stopAndReport(stopping, { failed: failed() });
+  }, 60_000);
+  return {
+    services: () => {
+      if (!running) throw new Error('Drover is not running (beforeAll failed)');
+      return running;
+    },
+    logged,
+  };
 }

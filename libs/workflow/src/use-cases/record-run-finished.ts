@@ -3,15 +3,16 @@ import type { RunFinished, TaskStatus, TicketStatus } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { ReportUseCase } from './report-use-case';
-import { runChanged, taskChanged, ticketChanged } from '../outbox-messages';
+import {
+  runChanged,
+  runFactsOf,
+  taskChanged,
+  ticketChanged,
+  type RunRow,
+} from '../outbox-messages';
 import { ticketStatusFor } from '../task-state';
 
-interface FinishedRow {
-  id: string;
-  task_id: string;
-  ticket_id: string;
-  attempt: number;
-  runner_id: string;
+interface FinishedRow extends RunRow {
   /** Set when the task moved too. */
   key: string | null;
   previous: TaskStatus | null;
@@ -69,18 +70,7 @@ export class RecordRunFinished extends ReportUseCase<RunFinished> {
       return false;
     }
     const events: OutboxMessage[] = [
-      runChanged(
-        {
-          id: row.id,
-          taskId: row.task_id,
-          ticketId: row.ticket_id,
-          attempt: row.attempt,
-          runnerId: row.runner_id,
-          exitCode: report.exitCode,
-          errorClass,
-        },
-        report.outcome,
-      ),
+      runChanged(runFactsOf(row, report.exitCode, errorClass), report.outcome),
     ];
     if (row.key !== null && row.previous !== null) {
       const task = { id: row.task_id, ticketId: row.ticket_id, key: row.key };

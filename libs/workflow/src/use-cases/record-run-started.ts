@@ -3,7 +3,7 @@ import type { RunStarted } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 import { appendToOutbox } from '@drover/events';
 import { ReportUseCase } from './report-use-case';
-import { runChanged, taskChanged } from '../outbox-messages';
+import { runChanged, runFactsOf, taskChanged, type RunRow } from '../outbox-messages';
 
 /**
  * A runner began a run. Compare-and-set on (run id, lease token, DISPATCHED):
@@ -30,16 +30,7 @@ export class RecordRunStarted extends ReportUseCase<RunStarted> {
       this.logger.debug(`run ${report.runId}: start report ignored (stale lease or duplicate)`);
       return false;
     }
-    const run = {
-      id: row.id,
-      taskId: row.task_id,
-      ticketId: row.ticket_id,
-      attempt: row.attempt,
-      runnerId: row.runner_id,
-      exitCode: null,
-      errorClass: null,
-    };
-    const events = [runChanged(run, 'RUNNING')];
+    const events = [runChanged(runFactsOf(row), 'RUNNING')];
     if (row.key !== null) {
       events.push(
         taskChanged(
@@ -54,12 +45,7 @@ export class RecordRunStarted extends ReportUseCase<RunStarted> {
   }
 }
 
-interface StartedRow {
-  id: string;
-  task_id: string;
-  ticket_id: string;
-  attempt: number;
-  runner_id: string;
+interface StartedRow extends RunRow {
   /** The task's key when the task moved to RUNNING too. */
   key: string | null;
 }
