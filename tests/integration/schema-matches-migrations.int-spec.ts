@@ -68,6 +68,7 @@ const SCALAR_TYPES: Record<string, string> = {
   String: 'text',
   'String@Uuid': 'uuid',
   Int: 'integer',
+  Float: 'double precision',
   BigInt: 'bigint',
   Boolean: 'boolean',
   Json: 'jsonb',
@@ -75,7 +76,7 @@ const SCALAR_TYPES: Record<string, string> = {
 };
 
 function columnType(field: DmmfField, enumName: (name: string) => string): string {
-  if (field.isList) throw new Error(`${field.name}: scalar lists are not handled by this check`);
+  if (field.isList) return `${columnType({ ...field, isList: false }, enumName)}[]`;
   if (field.kind === 'enum') return `enum ${enumName(field.type)}`;
   const [native, args] = field.nativeType ?? [undefined, []];
   const type = SCALAR_TYPES[native ? `${field.type}@${native}` : field.type];
@@ -230,10 +231,12 @@ const LINE_QUERIES: Record<Exclude<Kind, 'column'>, string> = {
 };
 const COLUMNS_QUERY = `SELECT c.relname || '.' || a.attname || ' ' ||
     CASE WHEN t.typtype = 'e' THEN 'enum ' || t.typname
+      WHEN et.typtype = 'e' THEN 'enum ' || et.typname || '[]'
       ELSE format_type(a.atttypid, a.atttypmod) END ||
     CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END AS line,
     pg_get_expr(d.adbin, d.adrelid) AS default
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_type et ON et.oid = t.typelem AND t.typcategory = 'A'
   LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
   WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND ${ownSql('c')}`;
 

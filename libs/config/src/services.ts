@@ -25,7 +25,35 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
 /** DI token and type of the gateway's configuration. */
 export abstract class GatewayConfig extends configClass(GatewayConfigSchema) {}
 
+/**
+ * A run's lease lasts this many of its runner's heartbeat intervals; a runner
+ * silent for as long is STALE. The orchestrator (which grants leases) and the
+ * health monitor (which renews and expires them) must agree on it.
+ */
+const LeaseConfig = {
+  DROVER_STALE_AFTER_HEARTBEATS: intVar(3, 1, 100),
+};
+
+/** Defaults of every task's retry and timeout policy (a task may override each). */
+const PolicyDefaults = {
+  /** Runs per task at most, the first included. */
+  DROVER_RETRY_MAX_ATTEMPTS: intVar(5, 1, 100),
+  /** Backoff before the first retry; later ones are multiplied by the factor. */
+  DROVER_RETRY_BACKOFF_MS: intVar(1_000, 0, 86_400_000),
+  DROVER_RETRY_FACTOR: z.coerce.number().min(1).max(10).default(2),
+  DROVER_RETRY_MAX_BACKOFF_MS: intVar(300_000, 0, 86_400_000),
+  /** Wall-clock limit of one run. */
+  DROVER_TASK_TIMEOUT_MS: intVar(3_600_000, 1_000, 7 * 86_400_000),
+};
+
 export const OrchestratorConfigSchema = CommonConfigSchema.extend({
+  ...LeaseConfig,
+  ...PolicyDefaults,
+  /**
+   * After a run's deadline, how long the control plane waits for the runner to
+   * report the timeout itself before it ends the run and tells the runner to stop.
+   */
+  ORCHESTRATOR_TIMEOUT_GRACE_MS: intVar(10_000, 0, 3_600_000),
   /** Most runner reports of one kind applied in one transaction. */
   ORCHESTRATOR_REPORT_BATCH: intVar(256, 1, 4096),
   /** Most runner reports taken from JetStream and not yet applied. */
@@ -69,6 +97,7 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
     .default(`${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${process.pid}`),
   RUNNER_NAME: z.string().optional(),
   RUNNER_SLOTS: intVar(4, 1, 1024),
+  /** Heartbeat interval; each heartbeat renews the leases of the runs held. */
   RUNNER_HEARTBEAT_MS: intVar(30_000, 100),
   /** Parent of the per-run workspace directories. */
   RUNNER_WORKDIR: z.string().optional(),
@@ -84,10 +113,15 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
 export abstract class RunnerConfig extends configClass(RunnerConfigSchema) {}
 
 export const HealthConfigSchema = CommonConfigSchema.extend({
-  /** How often stale runners are looked for and buffered heartbeats written. */
+  /** How often stale runners and expired leases are looked for. */
   HEALTH_CHECK_INTERVAL_MS: intVar(1_000, 10),
-  /** A runner is STALE after this many missed heartbeat intervals. */
-  HEALTH_STALE_AFTER_INTERVALS: intVar(3, 1, 100),
+  ...LeaseConfig,
+  /** How often the reconciler looks for work a lost message or timer would strand. */
+  HEALTH_RECONCILE_INTERVAL_MS: intVar(5_000, 50),
+  /** A run dispatched this long ago and not started has its work message sent again. */
+  DROVER_START_DEADLINE_MS: intVar(60_000, 100),
+  /** A timer this late (retry or deadline) is carried out by the reconciler itself. */
+  HEALTH_TIMER_GRACE_MS: intVar(5_000, 0),
 });
 export abstract class HealthConfig extends configClass(HealthConfigSchema) {}
 

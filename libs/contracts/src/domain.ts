@@ -43,6 +43,21 @@ export const ErrorClass = z.enum([
 ]);
 export type ErrorClass = z.infer<typeof ErrorClass>;
 
+/** Error classes retried by default: failures of the machinery, not of the work. */
+export const RETRYABLE_BY_DEFAULT: readonly ErrorClass[] = [
+  'RUNNER_LOST',
+  'INFRA',
+  'TIMEOUT',
+  'RATE_LIMITED',
+];
+
+/** The run status a failed run ends in, by its error class. */
+export function runStatusForError(errorClass: ErrorClass): RunStatus {
+  if (errorClass === 'TIMEOUT') return 'TIMED_OUT';
+  if (errorClass === 'CANCELLED') return 'CANCELLED';
+  return 'FAILED';
+}
+
 export const RunnerStatus = z.enum(['ONLINE', 'STALE', 'OFFLINE']);
 export type RunnerStatus = z.infer<typeof RunnerStatus>;
 

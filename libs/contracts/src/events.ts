@@ -14,6 +14,10 @@ export const TaskChanged = z.object({
   key: z.string(),
   status: TaskStatus,
   previous: TaskStatus.nullable(),
+  /** Runs created so far (present on changes caused by a run). */
+  attempt: z.number().int().nonnegative().optional(),
+  /** RETRY_WAIT: when the task becomes READY again. */
+  retryAt: z.iso.datetime().optional(),
 });
 export const RunChanged = z.object({
   runId: z.uuid(),
@@ -24,6 +28,7 @@ export const RunChanged = z.object({
   runnerId: z.string().nullable(),
   exitCode: z.number().int().nullable(),
   errorClass: ErrorClass.nullable(),
+  errorMessage: z.string().nullable().optional(),
 });
 export const RunnerChanged = z.object({
   runnerId: z.string(),

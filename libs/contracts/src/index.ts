@@ -5,4 +5,5 @@ export * from './runners';
 export * from './runs';
 export * from './subjects';
 export * from './tickets';
+export * from './timers';
 export * from './validation';

@@ -17,10 +17,24 @@ export type DeregisterRunner = z.infer<typeof DeregisterRunner>;
 export const RegistryReply = z.object({ ok: z.boolean(), message: z.string().optional() });
 export type RegistryReply = z.infer<typeof RegistryReply>;
 
+/**
+ * runner -> health monitor (request/reply): the runner is alive and still runs
+ * these runs. Each listed lease is renewed; the reply names the runs the runner
+ * no longer owns (ended, cancelled, timed out, given to another runner), which it
+ * must stop at once.
+ */
 export const RunnerHeartbeat = z.object({
   runnerId: RunnerId,
   freeSlots: z.number().int().nonnegative(),
-  activeRunIds: z.array(z.uuid()),
+  activeRuns: z.array(z.object({ runId: z.uuid(), leaseToken: z.uuid() })).max(10_000),
   sentAt: z.iso.datetime(),
 });
 export type RunnerHeartbeat = z.infer<typeof RunnerHeartbeat>;
+
+export const HeartbeatReply = z.object({
+  /** False when the registry does not know this runner as ONLINE or STALE: register again. */
+  registered: z.boolean(),
+  /** Runs the runner listed that it must stop: their leases are gone. */
+  revoked: z.array(z.uuid()),
+});
+export type HeartbeatReply = z.infer<typeof HeartbeatReply>;

@@ -11,15 +11,37 @@ export const RunDispatched = z.object({
   leaseToken: z.uuid(),
   agent: z.string(),
   spec: TaskSpec,
+  /** Wall-clock limit of the run; the runner stops it when this passes. */
+  timeoutMs: z.number().int().positive(),
 });
 export type RunDispatched = z.infer<typeof RunDispatched>;
 
 const Fenced = z.object({ runId: z.uuid(), leaseToken: z.uuid(), runnerId: z.string().min(1) });
 
+/**
+ * Runner -> orchestrator (request/reply): may this runner start the run? Only
+ * the holder of the current lease on a run still DISPATCHED (or already started
+ * by the same runner: a retried request) gets `ok`; anything else must not run.
+ */
 export const RunStarted = Fenced.extend({ startedAt: z.iso.datetime() });
 export type RunStarted = z.infer<typeof RunStarted>;
 
-export const RunOutcome = z.enum(['SUCCEEDED', 'FAILED']);
+export const StartRunReply = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    /** When the lease ends unless heartbeats renew it. */
+    leaseExpiresAt: z.iso.datetime(),
+  }),
+  z.object({ ok: z.literal(false), reason: z.string() }),
+]);
+export type StartRunReply = z.infer<typeof StartRunReply>;
+
+/**
+ * How a run ended on its runner. RELEASED: the runner gave the run back unfinished
+ * (it is shutting down); the task is retried at once, without backoff.
+ */
+export const RunOutcome = z.enum(['SUCCEEDED', 'FAILED', 'RELEASED']);
+export type RunOutcome = z.infer<typeof RunOutcome>;
 
 export const RunFinished = Fenced.extend({
   outcome: RunOutcome,
@@ -47,3 +69,18 @@ export const RunLogAppended = Fenced.extend({
   lines: z.array(LogLine).min(1).max(10_000),
 });
 export type RunLogAppended = z.infer<typeof RunLogAppended>;
+
+/** Why the control plane wants a run stopped. */
+export const StopReason = z.enum(['CANCELLED', 'TIMEOUT', 'LEASE_LOST']);
+export type StopReason = z.infer<typeof StopReason>;
+
+/** outbox -> runners: stop a run now (the control plane has already ended it). */
+export const RunStopRequested = z.object({
+  runId: z.uuid(),
+  taskId: z.uuid(),
+  ticketId: z.uuid(),
+  /** The runner that holds the run, when known. */
+  runnerId: z.string().nullable(),
+  reason: StopReason,
+});
+export type RunStopRequested = z.infer<typeof RunStopRequested>;

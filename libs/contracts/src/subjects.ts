@@ -17,8 +17,12 @@ export const Subjects = {
   runDispatched: 'drover.scheduler.run.dispatched.v1',
   /** outbox: a run's status changed. */
   runChanged: 'drover.orchestrator.run.changed.v1',
-  /** runner -> orchestrator (JetStream): a run began executing. */
-  runStarted: 'drover.runner.run.started.v1',
+  /** gateway -> orchestrator (request/reply): cancel a ticket or a task. */
+  cancel: 'drover.orchestrator.work.cancel.v1',
+  /** runner -> orchestrator (request/reply): start a leased run (fenced on its lease token). */
+  runStart: 'drover.orchestrator.run.start.v1',
+  /** outbox -> runners: the control plane ended a run; its runner must stop it. */
+  runStopRequested: 'drover.orchestrator.run.stop-requested.v1',
   /** runner -> orchestrator (JetStream): a run ended. */
   runFinished: 'drover.runner.run.finished.v1',
   /** runner -> orchestrator (JetStream): a batch of output lines. */
@@ -27,7 +31,7 @@ export const Subjects = {
   runnerRegister: 'drover.registry.runner.register.v1',
   /** runner -> health-monitor (request/reply): a runner leaves the fleet cleanly. */
   runnerDeregister: 'drover.registry.runner.deregister.v1',
-  /** runner -> health-monitor (core NATS, high rate): the runner is alive. */
+  /** runner -> health-monitor (request/reply, high rate): alive; renews its runs' leases. */
   runnerHeartbeat: 'drover.runner.runner.heartbeat.v1',
   /** outbox: a runner's status changed (ONLINE, STALE, OFFLINE). */
   runnerChanged: 'drover.registry.runner.changed.v1',
@@ -44,7 +48,7 @@ export const Streams = {
   /** Reports from runners to the orchestrator. */
   reports: {
     name: 'DROVER_REPORTS',
-    subjects: [Subjects.runStarted, Subjects.runFinished, Subjects.runLogAppended],
+    subjects: [Subjects.runFinished, Subjects.runLogAppended],
   },
   /** Committed state changes, relayed from the outbox. */
   events: {
@@ -55,6 +59,7 @@ export const Streams = {
       Subjects.runChanged,
       Subjects.runnerChanged,
       Subjects.logAppended,
+      Subjects.runStopRequested,
     ],
   },
 } as const;
@@ -66,4 +71,10 @@ export const Consumers = {
   runners: 'runners',
   orchestratorReports: 'orchestrator-reports',
   schedulerEvents: 'scheduler-events',
+} as const;
+
+/** BullMQ queues (Redis). Names are prefixed per environment by the timers lib. */
+export const Queues = {
+  /** Delayed jobs: retry backoff ends, run deadlines. */
+  timers: 'drover-timers',
 } as const;

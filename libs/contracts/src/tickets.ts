@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ErrorClass } from './domain';
 
 export const LIMITS = {
   tasksPerTicket: 10_000,
@@ -6,6 +7,8 @@ export const LIMITS = {
   stepsPerTask: 100,
   stepLength: 65_536,
   stepTimeoutSeconds: 7 * 24 * 3600,
+  maxAttempts: 100,
+  backoffSeconds: 24 * 3600,
 } as const;
 
 export const TaskKey = z
@@ -40,6 +43,21 @@ export type CommandStep = z.infer<typeof CommandStep>;
 
 export const Priority = z.number().int().min(-1000).max(1000);
 
+/** Per-task retry settings; what is left out comes from the orchestrator's defaults. */
+export const RetryInput = z
+  .object({
+    /** Runs at most this many times in all (1: never retried). */
+    max_attempts: z.number().int().min(1).max(LIMITS.maxAttempts).optional(),
+    /** First backoff delay; later ones grow by `factor` up to `max_backoff_seconds`. */
+    backoff_seconds: z.number().min(0).max(LIMITS.backoffSeconds).optional(),
+    factor: z.number().min(1).max(10).optional(),
+    max_backoff_seconds: z.number().min(0).max(LIMITS.backoffSeconds).optional(),
+    /** Error classes that are retried (replaces the default list). */
+    retry_on: z.array(ErrorClass).max(ErrorClass.options.length).optional(),
+  })
+  .strict();
+export type RetryInput = z.infer<typeof RetryInput>;
+
 export const TaskInput = z
   .object({
     key: TaskKey,
@@ -48,6 +66,9 @@ export const TaskInput = z
     priority: Priority.optional(),
     depends_on: z.array(TaskKey).max(LIMITS.dependenciesPerTask).default([]),
     steps: z.array(CommandStep).min(1).max(LIMITS.stepsPerTask),
+    /** Wall-clock limit of one run of the task; the orchestrator's default when left out. */
+    timeout_seconds: z.number().int().positive().max(LIMITS.stepTimeoutSeconds).optional(),
+    retry: RetryInput.optional(),
   })
   .strict();
 export type TaskInput = z.infer<typeof TaskInput>;
@@ -68,6 +89,16 @@ export const SubmitTicket = z
 export type SubmitTicket = z.infer<typeof SubmitTicket>;
 export type SubmitTicketInput = z.input<typeof SubmitTicket>;
 
+/** A task's resolved retry and timeout policy, as stored with it. */
+export interface TaskPolicy {
+  maxAttempts: number;
+  timeoutMs: number;
+  backoffBaseMs: number;
+  backoffFactor: number;
+  backoffCapMs: number;
+  retryOn: ErrorClass[];
+}
+
 /** What a runner needs to execute a task; stored as the task's `spec`. */
 export const TaskSpec = z.object({ steps: z.array(CommandStep) });
 export type TaskSpec = z.infer<typeof TaskSpec>;
@@ -84,3 +115,22 @@ export const CreateTicketReply = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(false), status: z.number().int(), error: ErrorBody }),
 ]);
 export type CreateTicketReply = z.infer<typeof CreateTicketReply>;
+
+/** Cancels a ticket's open tasks, or one task (and blocks its dependents). */
+export const CancelRequest = z.discriminatedUnion('target', [
+  z.object({ target: z.literal('ticket'), id: z.uuid() }),
+  z.object({ target: z.literal('task'), id: z.uuid() }),
+]);
+export type CancelRequest = z.infer<typeof CancelRequest>;
+
+export const CancelReply = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    /** Tasks that became CANCELLED (running ones are being stopped on their runners). */
+    cancelled: z.array(z.object({ id: z.uuid(), key: z.string(), previous: z.string() })),
+    /** Dependents that became BLOCKED. */
+    blocked: z.array(z.object({ id: z.uuid(), key: z.string() })),
+  }),
+  z.object({ ok: z.literal(false), status: z.number().int(), error: ErrorBody }),
+]);
+export type CancelReply = z.infer<typeof CancelReply>;

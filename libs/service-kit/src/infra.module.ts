@@ -12,6 +12,7 @@ import type { StreamName } from '@drover/contracts';
 import { PrismaService } from '@drover/db';
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
+import { TimerQueue } from '@drover/timers';
 
 export interface InfraOptions {
   service: string;
@@ -22,6 +23,8 @@ export interface InfraOptions {
   relay: boolean;
   /** Services that never touch Postgres (the runner) leave this false. */
   database: boolean;
+  /** Services that set or fire timers (BullMQ on Redis). */
+  timers?: boolean;
 }
 
 const INFRA_OPTIONS = Symbol('INFRA_OPTIONS');
@@ -40,6 +43,7 @@ class InfraLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     private readonly bus: NatsBus,
     @Inject(OutboxRelay) private readonly relay: OutboxRelay | null,
     @Inject(PrismaService) private readonly prisma: PrismaService | null,
+    @Inject(TimerQueue) private readonly timers: TimerQueue | null,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -51,14 +55,16 @@ class InfraLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.relay?.stop();
+    await this.timers?.close();
     await this.bus.close();
     await this.prisma?.$disconnect();
   }
 }
 
 /**
- * Postgres, NATS and the outbox relay for one service, as global providers:
- * `PrismaService`, `NatsBus`, `OutboxRelay`.
+ * Postgres, NATS, the outbox relay and the timer queue for one service, as
+ * global providers: `PrismaService`, `NatsBus`, `OutboxRelay`, `TimerQueue`
+ * (null where the service does not use them).
  */
 @Module({})
 export class InfraModule {
@@ -93,9 +99,19 @@ export class InfraModule {
               ? new OutboxRelay(prisma, bus, { pollMs: options.config.DROVER_RELAY_POLL_MS })
               : null,
         },
+        {
+          provide: TimerQueue,
+          useFactory: () =>
+            options.timers
+              ? TimerQueue.create({
+                  redisUrl: options.config.REDIS_URL,
+                  prefix: options.config.DROVER_REDIS_PREFIX,
+                })
+              : null,
+        },
         InfraLifecycle,
       ],
-      exports: [PrismaService, NatsBus, OutboxRelay],
+      exports: [PrismaService, NatsBus, OutboxRelay, TimerQueue],
     };
   }
 }

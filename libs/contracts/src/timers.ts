@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+/**
+ * A timer held in BullMQ. `retry`: the backoff of task `id` after its attempt
+ * `attempt` has passed, so it may run again. `timeout`: run `id` (attempt
+ * `attempt` of its task) has reached its deadline. Firing is compare-and-set on
+ * the state the timer was set for, so a duplicate or late timer changes nothing.
+ */
+export const TimerJob = z.object({
+  kind: z.enum(['retry', 'timeout']),
+  id: z.uuid(),
+  attempt: z.number().int().positive(),
+  dueAt: z.iso.datetime(),
+});
+export type TimerJob = z.infer<typeof TimerJob>;
+
+/** The deterministic BullMQ job id of a timer: setting it twice schedules it once. */
+export function timerJobId(timer: Pick<TimerJob, 'kind' | 'id' | 'attempt'>): string {
+  return `${timer.kind}-${timer.id}-${timer.attempt}`;
+}
