@@ -8,13 +8,12 @@ import {
   RegistryReply,
   RunFinished,
   RunLogAppended,
-  RunStarted,
   Subjects,
   type Envelope,
   type StreamName,
 } from '@drover/contracts';
 import { initTelemetry, shutdownTelemetry, tracer } from '@drover/telemetry';
-import { createTestEnv, finishReport, startReport, waitFor, type TestEnv } from '@drover/testing';
+import { createTestEnv, finishReport, waitFor, type TestEnv } from '@drover/testing';
 import { MessagingError, NatsBus } from './nats-bus';
 
 const STREAMS: StreamName[] = ['reports'];
@@ -24,6 +23,8 @@ let env: TestEnv;
 let bus: NatsBus;
 const exporter = new InMemorySpanExporter();
 const opened: NatsBus[] = [];
+/** Durable consumers a test created; removed after it (see `consumerFor`). */
+const durables: string[] = [];
 
 async function connect(service: string): Promise<NatsBus> {
   const b = await NatsBus.connect({ url: env.natsUrl, prefix: env.subjectPrefix, service });
@@ -38,6 +39,16 @@ beforeAll(async () => {
   await bus.ensureStreams(STREAMS);
 });
 
+// The reports stream is a work queue: two consumers may not share a filter, so
+// each test's consumers go once it is over (with the buses that would re-create them).
+afterEach(async () => {
+  await Promise.all(opened.filter((b) => b !== bus).map((b) => b.close()));
+  const jsm = await bus.connection.jetstreamManager();
+  for (const durable of durables.splice(0)) {
+    await jsm.consumers.delete(bus.streamName('reports'), durable).catch(() => false);
+  }
+});
+
 afterAll(async () => {
   if (bus) {
     const jsm = await bus.connection.jetstreamManager();
@@ -48,10 +59,6 @@ afterAll(async () => {
   await env?.destroy();
   await shutdownTelemetry();
 });
-
-function runStarted(): RunStarted {
-  return startReport();
-}
 
 function runFinished(): RunFinished {
   return finishReport();
@@ -75,6 +82,7 @@ const replies = {
 
 /** A durable consumer of the reports stream that only sees `subject`. */
 async function consumerFor(durable: string, subject: string): Promise<() => Promise<ConsumerInfo>> {
+  durables.push(durable);
   await bus.ensureConsumer('reports', durable, { filter_subject: bus.subject(subject) });
   const jsm = await bus.connection.jetstreamManager();
   return () => jsm.consumers.info(bus.streamName('reports'), durable);
@@ -82,7 +90,7 @@ async function consumerFor(durable: string, subject: string): Promise<() => Prom
 
 describe(NatsBus.name, () => {
   it('terminates invalid JetStream messages without handing them to the handler', async () => {
-    const info = await consumerFor('invalid-messages', Subjects.runStarted);
+    const info = await consumerFor('invalid-messages', Subjects.runLogAppended);
     const consumer = await connect('consumer');
     const terminated: unknown[] = [];
     // JetStream announces every message a consumer terminates.
@@ -90,12 +98,12 @@ describe(NatsBus.name, () => {
       `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${bus.streamName('reports')}.invalid-messages`,
       { callback: (_, msg) => terminated.push(codec.decode(msg.data)) },
     );
-    const handled: Envelope<RunStarted>[] = [];
+    const handled: Envelope<RunLogAppended>[] = [];
     const raw = (body: string) =>
-      bus.connection.publish(bus.subject(Subjects.runStarted), new TextEncoder().encode(body));
+      bus.connection.publish(bus.subject(Subjects.runLogAppended), new TextEncoder().encode(body));
     raw('this is { not JSON');
     raw(JSON.stringify({ hello: 'not an envelope' }));
-    raw(JSON.stringify(createEnvelope(Subjects.runStarted, { ...runStarted(), runId: 'nope' })));
+    raw(JSON.stringify(createEnvelope(Subjects.runLogAppended, { ...logBatch(), runId: 'nope' })));
     await bus.connection.flush();
     await consumer.connection.flush();
 
@@ -103,9 +111,9 @@ describe(NatsBus.name, () => {
       'reports',
       'invalid-messages',
       {
-        [Subjects.runStarted]: {
-          schema: RunStarted,
-          handle: (_: RunStarted, envelope: Envelope<RunStarted>) => {
+        [Subjects.runLogAppended]: {
+          schema: RunLogAppended,
+          handle: (_: RunLogAppended, envelope: Envelope<RunLogAppended>) => {
             handled.push(envelope);
             return Promise.resolve();
           },
@@ -125,8 +133,8 @@ describe(NatsBus.name, () => {
     );
     expect(handled).toHaveLength(0);
 
-    const valid = runStarted();
-    await bus.publish(Subjects.runStarted, valid);
+    const valid = logBatch();
+    await bus.publish(Subjects.runLogAppended, valid);
     await waitFor(() => handled.length === 1, 'the valid message to be handled', 10_000);
     expect(handled[0].data).toEqual(valid);
     await waitFor(async () => (await info()).num_ack_pending === 0, 'the ack', 10_000);

@@ -2,7 +2,9 @@ import { Logger } from '@nestjs/common';
 import {
   AckPolicy,
   connect,
+  ConsumerEvents,
   DeliverPolicy,
+  Events,
   headers as natsHeaders,
   RetentionPolicy,
   StorageType,
@@ -49,6 +51,67 @@ export class MessagingError extends Error {}
 
 const SECOND_NS = 1_000_000_000;
 
+/** JetStream API error codes (`err_code`) of a missing stream and a missing consumer. */
+const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
+
+/** The parts of a `NatsError` the recovery decisions look at. */
+interface NatsFailure {
+  code?: unknown;
+  message?: unknown;
+  api_error?: { err_code?: number };
+}
+
+function failure(error: unknown): NatsFailure {
+  return typeof error === 'object' && error !== null ? error : {};
+}
+
+/**
+ * True when JetStream says the stream is gone: nobody answers its subjects (503,
+ * "no responders") or the API reports "stream not found".
+ */
+function isStreamMissing(error: unknown): boolean {
+  const e = failure(error);
+  return (
+    e.code === '503' ||
+    e.api_error?.err_code === STREAM_NOT_FOUND ||
+    e.message === 'stream not found'
+  );
+}
+
+/** The notice a pending pull gets when its consumer (or the consumer's stream) is deleted. */
+function isDeletionNotice(error: unknown): boolean {
+  const e = failure(error);
+  return e.code === '409' && e.message === 'consumer deleted';
+}
+
+/** True when a durable consumer, or the stream under it, no longer exists. */
+function isConsumerMissing(error: unknown): boolean {
+  const e = failure(error);
+  return (
+    isStreamMissing(error) ||
+    e.api_error?.err_code === CONSUMER_NOT_FOUND ||
+    e.message === 'consumer not found' ||
+    isDeletionNotice(error)
+  );
+}
+
+/**
+ * How long to let the server finish a deletion it has just announced. Re-created
+ * while nats-server (2.9) is still removing the old one, a stream can come back
+ * with a consumer that never delivers.
+ */
+const DELETION_SETTLE_MS = 500;
+
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Whether a JetStream info lookup found what it looked for. */
+const exists = (info: Promise<unknown>) =>
+  info.then(
+    () => true,
+    () => false,
+  );
+
 /**
  * Drover's port to NATS: envelopes, validation at the edge, trace propagation
  * in headers, JetStream streams and durable consumers. Invalid inbound messages
@@ -62,6 +125,14 @@ export class NatsBus {
   private readonly loops: Promise<void>[] = [];
   private readonly consumers = new Map<string, Consumer>();
   private readonly streams = new Set<ConsumerMessages>();
+  /** What `ensureStreams` was asked for: re-created when the server lost them. */
+  private readonly wantedStreams = new Set<StreamName>();
+  /** What `ensureConsumer` was asked for, by `stream/durable`, to re-create it as it was. */
+  private readonly wantedConsumers = new Map<string, Partial<ConsumerConfig>>();
+  /** Recoveries under way, by what they restore, so concurrent failures share one. */
+  private readonly recoveries = new Map<string, Promise<void>>();
+  /** False between a disconnect and the reconnect; errors then are not a lost stream. */
+  private connected = true;
   private stopping = false;
 
   private constructor(
@@ -70,6 +141,23 @@ export class NatsBus {
   ) {
     this.logger = new Logger(`NatsBus(${options.service})`);
     this.js = connection.jetstream();
+    void this.watchConnection();
+  }
+
+  /**
+   * Tracks whether the connection is up, and forgets the consumers on reconnect:
+   * the server may have restarted without them, and a pull from a consumer that
+   * does not exist just goes unanswered, where looking it up again fails loudly.
+   * Not one of `loops`: nats.js never ends a connection's status iterators.
+   */
+  private async watchConnection(): Promise<void> {
+    for await (const status of this.connection.status()) {
+      if (status.type === Events.Disconnect) this.connected = false;
+      else if (status.type === Events.Reconnect) {
+        this.connected = true;
+        this.consumers.clear();
+      }
+    }
   }
 
   static async connect(options: NatsBusOptions): Promise<NatsBus> {
@@ -92,8 +180,16 @@ export class NatsBus {
     return this.options.prefix ? `${this.options.prefix.toUpperCase()}_${name}` : name;
   }
 
-  /** Creates (or updates) the JetStream streams this service relies on. */
+  /**
+   * Creates (or updates) the JetStream streams this service relies on, and
+   * remembers them so they are re-created if the server loses them.
+   */
   async ensureStreams(streams: readonly StreamName[]): Promise<void> {
+    for (const stream of streams) this.wantedStreams.add(stream);
+    await this.createStreams(streams);
+  }
+
+  private async createStreams(streams: readonly StreamName[]): Promise<void> {
     const jsm = await this.connection.jetstreamManager();
     for (const stream of streams) {
       const config = {
@@ -109,30 +205,51 @@ export class NatsBus {
         await jsm.streams.info(config.name);
         await jsm.streams.update(config.name, config);
       } catch {
-        await jsm.streams.add(config);
+        await jsm.streams.add(config).catch(async (error: Error) => {
+          // After a restart every service re-creates at once: another may have won.
+          if (!(await exists(jsm.streams.info(config.name)))) throw error;
+          await jsm.streams.update(config.name, config);
+        });
       }
     }
   }
 
-  /** Creates a durable pull consumer if it is missing. */
+  /**
+   * Creates a durable pull consumer if it is missing, and remembers it (with its
+   * config) so it is re-created if the server loses it.
+   */
   async ensureConsumer(
     stream: StreamName,
     durable: string,
     config: Partial<ConsumerConfig> = {},
+  ): Promise<void> {
+    this.wantedConsumers.set(`${stream}/${durable}`, config);
+    await this.createConsumer(stream, durable, config);
+  }
+
+  private async createConsumer(
+    stream: StreamName,
+    durable: string,
+    config: Partial<ConsumerConfig>,
   ): Promise<void> {
     const jsm = await this.connection.jetstreamManager();
     const name = this.streamName(stream);
     try {
       await jsm.consumers.info(name, durable);
     } catch {
-      await jsm.consumers.add(name, {
-        durable_name: durable,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        ack_wait: 30 * SECOND_NS,
-        max_deliver: -1,
-        ...config,
-      });
+      await jsm.consumers
+        .add(name, {
+          durable_name: durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: 30 * SECOND_NS,
+          max_deliver: -1,
+          ...config,
+        })
+        .catch(async (error: Error) => {
+          // Another instance of the service may have re-created it at the same moment.
+          if (!(await exists(jsm.consumers.info(name, durable)))) throw error;
+        });
     }
   }
 
@@ -143,14 +260,27 @@ export class NatsBus {
     return h;
   }
 
-  /** Durable publish through JetStream; resolves once the stream stored it. */
+  /**
+   * Durable publish through JetStream; resolves once the stream stored it. When
+   * the stream is gone (a server restarted with an empty store), the remembered
+   * streams are re-created and the publish is tried once more; the same message
+   * id keeps that retry from storing it twice.
+   */
   async publish<T>(subject: string, data: T, opts: PublishOptions = {}): Promise<void> {
     const envelope = createEnvelope(subject, data, opts);
     const headers = this.headersFor(opts);
-    await this.js.publish(this.subject(subject), encode(envelope, headers), {
-      msgID: opts.msgId ?? envelope.id,
-      headers,
-    });
+    const body = encode(envelope, headers);
+    const send = () =>
+      this.js.publish(this.subject(subject), body, { msgID: opts.msgId ?? envelope.id, headers });
+    try {
+      await send();
+    } catch (error) {
+      // While reconnecting, failures say nothing about the stream: callers retry.
+      if (!this.connected || !isStreamMissing(error) || this.wantedStreams.size === 0) throw error;
+      this.logger.warn(`no stream stored ${subject}; re-creating the streams`);
+      await this.recover('streams', () => this.createStreams([...this.wantedStreams]));
+      await send();
+    }
   }
 
   /** Fire-and-forget publish on core NATS (high-rate, ephemeral traffic). */
@@ -189,25 +319,36 @@ export class NatsBus {
     schema: S,
     handler: (data: z.output<S>, envelope: Envelope<z.output<S>>) => Promise<R>,
     replies: { invalid: (reason: string) => R; failed: () => R },
+    opts: { concurrency?: number } = {},
   ): void {
     const sub = this.connection.subscribe(this.subject(subject), { queue: subject });
     this.subs.push(sub);
+    const answer = async (msg: Msg): Promise<void> => {
+      const decoded = this.decode(subject, msg, schema);
+      if (!decoded.ok) {
+        respond(msg, createEnvelope(subject, replies.invalid(decoded.reason)));
+        return;
+      }
+      const reply = await this.traced(subject, msg.headers, SpanKind.SERVER, () =>
+        handler(decoded.envelope.data, decoded.envelope),
+      ).catch((error: Error) => {
+        this.logger.error(`handler for ${subject} failed: ${error.message}`, error.stack);
+        return replies.failed();
+      });
+      respond(msg, createEnvelope(subject, reply));
+    };
+    // Requests are answered concurrently, up to `concurrency` at once, so that a
+    // handler can gather the requests that arrive together into one batch.
+    const concurrency = opts.concurrency ?? 64;
     this.loops.push(
       (async () => {
+        const inflight = new Set<Promise<void>>();
         for await (const msg of sub) {
-          const decoded = this.decode(subject, msg, schema);
-          if (!decoded.ok) {
-            respond(msg, createEnvelope(subject, replies.invalid(decoded.reason)));
-            continue;
-          }
-          const reply = await this.traced(subject, msg.headers, SpanKind.SERVER, () =>
-            handler(decoded.envelope.data, decoded.envelope),
-          ).catch((error: Error) => {
-            this.logger.error(`handler for ${subject} failed: ${error.message}`, error.stack);
-            return replies.failed();
-          });
-          respond(msg, createEnvelope(subject, reply));
+          const handled: Promise<void> = answer(msg).finally(() => inflight.delete(handled));
+          inflight.add(handled);
+          if (inflight.size >= concurrency) await Promise.race(inflight);
         }
+        await Promise.all(inflight);
       })(),
     );
   }
@@ -253,10 +394,38 @@ export class NatsBus {
     return consumer;
   }
 
+  /** Runs `restore` unless a recovery of the same `key` is under way, then waits for that one. */
+  private recover(key: string, restore: () => Promise<void>): Promise<void> {
+    let running = this.recoveries.get(key);
+    if (!running) {
+      running = restore().finally(() => this.recoveries.delete(key));
+      this.recoveries.set(key, running);
+    }
+    return running;
+  }
+
+  /**
+   * Re-creates a durable consumer the server lost (`cause` says how), and its
+   * stream first (the consumer cannot exist without it). A consumer this bus was
+   * never asked to ensure is left to whoever created it.
+   */
+  private restoreConsumer(stream: StreamName, durable: string, cause: unknown): Promise<void> {
+    const key = `${stream}/${durable}`;
+    this.consumers.delete(key);
+    return this.recover(`consumer ${key}`, async () => {
+      if (isDeletionNotice(cause)) await pause(DELETION_SETTLE_MS);
+      await this.createStreams([stream]);
+      const config = this.wantedConsumers.get(key);
+      if (config) await this.createConsumer(stream, durable, config);
+      else this.logger.warn(`consumer ${key} is missing and was not ensured here`);
+    });
+  }
+
   /**
    * Takes one message from a durable consumer, waiting up to `expiresMs` for it,
    * and hands it to its subject's handler. For callers that must never hold more
    * work than they can start (a runner with free slots). False when none came.
+   * A consumer the server lost is re-created and asked once more.
    */
   async pullOne(
     stream: StreamName,
@@ -264,8 +433,17 @@ export class NatsBus {
     routes: Routes,
     opts: { expiresMs: number; retryDelayMs?: number },
   ): Promise<boolean> {
-    const consumer = await this.consumer(stream, durable);
-    const msg = await consumer.next({ expires: opts.expiresMs });
+    const next = async () =>
+      (await this.consumer(stream, durable)).next({ expires: opts.expiresMs });
+    let msg: JsMsg | null;
+    try {
+      msg = await next();
+    } catch (error) {
+      if (!isConsumerMissing(error)) throw error;
+      this.logger.warn(`pulling ${stream}/${durable}: ${(error as Error).message}; re-creating it`);
+      await this.restoreConsumer(stream, durable, error);
+      msg = await next();
+    }
     if (!msg) return false;
     await this.handleJs(msg, routes, opts.retryDelayMs ?? 1000);
     return true;
@@ -302,7 +480,8 @@ export class NatsBus {
    * Consumes a durable consumer until the bus closes: messages stream in (up to
    * `max` buffered) and up to `concurrency` are handled at once. Handled messages
    * are acked; a handler that throws gets its message redelivered after
-   * `retryDelayMs`; invalid ones are terminated.
+   * `retryDelayMs`; invalid ones are terminated. Survives server restarts: a
+   * consumer (or stream) the server lost is re-created and consuming goes on.
    */
   consumeForever(
     stream: StreamName,
@@ -310,35 +489,78 @@ export class NatsBus {
     routes: Routes,
     opts: { max: number; concurrency?: number; retryDelayMs?: number },
   ): void {
-    const concurrency = opts.concurrency ?? 1;
     this.loops.push(
       (async () => {
-        while (!this.stopping) {
+        while (!this.stopping && !this.connection.isClosed()) {
           try {
-            const messages = await (
-              await this.consumer(stream, durable)
-            ).consume({
-              max_messages: opts.max,
-            });
-            this.streams.add(messages);
-            const inflight = new Set<Promise<void>>();
-            for await (const msg of messages) {
-              const handled: Promise<void> = this.handleJs(msg, routes, opts.retryDelayMs ?? 1000)
-                .catch(() => undefined)
-                .finally(() => inflight.delete(handled));
-              inflight.add(handled);
-              if (inflight.size >= concurrency) await Promise.race(inflight);
-            }
-            await Promise.all(inflight);
-            this.streams.delete(messages);
+            await this.consumeUntilLost(stream, durable, routes, opts);
           } catch (error) {
             if (this.stopping) break;
             this.logger.warn(`consuming ${stream}/${durable} failed: ${(error as Error).message}`);
-            await new Promise((r) => setTimeout(r, 500));
+            if (isConsumerMissing(error)) {
+              await this.restoreConsumer(stream, durable, error).catch((e: Error) => {
+                if (!this.stopping) {
+                  this.logger.warn(`re-creating ${stream}/${durable} failed: ${e.message}`);
+                }
+              });
+            }
           }
+          if (!this.stopping) await pause(500);
         }
       })(),
     );
+  }
+
+  /**
+   * One `consume()` of a durable consumer, until its iterator ends. It is told to
+   * fail when the consumer or its stream is missing (nats.js would otherwise keep
+   * polling for them forever, only emitting status events); a plain reconnect it
+   * handles itself, checking the consumer and pulling again.
+   */
+  private async consumeUntilLost(
+    stream: StreamName,
+    durable: string,
+    routes: Routes,
+    opts: { max: number; concurrency?: number; retryDelayMs?: number },
+  ): Promise<void> {
+    const concurrency = opts.concurrency ?? 1;
+    const consumer = await this.consumer(stream, durable);
+    const messages = await consumer.consume({
+      max_messages: opts.max,
+      abort_on_missing_resource: true,
+    });
+    this.streams.add(messages);
+    void this.logConsumerEvents(messages, `${stream}/${durable}`);
+    const inflight = new Set<Promise<void>>();
+    try {
+      for await (const msg of messages) {
+        const handled: Promise<void> = this.handleJs(msg, routes, opts.retryDelayMs ?? 1000)
+          .catch(() => undefined)
+          .finally(() => inflight.delete(handled));
+        inflight.add(handled);
+        if (inflight.size >= concurrency) await Promise.race(inflight);
+      }
+    } finally {
+      await Promise.all(inflight);
+      this.streams.delete(messages);
+      messages.stop();
+    }
+  }
+
+  /**
+   * Missed heartbeats are the only sign of a consumer lost without a word (no
+   * "consumer deleted" notice); nats.js then looks it up, and fails if it is gone.
+   */
+  private async logConsumerEvents(messages: ConsumerMessages, name: string): Promise<void> {
+    try {
+      for await (const status of await messages.status()) {
+        if (status.type === ConsumerEvents.HeartbeatsMissed) {
+          this.logger.warn(`consumer ${name}: ${String(status.data)} heartbeats missed`);
+        }
+      }
+    } catch {
+      // The status stream ends with the messages; nothing to report.
+    }
   }
 
   private unprefixed(subject: string): string {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   RunnerChanged,
   Subjects,
@@ -32,8 +33,13 @@ function registration(runnerId: string, overrides: Partial<RegisterRunner> = {})
   };
 }
 
-function beat(runnerId: string, sentAt: Date, freeSlots = 1): RunnerHeartbeat {
-  return { runnerId, freeSlots, activeRunIds: [], sentAt: sentAt.toISOString() };
+function beat(
+  runnerId: string,
+  sentAt: Date,
+  freeSlots = 1,
+  activeRuns: RunnerHeartbeat['activeRuns'] = [],
+): RunnerHeartbeat {
+  return { runnerId, freeSlots, activeRuns, sentAt: sentAt.toISOString() };
 }
 
 function runner(id: string) {
@@ -79,32 +85,40 @@ describe(RunnerRegistry.name, () => {
     expect(row).toMatchObject({ internal: false, ticketId: null, seq: null, publishedAt: null });
   });
 
-  it('writes the buffered heartbeats of several runners in one flush, newest first', async () => {
+  it('writes the heartbeats of several runners in one transaction, the newest per runner', async () => {
     const ids = ['beat-1', 'beat-2', 'beat-3'];
     for (const id of ids) await registry.register(registration(id));
     const before = await Promise.all(ids.map(runner));
-    const base = Math.max(...before.map((r) => r.lastHeartbeatAt.getTime()));
-    const sentAt = ids.map((_, i) => new Date(base + (i + 1) * 1000));
-
-    ids.forEach((id, i) => registry.recordHeartbeat(beat(id, sentAt[i], i)));
-    // An older beat arriving late does not replace the newer one.
-    registry.recordHeartbeat(beat('beat-1', new Date(base + 1), 3));
-
-    // Buffered only: nothing is written before the flush.
-    expect((await Promise.all(ids.map(runner))).map((r) => r.lastHeartbeatAt)).toEqual(
-      before.map((r) => r.lastHeartbeatAt),
-    );
     const events = await env.prisma.event.count();
+    // Beats newer than the registrations, and not in the future (which is never believed).
+    const base = Math.max(...before.map((r) => r.lastHeartbeatAt.getTime()));
+    const sentAt = ids.map((_, i) => new Date(base + (i + 1) * 10));
+    await waitFor(() => Date.now() > base + 50, 'the beats to be in the past');
+    const now = Date.now();
 
-    expect(await registry.flushHeartbeats()).toBe(3);
+    const replies = await registry.heartbeats([
+      ...ids.map((id, i) => beat(id, sentAt[i], i)),
+      // An older beat of beat-1 in the same batch does not replace the newer one.
+      beat('beat-1', new Date(now - 1000), 3),
+      // A runner nobody registered is told to register.
+      beat('stranger', new Date(now), 1),
+    ]);
 
+    expect(replies.map((r) => r.registered)).toEqual([true, true, true, true, false]);
     const after = await Promise.all(ids.map(runner));
     expect(after.map((r) => r.lastHeartbeatAt)).toEqual(sentAt);
+    after.forEach((r, i) => expect(r.lastHeartbeatAt >= before[i].lastHeartbeatAt).toBe(true));
     expect(after.map((r) => r.freeSlots)).toEqual([0, 1, 2]);
     expect(after.every((r) => r.status === 'ONLINE')).toBe(true);
     // Beats of ONLINE runners change no status, so announce nothing.
     expect(await env.prisma.event.count()).toBe(events);
-    expect(await registry.flushHeartbeats()).toBe(0);
+    expect(await registry.heartbeats([])).toEqual([]);
+  });
+
+  it('never dates a heartbeat in the future, whatever the runner’s clock says', async () => {
+    await registry.register(registration('fast-clock'));
+    await registry.heartbeats([beat('fast-clock', new Date(Date.now() + 3_600_000))]);
+    expect((await runner('fast-clock')).lastHeartbeatAt.getTime()).toBeLessThanOrEqual(Date.now());
   });
 
   it('marks a silent runner STALE after about three intervals, not before', async () => {
@@ -138,8 +152,7 @@ describe(RunnerRegistry.name, () => {
   it('brings a STALE runner that beats again back ONLINE and announces it', async () => {
     await staleRunner('comeback');
 
-    registry.recordHeartbeat(beat('comeback', new Date(), 2));
-    await registry.flushHeartbeats();
+    await registry.heartbeats([beat('comeback', new Date(), 2)]);
 
     expect(await runner('comeback')).toMatchObject({ status: 'ONLINE', freeSlots: 2 });
     expect((await changes('comeback')).map((e) => [e.status, e.previous])).toEqual([
@@ -152,8 +165,7 @@ describe(RunnerRegistry.name, () => {
   it('keeps a STALE runner STALE when a heartbeat arrives that is itself too old', async () => {
     await staleRunner('late-beat');
     const { lastHeartbeatAt } = await runner('late-beat');
-    registry.recordHeartbeat(beat('late-beat', new Date(lastHeartbeatAt.getTime() + 1)));
-    await registry.flushHeartbeats();
+    await registry.heartbeats([beat('late-beat', new Date(lastHeartbeatAt.getTime() + 1))]);
 
     expect((await runner('late-beat')).status).toBe('STALE');
     expect((await changes('late-beat')).map((e) => e.status)).toEqual(['ONLINE', 'STALE']);
@@ -161,17 +173,16 @@ describe(RunnerRegistry.name, () => {
 
   it('keeps a deregistered runner OFFLINE whatever heartbeats follow', async () => {
     await registry.register(registration('leaver'));
-    // A beat buffered before leaving must not revive it either.
-    registry.recordHeartbeat(beat('leaver', new Date(Date.now() + 1000), 3));
 
     expect(await registry.deregister({ runnerId: 'leaver' })).toBe(true);
     const left = await runner('leaver');
     expect(left).toMatchObject({ status: 'OFFLINE', freeSlots: 0 });
     expect(await registry.deregister({ runnerId: 'leaver' })).toBe(false);
 
-    registry.recordHeartbeat(beat('leaver', new Date(Date.now() + 2000), 4));
-    await registry.flushHeartbeats();
+    const [reply] = await registry.heartbeats([beat('leaver', new Date(), 4)]);
     await registry.markStale();
+
+    expect(reply).toEqual({ registered: false, revoked: [] });
 
     expect(await runner('leaver')).toEqual(left);
     expect((await changes('leaver')).map((e) => [e.status, e.previous])).toEqual([
@@ -192,5 +203,99 @@ describe(RunnerRegistry.name, () => {
       ['OFFLINE', 'ONLINE'],
       ['ONLINE', 'OFFLINE'],
     ]);
+  });
+});
+
+describe('leases', () => {
+  /** A RUNNING run held by `runnerId`, with its lease ending `leaseMs` from now. */
+  async function runningRun(runnerId: string, leaseMs = 60_000) {
+    const project = await env.prisma.project.findFirstOrThrow();
+    const ticket = await env.prisma.ticket.create({
+      data: { id: randomUUID(), projectId: project.id, title: 'leases', openTasks: 1 },
+    });
+    const task = await env.prisma.task.create({
+      data: {
+        id: randomUUID(),
+        ticketId: ticket.id,
+        projectId: project.id,
+        key: 'held',
+        position: 0,
+        status: 'RUNNING',
+        agent: 'command',
+        provider: 'default',
+        spec: { steps: [] },
+        attempt: 1,
+        maxAttempts: 1,
+        timeoutMs: 60_000,
+        backoffBaseMs: 1_000,
+        backoffFactor: 2,
+        backoffCapMs: 60_000,
+        retryOn: [],
+      },
+    });
+    return env.prisma.run.create({
+      data: {
+        id: randomUUID(),
+        taskId: task.id,
+        ticketId: ticket.id,
+        projectId: project.id,
+        attempt: 1,
+        status: 'RUNNING',
+        leaseToken: randomUUID(),
+        runnerId,
+        leaseExpiresAt: new Date(Date.now() + leaseMs),
+      },
+    });
+  }
+
+  const leaseOf = async (id: string) =>
+    (await env.prisma.run.findUniqueOrThrow({ where: { id } })).leaseExpiresAt as Date;
+
+  it('renews the lease of each run a heartbeat lists and revokes the ones it no longer holds', async () => {
+    await registry.register(registration('holder', { heartbeatIntervalMs: 1_000 }));
+    const held = await runningRun('holder', 100);
+    const elsewhere = await runningRun('someone-else');
+    const ended = await runningRun('holder');
+    await env.prisma.run.update({ where: { id: ended.id }, data: { status: 'CANCELLED' } });
+    const before = Date.now();
+
+    const [reply] = await registry.heartbeats([
+      beat('holder', new Date(), 1, [
+        { runId: held.id, leaseToken: held.leaseToken },
+        { runId: elsewhere.id, leaseToken: elsewhere.leaseToken },
+        { runId: ended.id, leaseToken: ended.leaseToken },
+        { runId: randomUUID(), leaseToken: held.leaseToken },
+      ]),
+    ]);
+
+    expect(reply.registered).toBe(true);
+    expect(reply.revoked).toHaveLength(3);
+    expect(reply.revoked).not.toContain(held.id);
+    // Renewed for three heartbeat intervals from now.
+    const renewed = (await leaseOf(held.id)).getTime();
+    expect(renewed).toBeGreaterThanOrEqual(before + STALE_AFTER * 1_000 - 100);
+    expect(renewed).toBeLessThanOrEqual(Date.now() + STALE_AFTER * 1_000 + 100);
+    // A wrong token renews nothing.
+    const [forged] = await registry.heartbeats([
+      beat('holder', new Date(), 1, [{ runId: held.id, leaseToken: randomUUID() }]),
+    ]);
+    expect(forged.revoked).toEqual([held.id]);
+  });
+
+  it('ends the leases of a runner that goes STALE, and of one that registers again', async () => {
+    await registry.register(registration('vanishing', { heartbeatIntervalMs: 50 }));
+    const lost = await runningRun('vanishing');
+    await waitFor(
+      async () => (await registry.markStale()).includes('vanishing'),
+      'the runner to become STALE',
+      5_000,
+      20,
+    );
+    expect((await leaseOf(lost.id)).getTime()).toBeLessThanOrEqual(Date.now());
+
+    await registry.register(registration('restarter'));
+    const orphan = await runningRun('restarter');
+    await registry.register(registration('restarter'));
+    expect((await leaseOf(orphan.id)).getTime()).toBeLessThanOrEqual(Date.now());
   });
 });

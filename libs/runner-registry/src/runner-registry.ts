@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import {
   Subjects,
   type DeregisterRunner,
+  type HeartbeatReply,
   type RegisterRunner,
   type RunnerHeartbeat,
   type RunnerStatus,
@@ -20,20 +21,28 @@ function runnerChanged(
   };
 }
 
-interface Beat {
-  at: Date;
-  freeSlots: number;
+/**
+ * Ends the leases of a runner's runs now, so the reconciler ends them RUNNER_LOST
+ * and they are retried: the runner went STALE, left, or restarted and lost them.
+ */
+async function expireLeasesOf(db: Tx, runnerIds: readonly string[]): Promise<number> {
+  if (!runnerIds.length) return 0;
+  return db.$executeRaw`
+    UPDATE run SET lease_expires_at = now()
+    WHERE runner_id = ANY(${runnerIds}::text[]) AND status = 'RUNNING'
+      AND (lease_expires_at IS NULL OR lease_expires_at > now())`;
 }
 
 /**
- * The runner fleet as Postgres sees it. Heartbeats arrive at a high rate and are
- * buffered in memory, then written for every runner at once in one statement per
- * `flush`; stale detection is one statement for the whole fleet.
+ * The runner fleet as Postgres sees it. Heartbeats are written for every runner
+ * that beat at about the same time in one transaction (`heartbeats`), which also
+ * renews the leases of the runs each runner says it still runs; stale detection
+ * is one statement for the whole fleet.
  */
 export class RunnerRegistry {
   private readonly logger = new Logger(RunnerRegistry.name);
-  private beats = new Map<string, Beat>();
 
+  /** `staleAfterIntervals`: a runner missing this many heartbeats is STALE; its leases last as long. */
   constructor(
     private readonly prisma: PrismaClient,
     private readonly staleAfterIntervals: number,
@@ -64,6 +73,11 @@ export class RunnerRegistry {
           lastHeartbeatAt: new Date(),
         },
       });
+      // A runner that registers has just started: whatever its earlier self ran is gone.
+      const lost = await expireLeasesOf(tx, [input.runnerId]);
+      if (lost) {
+        this.logger.warn(`runner ${input.runnerId} restarted: ${lost} of its runs will be retried`);
+      }
       await appendToOutbox(tx, [
         runnerChanged({ id: input.runnerId, name: input.name }, 'ONLINE', previous?.status ?? null),
       ]);
@@ -80,42 +94,42 @@ export class RunnerRegistry {
         where: { id: runner.id },
         data: { status: 'OFFLINE', freeSlots: 0 },
       });
+      await expireLeasesOf(tx, [runner.id]);
       await appendToOutbox(tx, [runnerChanged(runner, 'OFFLINE', runner.status)]);
-      this.beats.delete(runner.id);
       return true;
     });
   }
 
-  /** Buffers a heartbeat; the newest per runner wins. */
-  recordHeartbeat(beat: RunnerHeartbeat): void {
-    const at = new Date(beat.sentAt);
-    const current = this.beats.get(beat.runnerId);
-    if (!current || current.at <= at)
-      this.beats.set(beat.runnerId, { at, freeSlots: beat.freeSlots });
-  }
-
   /**
-   * Writes buffered heartbeats in one statement. A STALE runner that beats again
-   * is ONLINE again; OFFLINE runners stay offline until they register.
+   * Writes heartbeats that arrived together in one transaction and answers each.
+   * A STALE runner that beats again is ONLINE again; OFFLINE or unknown runners
+   * are told to register. Each listed run's lease is renewed when it is still
+   * RUNNING on that runner under that token; the others are named in the reply
+   * as revoked, and the runner must stop them.
    */
-  async flushHeartbeats(): Promise<number> {
-    if (!this.beats.size) return 0;
-    const beats = this.beats;
-    this.beats = new Map();
-    const ids = [...beats.keys()];
-    const ats = ids.map((id) => (beats.get(id) as Beat).at.toISOString());
-    const free = ids.map((id) => (beats.get(id) as Beat).freeSlots);
+  async heartbeats(beats: readonly RunnerHeartbeat[]): Promise<HeartbeatReply[]> {
+    if (!beats.length) return [];
+    // The newest beat per runner counts.
+    const newest = new Map<string, RunnerHeartbeat>();
+    for (const beat of beats) {
+      const current = newest.get(beat.runnerId);
+      if (!current || current.sentAt <= beat.sentAt) newest.set(beat.runnerId, beat);
+    }
+    const ids = [...newest.keys()];
+    const latest = [...newest.values()];
+    const runs = latest.flatMap((b) => b.activeRuns.map((r) => ({ ...r, runnerId: b.runnerId })));
     return this.prisma.$transaction(async (tx) => {
       const updated = await tx.$queryRaw<
         { id: string; name: string; was: RunnerStatus; now: RunnerStatus }[]
       >`
         WITH b AS (
-          SELECT * FROM unnest(${ids}::text[], ${ats}::timestamptz[], ${free}::int[]) AS b(id, at, free)),
+          SELECT * FROM unnest(${ids}::text[], ${latest.map((b) => b.sentAt)}::timestamptz[],
+                               ${latest.map((b) => b.freeSlots)}::int[]) AS b(id, at, free)),
         old AS (
           SELECT r.id, r.status FROM runner r JOIN b ON b.id = r.id
-          WHERE r.status <> 'OFFLINE' FOR UPDATE OF r)
+          WHERE r.status <> 'OFFLINE' ORDER BY r.id FOR UPDATE OF r)
         UPDATE runner r SET
-          last_heartbeat_at = GREATEST(r.last_heartbeat_at, b.at),
+          last_heartbeat_at = GREATEST(r.last_heartbeat_at, LEAST(b.at, now())),
           free_slots = b.free,
           -- Only a heartbeat fresh enough to count revives a STALE runner; a late,
           -- old one must not flip it back and forth.
@@ -130,18 +144,49 @@ export class RunnerRegistry {
         tx,
         back.map((r) => runnerChanged(r, 'ONLINE', 'STALE')),
       );
-      return ids.length;
+      const renewed = new Set(
+        runs.length
+          ? (
+              await tx.$queryRaw<{ id: string }[]>`
+                UPDATE run r SET lease_expires_at = GREATEST(r.lease_expires_at,
+                  now() + make_interval(secs => rn.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0))
+                FROM unnest(${runs.map((r) => r.runId)}::uuid[], ${runs.map((r) => r.leaseToken)}::uuid[],
+                            ${runs.map((r) => r.runnerId)}::text[]) AS b(run_id, token, runner_id),
+                     runner rn
+                WHERE r.id = b.run_id AND r.lease_token = b.token AND r.runner_id = b.runner_id
+                  AND r.status = 'RUNNING' AND rn.id = b.runner_id AND rn.status = 'ONLINE'
+                RETURNING r.id`
+            ).map((r) => r.id)
+          : [],
+      );
+      const registered = new Set(updated.map((r) => r.id));
+      return beats.map((beat) => ({
+        registered: registered.has(beat.runnerId),
+        revoked: beat.activeRuns.map((r) => r.runId).filter((id) => !renewed.has(id)),
+      }));
     });
   }
 
-  /** Marks ONLINE runners that missed `staleAfterIntervals` heartbeats as STALE. */
-  async markStale(tx?: Tx): Promise<string[]> {
+  /**
+   * Marks ONLINE runners that missed `staleAfterIntervals` heartbeats as STALE and
+   * ends their leases. `blindAt`: the last moment the monitor could not receive or
+   * record heartbeats (its own start, a broker or database outage); a runner is
+   * judged only on a window of heartbeats that lies wholly after it.
+   */
+  async markStale(blindAt: Date = new Date(0), tx?: Tx): Promise<string[]> {
     const run = async (db: Tx) => {
       const stale = await db.$queryRaw<{ id: string; name: string }[]>`
         UPDATE runner SET status = 'STALE'
         WHERE status = 'ONLINE'
           AND last_heartbeat_at < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
+          -- Only if the monitor could have seen those heartbeats.
+          AND ${blindAt}::timestamptz < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
         RETURNING id, name`;
+      // Its runs' leases expire with it: the reconciler retries them elsewhere.
+      await expireLeasesOf(
+        db,
+        stale.map((r) => r.id),
+      );
       await appendToOutbox(
         db,
         stale.map((r) => runnerChanged(r, 'STALE', 'ONLINE')),

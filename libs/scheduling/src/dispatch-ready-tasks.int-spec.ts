@@ -1,18 +1,29 @@
 import { RunDispatched, SubmitTicket, Subjects, type SubmitTicketInput } from '@drover/contracts';
 import { createPrismaClient, type PrismaClient } from '@drover/db';
-import { createTestEnv, finishReport, startReport, type TestEnv } from '@drover/testing';
-import { CreateTicket, RecordRunFinished, RecordRunStarted } from '@drover/workflow';
+import {
+  createTestEnv,
+  finishReport,
+  POLICY_DEFAULTS,
+  registerRunner,
+  startReport,
+  type TestEnv,
+} from '@drover/testing';
+import { TimerQueue } from '@drover/timers';
+import { CreateTicket, RecordRunFinished, StartRun } from '@drover/workflow';
 import { DispatchReadyTasks } from './dispatch-ready-tasks';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 let env: TestEnv;
+let timers: TimerQueue;
 
 beforeAll(async () => {
   env = await createTestEnv();
+  timers = TimerQueue.create({ redisUrl: env.redisUrl, prefix: env.redisPrefix });
 });
 
 afterAll(async () => {
+  await timers?.close();
   await env?.destroy();
 });
 
@@ -32,14 +43,14 @@ async function createTicket(
     tasks: Array.from({ length: count }, (_, i) => ({ key: `t${i}`, steps: [{ run: 'true' }] })),
     ...overrides,
   });
-  const reply = await new CreateTicket(prisma).execute(input);
+  const reply = await new CreateTicket(prisma, POLICY_DEFAULTS).execute(input);
   if (!reply.ok) throw new Error(`ticket refused: ${JSON.stringify(reply.error)}`);
   return reply.ticketId;
 }
 
 /** Reports a run as succeeded with its own lease token. */
 function succeed(prisma: PrismaClient, run: { id: string; leaseToken: string }): Promise<boolean> {
-  return new RecordRunFinished(prisma).execute(finishReport(run));
+  return new RecordRunFinished(prisma, timers).execute(finishReport(run));
 }
 
 function activeTasks(prisma: PrismaClient = env.prisma): Promise<number> {
@@ -178,15 +189,18 @@ describe(DispatchReadyTasks.name, () => {
         { key: 'd', depends_on: ['b', 'c'], steps: [{ run: 'true' }] },
       ],
     });
-    const reply = await new CreateTicket(env.prisma).execute(input);
+    const reply = await new CreateTicket(env.prisma, POLICY_DEFAULTS).execute(input);
     if (!reply.ok) throw new Error(`ticket refused: ${JSON.stringify(reply.error)}`);
+    await registerRunner(env.prisma, 'runner-1');
     const dispatcher = new DispatchReadyTasks(env.prisma, { default: 10 }, 10);
     const dispatchedKeys = async () =>
       (await env.prisma.run.findMany({ include: { task: true } })).map((r) => r.task.key).sort();
     /** Reports start then success of the run of `key`, with the lease token the scheduler gave. */
     const runTask = async (key: string) => {
       const run = await env.prisma.run.findFirstOrThrow({ where: { task: { key } } });
-      expect(await new RecordRunStarted(env.prisma).execute(startReport(run))).toBe(true);
+      const options = { leaseHeartbeats: 3, timeoutGraceMs: 1000 };
+      const reply = await new StartRun(env.prisma, timers, options).execute(startReport(run));
+      expect(reply.ok).toBe(true);
       expect(await succeed(env.prisma, run)).toBe(true);
     };
 

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { Subjects, type RunDispatched, type TaskSpec } from '@drover/contracts';
+import type { TaskSpec } from '@drover/contracts';
 import type { Prisma, PrismaClient } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { contextFromTraceparent, SpanKind, traceparentOf, tracer } from '@drover/telemetry';
-import { runChanged, taskChanged, ticketChanged } from '@drover/workflow';
+import { runChanged, runDispatched, taskChanged, ticketChanged } from '@drover/workflow';
 import { chooseDispatch, limitFor, type Limits } from './choose-dispatch';
 
 /** Records a dispatch span in the ticket's trace; returns its context for the work message. */
@@ -41,6 +41,7 @@ interface CandidateRow {
   agent: string;
   spec: TaskSpec;
   attempt: number;
+  timeout_ms: number;
   traceparent: string | null;
 }
 
@@ -75,6 +76,7 @@ export class DispatchReadyTasks {
         // Per provider, only as many of the best candidates as it has room for.
         const rows = await tx.$queryRaw<CandidateRow[]>`
           SELECT id, ticket_id, project_id, key, provider, priority, ready_at, agent, spec, attempt,
+            timeout_ms,
             (SELECT traceparent FROM ticket WHERE ticket.id = c.ticket_id) AS traceparent FROM (
             SELECT t.*, row_number() OVER (
               PARTITION BY provider ORDER BY priority DESC, ready_at, id) AS rn
@@ -88,15 +90,30 @@ export class DispatchReadyTasks {
         );
         if (!chosen.length) return 0;
         const byId = new Map(rows.map((r) => [r.id, r]));
-        const picked = chosen.map((c) => byId.get(c.id) as CandidateRow);
-        await this.dispatch(tx, picked);
-        return picked.length;
+        return this.dispatch(
+          tx,
+          chosen.map((c) => byId.get(c.id) as CandidateRow),
+        );
       },
       { timeout: 30_000 },
     );
   }
 
-  private async dispatch(tx: Prisma.TransactionClient, tasks: CandidateRow[]): Promise<void> {
+  private async dispatch(
+    tx: Prisma.TransactionClient,
+    candidates: CandidateRow[],
+  ): Promise<number> {
+    // Compare-and-set: a task cancelled since it was read is not dispatched.
+    const claimed = new Set(
+      (
+        await tx.$queryRaw<{ id: string }[]>`
+          UPDATE task SET status = 'DISPATCHED', attempt = attempt + 1, updated_at = now()
+          WHERE id = ANY(${candidates.map((t) => t.id)}::uuid[]) AND status = 'READY'
+          RETURNING id`
+      ).map((r) => r.id),
+    );
+    const tasks = candidates.filter((t) => claimed.has(t.id));
+    if (!tasks.length) return 0;
     const now = new Date();
     const runs = tasks.map((t) => ({
       id: randomUUID(),
@@ -107,9 +124,6 @@ export class DispatchReadyTasks {
       leaseToken: randomUUID(),
       dispatchedAt: now,
     }));
-    await tx.$executeRaw`
-      UPDATE task SET status = 'DISPATCHED', attempt = attempt + 1, updated_at = now()
-      WHERE id = ANY(${tasks.map((t) => t.id)}::uuid[]) AND status = 'READY'`;
     await tx.run.createMany({ data: runs });
     const ticketIds = [...new Set(tasks.map((t) => t.ticket_id))];
     const started = await tx.$queryRaw<{ id: string }[]>`
@@ -118,7 +132,7 @@ export class DispatchReadyTasks {
     const events: OutboxMessage[] = started.map((t) => ticketChanged(t.id, 'RUNNING', 'PENDING'));
     tasks.forEach((task, i) => {
       const run = runs[i];
-      const work: RunDispatched = {
+      const work = {
         runId: run.id,
         taskId: task.id,
         ticketId: task.ticket_id,
@@ -126,6 +140,7 @@ export class DispatchReadyTasks {
         leaseToken: run.leaseToken,
         agent: task.agent,
         spec: task.spec,
+        timeoutMs: task.timeout_ms,
       };
       // Dispatch joins the ticket's trace, whatever woke the scheduler.
       const traceparent = traceDispatch(task, run.id);
@@ -135,6 +150,7 @@ export class DispatchReadyTasks {
             { id: task.id, ticketId: task.ticket_id, key: task.key },
             'DISPATCHED',
             'READY',
+            { attempt: run.attempt },
           ),
           traceparent,
         },
@@ -142,16 +158,11 @@ export class DispatchReadyTasks {
           ...runChanged({ ...run, runnerId: null, exitCode: null, errorClass: null }, 'DISPATCHED'),
           traceparent,
         },
-        {
-          subject: Subjects.runDispatched,
-          ticketId: task.ticket_id,
-          internal: true,
-          data: work,
-          traceparent,
-        },
+        runDispatched(work, traceparent),
       );
     });
     await appendToOutbox(tx, events);
     this.logger.debug(`dispatched ${tasks.length} tasks`);
+    return tasks.length;
   }
 }

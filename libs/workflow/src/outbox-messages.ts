@@ -1,7 +1,9 @@
 import {
   Subjects,
   type ErrorClass,
+  type RunDispatched,
   type RunStatus,
+  type StopReason,
   type TaskStatus,
   type TicketStatus,
 } from '@drover/contracts';
@@ -19,11 +21,20 @@ export function taskChanged(
   task: { id: string; ticketId: string; key: string },
   status: TaskStatus,
   previous: TaskStatus | null,
+  extra: { attempt?: number; retryAt?: Date } = {},
 ): OutboxMessage {
   return {
     subject: Subjects.taskChanged,
     ticketId: task.ticketId,
-    data: { taskId: task.id, ticketId: task.ticketId, key: task.key, status, previous },
+    data: {
+      taskId: task.id,
+      ticketId: task.ticketId,
+      key: task.key,
+      status,
+      previous,
+      ...(extra.attempt === undefined ? {} : { attempt: extra.attempt }),
+      ...(extra.retryAt === undefined ? {} : { retryAt: extra.retryAt.toISOString() }),
+    },
   };
 }
 
@@ -35,6 +46,7 @@ export interface RunFacts {
   runnerId: string | null;
   exitCode: number | null;
   errorClass: ErrorClass | null;
+  errorMessage?: string | null;
 }
 
 /** A run row as the report statements return it (snake_case columns). */
@@ -50,6 +62,7 @@ export function runFactsOf(
   row: RunRow,
   exitCode: number | null = null,
   errorClass: ErrorClass | null = null,
+  errorMessage: string | null = null,
 ): RunFacts {
   return {
     id: row.id,
@@ -59,6 +72,7 @@ export function runFactsOf(
     runnerId: row.runner_id,
     exitCode,
     errorClass,
+    errorMessage,
   };
 }
 
@@ -75,6 +89,34 @@ export function runChanged(run: RunFacts, status: RunStatus): OutboxMessage {
       runnerId: run.runnerId,
       exitCode: run.exitCode,
       errorClass: run.errorClass,
+      errorMessage: run.errorMessage ?? null,
     },
+  };
+}
+
+/** Tells the run's runner to stop it; internal (runners only, not the public stream). */
+export function runStopRequested(run: RunFacts, reason: StopReason): OutboxMessage {
+  return {
+    subject: Subjects.runStopRequested,
+    ticketId: run.ticketId,
+    internal: true,
+    data: {
+      runId: run.id,
+      taskId: run.taskId,
+      ticketId: run.ticketId,
+      runnerId: run.runnerId,
+      reason,
+    },
+  };
+}
+
+/** Work for the runner pool (internal): a leased attempt of a task. */
+export function runDispatched(work: RunDispatched, traceparent?: string | null): OutboxMessage {
+  return {
+    subject: Subjects.runDispatched,
+    ticketId: work.ticketId,
+    internal: true,
+    data: work,
+    ...(traceparent === undefined ? {} : { traceparent }),
   };
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   RunLogAppended,
   SubmitTicket,
@@ -9,13 +8,20 @@ import {
   type TaskStatus,
 } from '@drover/contracts';
 import { createPrismaClient, type PrismaClient } from '@drover/db';
-import { appendToOutbox } from '@drover/events';
-import { createTestEnv, finishReport, startReport, type TestEnv } from '@drover/testing';
-import { taskChanged, ticketChanged } from './outbox-messages';
+import {
+  createTestEnv,
+  finishReport,
+  POLICY_DEFAULTS,
+  registerRunner,
+  startReport,
+  type TestEnv,
+} from '@drover/testing';
+import { TimerQueue } from '@drover/timers';
 import { AppendRunLog } from './use-cases/append-run-log';
 import { CreateTicket } from './use-cases/create-ticket';
 import { RecordRunFinished } from './use-cases/record-run-finished';
-import { RecordRunStarted } from './use-cases/record-run-started';
+import { StartRun } from './use-cases/start-run';
+import { leaseReadyTasks, newestRun } from './test-support/lease-ready-tasks';
 
 type TaskSpecInput = SubmitTicketInput['tasks'][number];
 interface Lease {
@@ -24,12 +30,16 @@ interface Lease {
 }
 
 let env: TestEnv;
+let timers: TimerQueue;
 
 beforeAll(async () => {
   env = await createTestEnv();
+  timers = TimerQueue.create({ redisUrl: env.redisUrl, prefix: env.redisPrefix });
+  await registerRunner(env.prisma, 'runner-1');
 });
 
 afterAll(async () => {
+  await timers?.close();
   await env?.destroy();
 });
 
@@ -42,7 +52,7 @@ function submit(tasks: TaskSpecInput[], overrides: Partial<SubmitTicketInput> = 
 }
 
 async function create(tasks: TaskSpecInput[], prisma: PrismaClient = env.prisma): Promise<string> {
-  const reply = await new CreateTicket(prisma).execute(submit(tasks));
+  const reply = await new CreateTicket(prisma, POLICY_DEFAULTS).execute(submit(tasks));
   if (!reply.ok) throw new Error(`ticket refused: ${JSON.stringify(reply.error)}`);
   return reply.ticketId;
 }
@@ -67,54 +77,17 @@ async function ticketStatus(ticketId: string): Promise<string> {
   return (await env.prisma.ticket.findUniqueOrThrow({ where: { id: ticketId } })).status;
 }
 
-/**
- * Leases every READY task the way the scheduler does: a run with a fresh lease token and the
- * next attempt, the task DISPATCHED, its ticket RUNNING, and the events announcing them. Written here because this library may
- * not import @drover/scheduling (it depends on this one: Nx refuses the cycle when building);
- * the scheduler's own test drives a ticket through DispatchReadyTasks and these use cases.
- */
 function lease(): Promise<number> {
-  return env.prisma.$transaction(async (tx) => {
-    const ready = await tx.task.findMany({ where: { status: 'READY' } });
-    for (const t of ready) {
-      await tx.task.update({
-        where: { id: t.id },
-        data: { status: 'DISPATCHED', attempt: t.attempt + 1 },
-      });
-      await tx.run.create({
-        data: {
-          id: randomUUID(),
-          taskId: t.id,
-          ticketId: t.ticketId,
-          projectId: t.projectId,
-          attempt: t.attempt + 1,
-          leaseToken: randomUUID(),
-        },
-      });
-    }
-    const started = await tx.ticket.updateManyAndReturn({
-      where: { id: { in: ready.map((t) => t.ticketId) }, status: 'PENDING' },
-      data: { status: 'RUNNING' },
-      select: { id: true },
-    });
-    await appendToOutbox(tx, [
-      ...started.map((t) => ticketChanged(t.id, 'RUNNING', 'PENDING')),
-      ...ready.map((t) => taskChanged(t, 'DISPATCHED', 'READY')),
-    ]);
-    return ready.length;
-  });
+  return leaseReadyTasks(env.prisma);
 }
 
-/** The newest run of a task, with its lease token. */
-async function runOf(ticketId: string, key: string) {
-  return env.prisma.run.findFirstOrThrow({
-    where: { task: { ticketId, key } },
-    orderBy: { attempt: 'desc' },
-  });
+function runOf(ticketId: string, key: string) {
+  return newestRun(env.prisma, ticketId, key);
 }
 
-function start(run: Lease, prisma: PrismaClient = env.prisma): Promise<boolean> {
-  return new RecordRunStarted(prisma).execute(startReport(run));
+async function start(run: Lease, prisma: PrismaClient = env.prisma): Promise<boolean> {
+  const options = { leaseHeartbeats: 3, timeoutGraceMs: 1000 };
+  return (await new StartRun(prisma, timers, options).execute(startReport(run))).ok;
 }
 
 function finish(
@@ -122,7 +95,7 @@ function finish(
   outcome: 'SUCCEEDED' | 'FAILED' = 'SUCCEEDED',
   prisma: PrismaClient = env.prisma,
 ): Promise<boolean> {
-  return new RecordRunFinished(prisma).execute(finishReport(run, outcome));
+  return new RecordRunFinished(prisma, timers).execute(finishReport(run, outcome));
 }
 
 /** Starts and finishes the current run of `key`. */
@@ -159,7 +132,7 @@ describe(CreateTicket.name, () => {
     );
     const before = await rowCounts();
 
-    const reply = await new CreateTicket(env.prisma).execute(input, 'corr-1');
+    const reply = await new CreateTicket(env.prisma, POLICY_DEFAULTS).execute(input, 'corr-1');
 
     if (!reply.ok) throw new Error(`refused: ${JSON.stringify(reply.error)}`);
     expect(reply.taskCount).toBe(5);
@@ -213,7 +186,9 @@ describe(CreateTicket.name, () => {
       FOR EACH STATEMENT EXECUTE FUNCTION refuse_edges()`);
     try {
       await expect(
-        new CreateTicket(env.prisma).execute(submit([task('a'), task('b', ['a'])])),
+        new CreateTicket(env.prisma, POLICY_DEFAULTS).execute(
+          submit([task('a'), task('b', ['a'])]),
+        ),
       ).rejects.toThrow('edges refused by the test');
     } finally {
       await env.prisma.$executeRawUnsafe('DROP TRIGGER refuse_edges ON task_dependency');
@@ -233,7 +208,7 @@ describe(CreateTicket.name, () => {
   ])('refuses %s with 422, names the keys and writes nothing', async (_, tasks, keys) => {
     const before = await rowCounts();
 
-    const reply = await new CreateTicket(env.prisma).execute(submit(tasks));
+    const reply = await new CreateTicket(env.prisma, POLICY_DEFAULTS).execute(submit(tasks));
 
     if (reply.ok) throw new Error('expected the graph to be refused');
     expect(reply.status).toBe(422);
@@ -248,7 +223,7 @@ describe(CreateTicket.name, () => {
   it('refuses an unknown project with 422 UNKNOWN_PROJECT and writes nothing', async () => {
     const before = await rowCounts();
 
-    const reply = await new CreateTicket(env.prisma).execute(
+    const reply = await new CreateTicket(env.prisma, POLICY_DEFAULTS).execute(
       submit([task('a')], { project: 'no-such-project' }),
     );
 
@@ -271,7 +246,7 @@ describe(RecordRunFinished.name, () => {
     expect(await lease()).toBe(2);
     const [a, b] = [await runOf(ticketId, 'a'), await runOf(ticketId, 'b')];
 
-    const changed = await new RecordRunFinished(env.prisma).executeMany([
+    const changed = await new RecordRunFinished(env.prisma, timers).executeMany([
       { report: finishReport(a) },
       { report: finishReport(b) },
       { report: finishReport(a) },
@@ -417,7 +392,10 @@ describe(RecordRunFinished.name, () => {
     expect(await statuses(ticketId)).toEqual({ a: 'DISPATCHED', b: 'PENDING' });
 
     expect(await start(run)).toBe(true);
-    expect(await start(run)).toBe(false);
+    const started = await env.prisma.event.count();
+    // The same runner asking again (its reply was lost) is granted again, and nothing changes.
+    expect(await start(run)).toBe(true);
+    expect(await env.prisma.event.count()).toBe(started);
     expect(await finish(run)).toBe(true);
     const ended = await runOf(ticketId, 'a');
     const events = await env.prisma.event.count();

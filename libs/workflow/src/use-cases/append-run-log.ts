@@ -2,17 +2,24 @@ import { Logger } from '@nestjs/common';
 import { Subjects, type RunLogAppended } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 import { appendToOutbox } from '@drover/events';
-import { ReportUseCase } from './report-use-case';
+import { ReportUseCase, type Effects } from './report-use-case';
 
 /**
  * Stores a batch of a run's output lines as one chunk and announces it. A
  * duplicate batch (same run, same first line) is ignored; a batch whose lease
- * token does not match the run's is rejected.
+ * token does not match the run's is rejected, and so is one for a run whose
+ * runner was presumed lost (fenced out). Lines that follow a cancel or a timeout
+ * are kept: they are that attempt's last output.
  */
 export class AppendRunLog extends ReportUseCase<RunLogAppended> {
   private readonly logger = new Logger(AppendRunLog.name);
 
-  async apply(tx: Tx, batch: RunLogAppended, correlationId?: string): Promise<boolean> {
+  async apply(
+    tx: Tx,
+    batch: RunLogAppended,
+    _effects: Effects,
+    correlationId?: string,
+  ): Promise<boolean> {
     const end = batch.firstLine + batch.lines.length;
     // Lease check, chunk insert (a duplicate is skipped) and line count in one statement.
     const [run] = await tx.$queryRaw<
@@ -20,7 +27,8 @@ export class AppendRunLog extends ReportUseCase<RunLogAppended> {
     >`
       WITH r AS (
         SELECT id, task_id, ticket_id FROM run
-        WHERE id = ${batch.runId}::uuid AND lease_token = ${batch.leaseToken}::uuid),
+        WHERE id = ${batch.runId}::uuid AND lease_token = ${batch.leaseToken}::uuid
+          AND error_class IS DISTINCT FROM 'RUNNER_LOST'),
       c AS (
         INSERT INTO log_chunk (run_id, first_line, line_count, lines)
         SELECT r.id, ${batch.firstLine}, ${batch.lines.length}, ${JSON.stringify(batch.lines)}::jsonb FROM r

@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import {
   providerForAgent,
   type CreateTicketReply,
   type SubmitTicket,
+  type TaskPolicy,
   type TaskSpec,
   type TaskStatus,
 } from '@drover/contracts';
@@ -12,6 +13,7 @@ import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { currentTraceparent } from '@drover/telemetry';
 import { describeGraphErrors, validateGraph } from '../graph';
 import { taskChanged, ticketChanged } from '../outbox-messages';
+import { resolvePolicy, type PolicyDefaults } from '../retry-policy';
 
 interface NewTask {
   id: string;
@@ -26,6 +28,7 @@ interface NewTask {
   agent: string;
   provider: string;
   spec: TaskSpec;
+  policy: TaskPolicy;
 }
 
 interface Edge {
@@ -41,9 +44,26 @@ interface Edge {
 export class CreateTicket {
   private readonly logger = new Logger(CreateTicket.name);
 
-  constructor(private readonly prisma: PrismaClient) {}
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly defaults: PolicyDefaults,
+  ) {}
 
-  async execute(input: SubmitTicket, correlationId?: string): Promise<CreateTicketReply> {
+  /**
+   * `requestId` identifies the request (an Idempotency-Key, else the message's
+   * id): the same request again, a retry after a lost answer or a redelivered
+   * message, returns the ticket it wrote the first time, and writes nothing.
+   */
+  async execute(
+    input: SubmitTicket,
+    correlationId?: string,
+    requestId?: string,
+  ): Promise<CreateTicketReply> {
+    const requestHash = createHash('sha256').update(JSON.stringify(input)).digest('hex');
+    if (requestId) {
+      const earlier = await this.earlier(requestId, requestHash);
+      if (earlier) return earlier;
+    }
     const graph = validateGraph(input.tasks);
     if (!graph.ok) {
       return {
@@ -88,6 +108,7 @@ export class CreateTicket {
         agent: t.agent,
         provider: providerForAgent(t.agent),
         spec,
+        policy: resolvePolicy(t, this.defaults),
       };
     });
     const edges: Edge[] = input.tasks.flatMap((t) =>
@@ -101,41 +122,110 @@ export class CreateTicket {
       ...tasks.map((t) => taskChanged({ id: t.id, ticketId, key: t.key }, t.status, null)),
     ];
 
+    try {
+      await this.write({
+        ticket: {
+          id: ticketId,
+          projectId: project.id,
+          title: input.title,
+          priority: input.priority,
+        },
+        tasks,
+        edges,
+        events,
+        correlationId,
+        requestId,
+        requestHash,
+      });
+    } catch (error) {
+      // The same request, racing this one, wrote its ticket first.
+      const earlier = requestId ? await this.earlier(requestId, requestHash) : undefined;
+      if (earlier) return earlier;
+      throw error;
+    }
+    this.logger.log(`ticket ${ticketId} created with ${tasks.length} tasks`);
+    return { ok: true, ticketId, taskCount: tasks.length };
+  }
+
+  /** The ticket an earlier identical request wrote, or a refusal when the body differs. */
+  private async earlier(
+    requestId: string,
+    requestHash: string,
+  ): Promise<CreateTicketReply | undefined> {
+    const ticket = await this.prisma.ticket.findUnique({
+      where: { requestId },
+      select: { id: true, requestHash: true, _count: { select: { tasks: true } } },
+    });
+    if (!ticket) return undefined;
+    if (ticket.requestHash !== requestHash) {
+      return {
+        ok: false,
+        status: 409,
+        error: {
+          code: 'IDEMPOTENCY_KEY_REUSED',
+          message: `this idempotency key already created ticket ${ticket.id} from a different body; use a new key for new work`,
+        },
+      };
+    }
+    return { ok: true, ticketId: ticket.id, taskCount: ticket._count.tasks };
+  }
+
+  /** Ticket, tasks, edges and events in one transaction: all of it or nothing. */
+  private async write(w: {
+    ticket: { id: string; projectId: string; title: string; priority: number };
+    tasks: NewTask[];
+    edges: Edge[];
+    events: OutboxMessage[];
+    correlationId?: string;
+    requestId?: string;
+    requestHash: string;
+  }): Promise<void> {
+    const { ticket, tasks, requestId, requestHash } = w;
     await this.prisma.$transaction(
       async (tx) => {
         await tx.ticket.create({
           data: {
-            id: ticketId,
-            projectId: project.id,
-            title: input.title,
-            priority: input.priority,
+            ...ticket,
             openTasks: tasks.length,
             traceparent: currentTraceparent(),
+            requestId: requestId ?? null,
+            requestHash,
           },
         });
         await insertTasks(tx, tasks);
-        await insertEdges(tx, ticketId, edges);
-        await appendToOutbox(tx, events, correlationId);
+        await insertEdges(tx, ticket.id, w.edges);
+        await appendToOutbox(tx, w.events, w.correlationId);
       },
       { timeout: 60_000 },
     );
-    this.logger.log(`ticket ${ticketId} created with ${tasks.length} tasks`);
-    return { ok: true, ticketId, taskCount: tasks.length };
   }
 }
 
 /** All of a ticket's tasks in one statement (createMany would send one parameter per field). */
 function insertTasks(tx: Tx, tasks: NewTask[]): Promise<number> {
+  const policies = tasks.map((t) => t.policy);
   return tx.$executeRaw`
     INSERT INTO task (id, ticket_id, project_id, key, position, title, status, ready_at,
-                      priority, agent, provider, spec)
-    SELECT * FROM unnest(
+                      priority, agent, provider, spec, max_attempts, timeout_ms, backoff_base_ms,
+                      backoff_factor, backoff_cap_ms, retry_on)
+    SELECT id, ticket_id, project_id, key, position, title, status, ready_at, priority, agent,
+           provider, spec, max_attempts, timeout_ms, backoff_base_ms, backoff_factor,
+           backoff_cap_ms, retry_on::"ErrorClass"[]
+    FROM unnest(
       ${tasks.map((t) => t.id)}::uuid[], ${tasks.map((t) => t.ticketId)}::uuid[],
       ${tasks.map((t) => t.projectId)}::uuid[], ${tasks.map((t) => t.key)}::text[],
       ${tasks.map((t) => t.position)}::int[], ${tasks.map((t) => t.title)}::text[],
       ${tasks.map((t) => t.status)}::"TaskStatus"[], ${tasks.map((t) => t.readyAt)}::timestamptz[],
       ${tasks.map((t) => t.priority)}::int[], ${tasks.map((t) => t.agent)}::text[],
-      ${tasks.map((t) => t.provider)}::text[], ${tasks.map((t) => JSON.stringify(t.spec))}::jsonb[])`;
+      ${tasks.map((t) => t.provider)}::text[], ${tasks.map((t) => JSON.stringify(t.spec))}::jsonb[],
+      ${policies.map((p) => p.maxAttempts)}::int[], ${policies.map((p) => p.timeoutMs)}::int[],
+      ${policies.map((p) => p.backoffBaseMs)}::int[], ${policies.map((p) => p.backoffFactor)}::float8[],
+      ${policies.map((p) => p.backoffCapMs)}::int[],
+      -- One array literal per task: unnest would flatten an array of arrays.
+      ${policies.map((p) => `{${p.retryOn.join(',')}}`)}::text[])
+    AS t(id, ticket_id, project_id, key, position, title, status, ready_at, priority, agent,
+         provider, spec, max_attempts, timeout_ms, backoff_base_ms, backoff_factor,
+         backoff_cap_ms, retry_on)`;
 }
 
 function insertEdges(tx: Tx, ticketId: string, edges: Edge[]): Promise<number> {

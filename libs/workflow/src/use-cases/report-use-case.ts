@@ -1,5 +1,21 @@
+import { Logger } from '@nestjs/common';
+import type { TimerJob } from '@drover/contracts';
 import type { PrismaClient, Tx } from '@drover/db';
 import { withTraceparent } from '@drover/telemetry';
+
+/** Where timers go once the transaction that needs them has committed (BullMQ in production). */
+export interface TimerPort {
+  schedule(timers: readonly TimerJob[]): Promise<void>;
+}
+
+/**
+ * What a transaction asks for beyond its own writes, carried out only after it
+ * commits: timers to set. If setting them fails, the state is still right and
+ * the reconciler sets them again from Postgres.
+ */
+export class Effects {
+  readonly timers: TimerJob[] = [];
+}
 
 export interface Report<T> {
   report: T;
@@ -9,33 +25,76 @@ export interface Report<T> {
 }
 
 /**
- * A runner report's effect on Postgres. Each report is applied inside a
- * transaction it is given, so the orchestrator can apply many in one commit.
+ * A state change applied inside a transaction it is given, so that several can
+ * share one commit (reports that arrive together), followed by its effects.
+ * `R` is what the caller learns (changed or not, or a reply).
  */
-export abstract class ReportUseCase<T> {
-  constructor(protected readonly prisma: PrismaClient) {}
+export abstract class ReportUseCase<T, R = boolean> {
+  private readonly log = new Logger(ReportUseCase.name);
 
-  /** Applies one report in `tx`; true when it changed something (false: stale or duplicate). */
-  abstract apply(tx: Tx, report: T, correlationId?: string): Promise<boolean>;
+  constructor(
+    protected readonly prisma: PrismaClient,
+    private readonly timers?: TimerPort,
+  ) {}
 
-  execute(report: T, correlationId?: string): Promise<boolean> {
-    return this.prisma.$transaction((tx) => this.apply(tx, report, correlationId));
+  /** Applies one input in `tx`. */
+  abstract apply(tx: Tx, report: T, effects: Effects, correlationId?: string): Promise<R>;
+
+  async execute(report: T, correlationId?: string): Promise<R> {
+    for (let attempt = 1; ; attempt++) {
+      const effects = new Effects();
+      try {
+        const result = await this.prisma.$transaction((tx) =>
+          this.apply(tx, report, effects, correlationId),
+        );
+        await this.afterCommit(effects);
+        return result;
+      } catch (error) {
+        // Two transactions that lock the same rows in different orders: Postgres
+        // aborts one; it is safe to run again from the start.
+        if (attempt >= 3 || !isDeadlock(error)) throw error;
+      }
+    }
   }
 
-  /** Applies reports in order in one transaction: one commit for all of them. */
-  executeMany(reports: readonly Report<T>[]): Promise<boolean[]> {
-    return this.prisma.$transaction(
+  /** Applies inputs in order in one transaction: one commit for all of them. */
+  async executeMany(reports: readonly Report<T>[]): Promise<R[]> {
+    const effects = new Effects();
+    const results = await this.prisma.$transaction(
       async (tx) => {
-        const changed: boolean[] = [];
+        const out: R[] = [];
         for (const { report, correlationId, traceparent } of reports) {
           // Each report's events join its own trace, not the batch's.
-          changed.push(
-            await withTraceparent(traceparent, () => this.apply(tx, report, correlationId)),
+          out.push(
+            await withTraceparent(traceparent, () =>
+              this.apply(tx, report, effects, correlationId),
+            ),
           );
         }
-        return changed;
+        return out;
       },
       { timeout: 30_000 },
     );
+    await this.afterCommit(effects);
+    return results;
   }
+
+  private async afterCommit(effects: Effects): Promise<void> {
+    if (!effects.timers.length) return;
+    if (!this.timers) {
+      this.log.warn(`${effects.timers.length} timers not set: no timer queue; the reconciler will`);
+      return;
+    }
+    await this.timers.schedule(effects.timers).catch((error: Error) => {
+      this.log.warn(
+        `setting ${effects.timers.length} timers failed (${error.message}); the reconciler will`,
+      );
+    });
+  }
+}
+
+/** A deadlock or serialization failure, however the driver wrapped it. */
+function isDeadlock(error: unknown): boolean {
+  const text = String((error as Error | undefined)?.message ?? error);
+  return /deadlock detected|could not serialize|40P01|40001|P2034/.test(text);
 }

@@ -1,0 +1,150 @@
+import {
+  runStatusForError,
+  type ErrorClass,
+  type RunOutcome,
+  type RunStatus,
+  type StopReason,
+  type TaskStatus,
+} from '@drover/contracts';
+import type { Tx } from '@drover/db';
+import type { OutboxMessage } from '@drover/events';
+import {
+  runChanged,
+  runFactsOf,
+  runStopRequested,
+  taskChanged,
+  type RunRow,
+} from './outbox-messages';
+import { backoffMs, shouldRetry } from './retry-policy';
+import { afterTaskEnded } from './task-ending';
+import type { Effects } from './use-cases/report-use-case';
+
+/** How a run ends, whoever decided it: its runner, a timer, the reconciler, a cancel. */
+export interface RunEnding {
+  runId: string;
+  /** A runner's report is fenced on its lease token; the control plane's own decisions pass null. */
+  leaseToken: string | null;
+  /** Only if the run is this attempt (timers name the attempt they were set for). */
+  attempt?: number;
+  /** The reporting runner (kept as the run's runner). */
+  runnerId?: string;
+  /** Only if the run is in one of these (default: either active status). */
+  from?: readonly RunStatus[];
+  outcome: RunOutcome;
+  exitCode: number | null;
+  errorClass: ErrorClass | null;
+  errorMessage: string | null;
+  result: Record<string, unknown> | null;
+  finishedAt: Date;
+  /** Set when the control plane ends a run its runner may still be executing. */
+  stop?: StopReason;
+}
+
+interface TaskPolicyRow {
+  id: string;
+  ticket_id: string;
+  key: string;
+  status: TaskStatus;
+  max_attempts: number;
+  backoff_base_ms: number;
+  backoff_factor: number;
+  backoff_cap_ms: number;
+  retry_on: ErrorClass[];
+}
+
+const ACTIVE: readonly RunStatus[] = ['DISPATCHED', 'RUNNING'];
+
+/**
+ * Ends a run and decides what becomes of its task, in the caller's transaction:
+ * success releases dependents; a retryable failure with attempts left waits in
+ * RETRY_WAIT for a backoff timer (or, for a run its runner gave back, is READY
+ * at once); anything else ends the task and blocks its dependents.
+ *
+ * Compare-and-set throughout: the run must be active (and match the lease token
+ * and attempt when given), the task must still be on this run's attempt. The
+ * run row is locked first, so every path that ends a run (report, timer, lease
+ * expiry, cancel) is serialised on it. Returns false when nothing changed.
+ */
+export async function endRun(
+  tx: Tx,
+  ending: RunEnding,
+  events: OutboxMessage[],
+  effects: Effects,
+): Promise<boolean> {
+  const errorClass: ErrorClass | null =
+    ending.outcome === 'SUCCEEDED'
+      ? null
+      : ending.outcome === 'RELEASED'
+        ? 'RUNNER_LOST'
+        : (ending.errorClass ?? 'AGENT_FAILED');
+  const runStatus: RunStatus = errorClass === null ? 'SUCCEEDED' : runStatusForError(errorClass);
+  const [run] = await tx.$queryRaw<RunRow[]>`
+    UPDATE run SET status = ${runStatus}::"RunStatus",
+                   runner_id = COALESCE(${ending.runnerId ?? null}, runner_id),
+                   finished_at = ${ending.finishedAt}, exit_code = ${ending.exitCode},
+                   error_class = ${errorClass}::"ErrorClass", error_message = ${ending.errorMessage},
+                   result = ${ending.result === null ? null : JSON.stringify(ending.result)}::jsonb
+    WHERE id = ${ending.runId}::uuid
+      AND (${ending.leaseToken}::uuid IS NULL OR lease_token = ${ending.leaseToken}::uuid)
+      AND (${ending.attempt ?? null}::int IS NULL OR attempt = ${ending.attempt ?? null}::int)
+      AND status = ANY(${ending.from ?? ACTIVE}::"RunStatus"[])
+    RETURNING id, task_id, ticket_id, attempt, runner_id`;
+  if (!run) return false;
+  const facts = runFactsOf(run, ending.exitCode, errorClass, ending.errorMessage);
+  events.push(runChanged(facts, runStatus));
+  if (ending.stop) events.push(runStopRequested(facts, ending.stop));
+
+  const [task] = await tx.$queryRaw<TaskPolicyRow[]>`
+    SELECT id, ticket_id, key, status, max_attempts, backoff_base_ms, backoff_factor,
+           backoff_cap_ms, retry_on::text[] AS retry_on
+    FROM task WHERE id = ${run.task_id}::uuid AND attempt = ${run.attempt}
+      AND status IN ('DISPATCHED', 'RUNNING')
+    FOR UPDATE`;
+  if (!task) return true;
+  const ref = { id: task.id, ticketId: task.ticket_id, key: task.key };
+  const policy = {
+    maxAttempts: task.max_attempts,
+    retryOn: task.retry_on,
+    backoffBaseMs: task.backoff_base_ms,
+    backoffFactor: task.backoff_factor,
+    backoffCapMs: task.backoff_cap_ms,
+  };
+
+  if (ending.outcome === 'RELEASED' && run.attempt < policy.maxAttempts) {
+    // Given back by a runner shutting down: not the task's fault, no backoff.
+    await tx.$executeRaw`
+      UPDATE task SET status = 'READY', ready_at = now(), updated_at = now()
+      WHERE id = ${task.id}::uuid`;
+    events.push(taskChanged(ref, 'READY', task.status, { attempt: run.attempt }));
+    return true;
+  }
+  if (errorClass !== null && shouldRetry(policy, run.attempt, errorClass)) {
+    const retryAt = new Date(Date.now() + backoffMs(policy, run.attempt));
+    await tx.$executeRaw`
+      UPDATE task SET status = 'RETRY_WAIT', retry_at = ${retryAt}, updated_at = now()
+      WHERE id = ${task.id}::uuid`;
+    events.push(taskChanged(ref, 'RETRY_WAIT', task.status, { attempt: run.attempt, retryAt }));
+    effects.timers.push({
+      kind: 'retry',
+      id: task.id,
+      attempt: run.attempt,
+      dueAt: retryAt.toISOString(),
+    });
+    return true;
+  }
+  const final = finalStatus(errorClass);
+  await tx.$executeRaw`
+    UPDATE task SET status = ${final}::"TaskStatus", finished_at = now(), updated_at = now()
+    WHERE id = ${task.id}::uuid`;
+  events.push(taskChanged(ref, final, task.status, { attempt: run.attempt }));
+  await afterTaskEnded(tx, ref, final, events);
+  return true;
+}
+
+/** The task status a run's end leaves it in when it is not retried. */
+function finalStatus(errorClass: ErrorClass | null): TaskStatus {
+  if (errorClass === null) return 'SUCCEEDED';
+  if (errorClass === 'CANCELLED') return 'CANCELLED';
+  if (errorClass === 'TIMEOUT') return 'TIMED_OUT';
+  return 'FAILED';
+}
