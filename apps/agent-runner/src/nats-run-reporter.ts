@@ -5,34 +5,36 @@ import {
   type RunDispatched,
   type RunFinished,
   type RunLogAppended,
-  type RunStarted,
 } from '@drover/contracts';
 import type { AgentOutcome, RunReporter } from '@drover/execution';
 import type { NatsBus } from '@drover/messaging';
+
+interface Unconfirmed {
+  work: RunDispatched;
+  report: RunFinished;
+  sentAt: number;
+}
 
 /**
  * Sends run reports through JetStream. Each report has a deterministic message
  * id, so a retry after a lost acknowledgement is deduplicated by the broker; a
  * report that cannot be sent is retried until it is, or the runner stops.
+ *
+ * A finish report stays unconfirmed until the control plane shows it has ended
+ * the run (a heartbeat no longer renews its lease). Until then the runner keeps
+ * renewing the lease, so a report waiting in the stream while the orchestrator
+ * restarts does not get a finished run presumed lost and run again, and it
+ * sends the report again now and then, in case the broker lost it.
  */
 export class NatsRunReporter implements RunReporter {
   private readonly logger = new Logger(NatsRunReporter.name);
+  private readonly unconfirmed = new Map<string, Unconfirmed>();
 
   constructor(
     private readonly bus: NatsBus,
     private readonly runnerId: string,
     private readonly isStopped: () => boolean,
   ) {}
-
-  started(work: RunDispatched, startedAt: Date): Promise<void> {
-    const report: RunStarted = {
-      runId: work.runId,
-      leaseToken: work.leaseToken,
-      runnerId: this.runnerId,
-      startedAt: startedAt.toISOString(),
-    };
-    return this.send(Subjects.runStarted, report, `${work.leaseToken}:started`, work);
-  }
 
   log(work: RunDispatched, firstLine: number, lines: LogLine[]): Promise<void> {
     const batch: RunLogAppended = {
@@ -45,7 +47,7 @@ export class NatsRunReporter implements RunReporter {
     return this.send(Subjects.runLogAppended, batch, `${work.leaseToken}:log:${firstLine}`, work);
   }
 
-  finished(work: RunDispatched, outcome: AgentOutcome, finishedAt: Date): Promise<void> {
+  async finished(work: RunDispatched, outcome: AgentOutcome, finishedAt: Date): Promise<void> {
     const report: RunFinished = {
       runId: work.runId,
       leaseToken: work.leaseToken,
@@ -53,7 +55,32 @@ export class NatsRunReporter implements RunReporter {
       ...outcome,
       finishedAt: finishedAt.toISOString(),
     };
-    return this.send(Subjects.runFinished, report, `${work.leaseToken}:finished`, work);
+    this.unconfirmed.set(work.runId, { work, report, sentAt: Date.now() });
+    await this.send(Subjects.runFinished, report, `${work.leaseToken}:finished`, work);
+  }
+
+  /** Finished runs whose end the control plane has not yet been seen to record. */
+  pending(): { runId: string; leaseToken: string }[] {
+    return [...this.unconfirmed.values()].map(({ work }) => ({
+      runId: work.runId,
+      leaseToken: work.leaseToken,
+    }));
+  }
+
+  /** The control plane no longer holds the run as running: its report arrived (or was moot). */
+  confirm(runId: string): boolean {
+    return this.unconfirmed.delete(runId);
+  }
+
+  /** Sends again the finish reports unconfirmed for longer than `olderThanMs`. */
+  resend(olderThanMs: number): void {
+    const now = Date.now();
+    for (const entry of this.unconfirmed.values()) {
+      if (now - entry.sentAt < olderThanMs) continue;
+      entry.sentAt = now;
+      const { work, report } = entry;
+      void this.send(Subjects.runFinished, report, `${work.leaseToken}:finished`, work);
+    }
   }
 
   private async send(

@@ -9,43 +9,57 @@ import {
 import { RunnerConfig } from '@drover/config';
 import {
   Consumers,
+  HeartbeatReply,
   RegistryReply,
   RunDispatched,
+  RunStopRequested,
+  StartRunReply,
   Subjects,
   type RunnerHeartbeat,
+  type RunStarted,
 } from '@drover/contracts';
-import { ProcessDriver, RELEASE, RunExecutor } from '@drover/execution';
+import { ProcessDriver, RELEASE, RunExecutor, type AbortReason } from '@drover/execution';
 import { NatsBus } from '@drover/messaging';
 import { NatsRunReporter } from './nats-run-reporter';
 
 interface ActiveRun {
+  work: RunDispatched;
   controller: AbortController;
   done: Promise<unknown>;
 }
 
+/** How long the runner waits for the orchestrator to grant a start, per try. */
+const START_TIMEOUT_MS = 5_000;
+const START_TRIES = 3;
+
 /**
  * One runner: registers its slots, pulls only as much work as it has free
- * slots, heartbeats, and on shutdown stops pulling, lets running work finish
- * within the grace period, then releases the rest and deregisters.
+ * slots, asks the orchestrator for each run before executing it (only the
+ * current lease holder is granted it), heartbeats to renew its leases, and stops
+ * a run at once when the control plane says so (cancel, timeout, lease lost) or
+ * when the task's timeout passes. On shutdown it stops pulling, lets running work
+ * finish within the grace period, then releases the rest and deregisters.
  */
 @Injectable()
 export class RunnerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(RunnerService.name);
   private readonly active = new Map<string, ActiveRun>();
   private readonly executor: RunExecutor;
+  private readonly reporter: NatsRunReporter;
   private stopping = false;
   private heartbeat: NodeJS.Timeout | undefined;
+  private registering: Promise<void> | undefined;
   private pulling: Promise<void> | undefined;
-  private slotFreed: (() => void) | undefined;
 
   constructor(
     private readonly bus: NatsBus,
     private readonly config: RunnerConfig,
   ) {
+    this.reporter = new NatsRunReporter(bus, config.RUNNER_ID, () => this.stopping);
     this.executor = new RunExecutor({
       workdir: config.RUNNER_WORKDIR ?? join(tmpdir(), 'drover-runs', config.RUNNER_ID),
       driver: new ProcessDriver(),
-      reporter: new NatsRunReporter(bus, config.RUNNER_ID, () => this.stopping),
+      reporter: this.reporter,
       logFlushMs: config.RUNNER_LOG_FLUSH_MS,
       keepWorkspaces: config.RUNNER_KEEP_WORKSPACES,
     });
@@ -54,12 +68,23 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   async onApplicationBootstrap(): Promise<void> {
     this.logger.warn('sandbox driver "process": runs are NOT isolated from this host');
     await this.bus.ensureConsumer('work', Consumers.runners);
+    this.bus.subscribe(Subjects.runStopRequested, RunStopRequested, (stop) => {
+      this.stop(stop.runId, stop.reason);
+      return Promise.resolve();
+    });
     await this.register();
-    this.heartbeat = setInterval(() => this.beat(), this.config.RUNNER_HEARTBEAT_MS);
-    this.pulling = this.pullLoop();
+    this.heartbeat = setInterval(() => void this.beat(), this.config.RUNNER_HEARTBEAT_MS);
+    this.pulling = Promise.all(
+      Array.from({ length: this.config.RUNNER_SLOTS }, () => this.slotLoop()),
+    ).then(() => undefined);
   }
 
-  private async register(): Promise<void> {
+  private register(): Promise<void> {
+    this.registering ??= this.registerOnce().finally(() => (this.registering = undefined));
+    return this.registering;
+  }
+
+  private async registerOnce(): Promise<void> {
     const request = {
       runnerId: this.config.RUNNER_ID,
       name: this.config.RUNNER_NAME ?? this.config.RUNNER_ID,
@@ -67,7 +92,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       capabilities: ['command'],
       heartbeatIntervalMs: this.config.RUNNER_HEARTBEAT_MS,
     };
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1; !this.stopping; attempt++) {
       try {
         const reply = await this.bus.request(Subjects.runnerRegister, request, RegistryReply, 5000);
         if (!reply.ok)
@@ -84,62 +109,131 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     }
   }
 
-  private beat(): void {
+  /**
+   * Heartbeat: renews the leases of the runs held, running or finished with the
+   * report not yet recorded; stops the running ones the control plane revoked.
+   */
+  private async beat(): Promise<void> {
     const beat: RunnerHeartbeat = {
       runnerId: this.config.RUNNER_ID,
       freeSlots: this.config.RUNNER_SLOTS - this.active.size,
-      activeRunIds: [...this.active.keys()],
+      activeRuns: [
+        ...[...this.active.values()].map(({ work }) => ({
+          runId: work.runId,
+          leaseToken: work.leaseToken,
+        })),
+        ...this.reporter.pending(),
+      ],
       sentAt: new Date().toISOString(),
     };
-    this.bus.emit(Subjects.runnerHeartbeat, beat);
+    // A report still unconfirmed after a few beats may have been lost with the broker's store.
+    this.reporter.resend(3 * this.config.RUNNER_HEARTBEAT_MS);
+    try {
+      const reply = await this.bus.request(
+        Subjects.runnerHeartbeat,
+        beat,
+        HeartbeatReply,
+        Math.max(1000, this.config.RUNNER_HEARTBEAT_MS),
+      );
+      for (const runId of reply.revoked) {
+        if (!this.reporter.confirm(runId)) this.stop(runId, 'LEASE_LOST');
+      }
+      if (!reply.registered && !this.stopping) {
+        this.logger.warn('the registry does not know this runner as online; registering again');
+        await this.register();
+      }
+    } catch (error) {
+      // A lost heartbeat is what leases are for; the next one may get through.
+      this.logger.warn(`heartbeat failed: ${(error as Error).message}`);
+    }
   }
 
-  private async pullLoop(): Promise<void> {
-    const routes = {
-      [Subjects.runDispatched]: {
-        schema: RunDispatched,
-        handle: (work: RunDispatched) => Promise.resolve(this.accept(work)),
-      },
-    };
+  private stop(runId: string, reason: AbortReason): void {
+    const run = this.active.get(runId);
+    if (!run || run.controller.signal.aborted) return;
+    this.logger.warn(`run ${runId}: stopping (${reason})`);
+    run.controller.abort(reason);
+  }
+
+  /**
+   * One loop per slot: take one message, get the run granted, and wait for it to
+   * end before taking another. A runner never holds work it has no slot for, and
+   * its slots ask for work and starts in parallel.
+   */
+  private async slotLoop(): Promise<void> {
     while (!this.stopping) {
-      if (this.active.size >= this.config.RUNNER_SLOTS) {
-        await new Promise<void>((r) => (this.slotFreed = r));
-        continue;
-      }
+      let running: Promise<unknown> | undefined;
+      const routes = {
+        [Subjects.runDispatched]: {
+          schema: RunDispatched,
+          handle: async (work: RunDispatched) => {
+            running = (await this.accept(work))?.done;
+          },
+        },
+      };
       try {
-        // One at a time: a runner never holds work it has no free slot for.
         await this.bus.pullOne('work', Consumers.runners, routes, { expiresMs: 1000 });
       } catch (error) {
         if (this.stopping) break;
         this.logger.warn(`pulling work failed: ${(error as Error).message}`);
         await new Promise((r) => setTimeout(r, 500));
       }
+      await running;
     }
   }
 
-  /** Takes a run into a slot; the message is acknowledged once this returns. */
-  private accept(work: RunDispatched): void {
-    // Thrown, the message is not acknowledged: another runner takes it.
+  /**
+   * Asks for the run and, when granted, takes it into a slot. The message is
+   * acknowledged once this returns (granted, or refused: the run is not ours to
+   * execute); if no answer comes, it throws and the message is delivered again.
+   */
+  private async accept(work: RunDispatched): Promise<{ done: Promise<unknown> } | undefined> {
     if (this.stopping) throw new Error(`shutting down: run ${work.runId} left for another runner`);
-    if (this.active.has(work.runId)) return;
+    if (this.active.has(work.runId)) return undefined;
+    const reply = await this.requestStart(work);
+    if (!reply.ok) {
+      this.logger.warn(`run ${work.runId}: not started: ${reply.reason}`);
+      return undefined;
+    }
     const controller = new AbortController();
+    const deadline = setTimeout(() => controller.abort('TIMEOUT'), work.timeoutMs);
     this.logger.log(`run ${work.runId} (task ${work.taskId}, attempt ${work.attempt}) started`);
     const done = this.executor
       .execute(work, controller.signal)
       .then((outcome) => this.logger.log(`run ${work.runId} ${outcome.outcome}`))
       .catch((error: Error) => this.logger.error(`run ${work.runId} crashed: ${error.message}`))
       .finally(() => {
+        clearTimeout(deadline);
         this.active.delete(work.runId);
-        this.slotFreed?.();
-        this.slotFreed = undefined;
       });
-    this.active.set(work.runId, { controller, done });
+    this.active.set(work.runId, { work, controller, done });
+    return { done };
+  }
+
+  private async requestStart(work: RunDispatched): Promise<StartRunReply> {
+    const request: RunStarted = {
+      runId: work.runId,
+      leaseToken: work.leaseToken,
+      runnerId: this.config.RUNNER_ID,
+      startedAt: new Date().toISOString(),
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Granting is idempotent for the same runner, so a retry after a lost reply is safe.
+        return await this.bus.request(Subjects.runStart, request, StartRunReply, START_TIMEOUT_MS, {
+          correlationId: work.ticketId,
+        });
+      } catch (error) {
+        if (attempt >= START_TRIES || this.stopping) throw error;
+        this.logger.warn(`run ${work.runId}: start request failed (${(error as Error).message})`);
+      }
+    }
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    this.slotFreed?.();
-    await this.pulling;
+    // Slot loops stop taking work; those waiting on a run are released below.
+    await Promise.race([this.pulling, new Promise((r) => setTimeout(r, 1500))]);
     if (this.active.size) {
       this.logger.log(
         `waiting up to ${this.config.RUNNER_SHUTDOWN_GRACE_MS} ms for ${this.active.size} runs`,
@@ -147,12 +241,10 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       const all = Promise.all([...this.active.values()].map((r) => r.done));
       const grace = new Promise((r) => setTimeout(r, this.config.RUNNER_SHUTDOWN_GRACE_MS).unref());
       await Promise.race([all, grace]);
-      for (const [runId, run] of this.active) {
-        this.logger.warn(`releasing run ${runId}`);
-        run.controller.abort(RELEASE);
-      }
+      for (const runId of this.active.keys()) this.stop(runId, RELEASE);
       await all;
     }
+    await this.pulling;
     clearInterval(this.heartbeat);
     await this.bus
       .request(Subjects.runnerDeregister, { runnerId: this.config.RUNNER_ID }, RegistryReply, 2000)

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CommandStep } from '@drover/contracts';
-import { runCommandSteps, type AgentContext, type AgentOutcome } from './command-agent';
+import { RELEASE, runCommandSteps, type AgentContext, type AgentOutcome } from './command-agent';
 import { ProcessDriver } from './process-driver';
 
 type Stream = 'stdout' | 'stderr' | 'system';
@@ -135,15 +135,32 @@ describe(runCommandSteps.name, () => {
       if (Date.now() > deadline) throw new Error('step never started');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    controller.abort();
+    controller.abort('CANCELLED');
     const { outcome } = await pending;
     expect(outcome).toMatchObject({
       outcome: 'FAILED',
       errorClass: 'CANCELLED',
-      errorMessage: 'wait was stopped',
+      errorMessage: 'wait was stopped: the run was cancelled',
     });
     expect(existsSync(join(workspace, 'never'))).toBe(false);
   });
+
+  it.each([
+    ['TIMEOUT', 'FAILED', 'TIMEOUT', "wait was stopped: the task's timeout passed"],
+    ['LEASE_LOST', 'FAILED', 'RUNNER_LOST', 'wait was stopped: the runner lost the lease'],
+    [RELEASE, 'RELEASED', 'RUNNER_LOST', 'wait was stopped: the runner released the run'],
+  ])(
+    'gives the outcome an abort with reason %s calls for',
+    async (reason, outcome, errorClass, errorMessage) => {
+      const controller = new AbortController();
+      controller.abort(reason);
+      const { outcome: result } = await runSteps(
+        [{ name: 'wait', run: 'sleep 30' }],
+        controller.signal,
+      );
+      expect(result).toMatchObject({ outcome, errorClass, errorMessage });
+    },
+  );
 
   it('succeeds with zero steps run when given none', async () => {
     const { outcome, logs } = await runSteps([]);

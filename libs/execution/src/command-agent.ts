@@ -1,11 +1,14 @@
-import type { CommandStep, ErrorClass } from '@drover/contracts';
+import type { CommandStep, ErrorClass, RunOutcome, StopReason } from '@drover/contracts';
 import type { SandboxDriver } from './sandbox-driver';
 
 /** Abort reason of a runner giving work back (shutdown), as opposed to a cancel. */
-export const RELEASE = 'release';
+export const RELEASE = 'RELEASE';
+
+/** Why a run's abort signal fired: the runner releases it, or the control plane stops it. */
+export type AbortReason = typeof RELEASE | StopReason;
 
 export interface AgentOutcome {
-  outcome: 'SUCCEEDED' | 'FAILED';
+  outcome: RunOutcome;
   exitCode: number | null;
   errorClass: ErrorClass | null;
   errorMessage: string | null;
@@ -18,6 +21,8 @@ export interface AgentContext {
   signal: AbortSignal;
   /** Writes a line to the run's log. */
   log: (stream: 'stdout' | 'stderr' | 'system', text: string) => void;
+  /** Set in every command's environment (which run this is), over the step's own. */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -37,21 +42,13 @@ export async function runCommandSteps(
       {
         script: step.run,
         cwd: step.cwd,
-        env: step.env,
+        env: { ...step.env, ...ctx.env },
         timeoutMs: step.timeout_seconds ? step.timeout_seconds * 1000 : undefined,
       },
       (stream, text) => ctx.log(stream, text),
       ctx.signal,
     );
-    if (result.aborted) {
-      return ctx.signal.reason === RELEASE
-        ? failure(
-            result.exitCode,
-            'RUNNER_LOST',
-            `${label} was stopped: the runner released the run`,
-          )
-        : failure(result.exitCode, 'CANCELLED', `${label} was stopped`);
-    }
+    if (result.aborted) return stopped(label, result.exitCode, ctx.signal.reason);
     if (result.timedOut) {
       return failure(
         result.exitCode,
@@ -73,6 +70,25 @@ export async function runCommandSteps(
     errorMessage: null,
     result: { steps: steps.length, durationMs: Date.now() - started },
   };
+}
+
+/** The outcome of a step its run's abort signal stopped, by the signal's reason. */
+export function stopped(label: string, exitCode: number | null, reason: unknown): AgentOutcome {
+  switch (reason as AbortReason) {
+    case RELEASE:
+      return {
+        ...failure(exitCode, 'RUNNER_LOST', `${label} was stopped: the runner released the run`),
+        outcome: 'RELEASED',
+      };
+    case 'TIMEOUT':
+      return failure(exitCode, 'TIMEOUT', `${label} was stopped: the task's timeout passed`);
+    case 'LEASE_LOST':
+      return failure(exitCode, 'RUNNER_LOST', `${label} was stopped: the runner lost the lease`);
+    case 'CANCELLED':
+    default:
+      // Aborted for no stated reason: only a cancel does that.
+      return failure(exitCode, 'CANCELLED', `${label} was stopped: the run was cancelled`);
+  }
 }
 
 function failure(exitCode: number | null, errorClass: ErrorClass, message: string): AgentOutcome {

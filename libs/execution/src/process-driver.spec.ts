@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { processGone } from '@drover/testing';
@@ -261,4 +262,33 @@ describe(ProcessDriver.name, () => {
       await pending.catch(() => undefined);
     }
   });
+
+  it('kills the command tree within a few seconds when the runner itself is killed', async () => {
+    // The runner dies while its command runs, not in the instant between spawning it and
+    // recording its group (a loaded machine can pause the runner there for a while).
+    const SETTLED_TREE = `sleep 0.3; ${TREE}`;
+    // A stand-in runner: a process that runs a command through the driver, then dies by SIGKILL.
+    const root = join(__dirname, '../../..');
+    const script = join(workspace, 'runner.ts');
+    await writeFile(
+      script,
+      `import { ProcessDriver } from ${JSON.stringify(join(__dirname, 'process-driver'))};
+       void new ProcessDriver().exec(${JSON.stringify(workspace)}, { script: ${JSON.stringify(SETTLED_TREE)} },
+         () => undefined, new AbortController().signal);`,
+    );
+    // tsx as a loader, not its CLI: one process, so SIGKILL hits the driver's own process.
+    const runner = spawn(process.execPath, ['--import', 'tsx', script], {
+      cwd: root,
+      env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json') },
+      stdio: 'ignore',
+    });
+    const child = await pidFrom('child.pid');
+    strays.push(child);
+    expect(processGone(child)).toBe(false);
+
+    runner.kill('SIGKILL');
+
+    // About a second; more when the machine is loaded.
+    await waitFor(() => processGone(child), 'the orphaned command to be killed', 10_000);
+  }, 20_000);
 });

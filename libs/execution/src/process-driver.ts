@@ -1,7 +1,15 @@
 import { spawn } from 'node:child_process';
-import { resolve, sep } from 'node:path';
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { CommandResult, LineSink, SandboxCommand, SandboxDriver } from './sandbox-driver';
+import {
+  watchForStop,
+  type CommandResult,
+  type LineSink,
+  type SandboxCommand,
+  type SandboxDriver,
+} from './sandbox-driver';
 
 /** Environment passed through to commands; nothing else of the runner's leaks. */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
@@ -37,14 +45,17 @@ export class ProcessDriver implements SandboxDriver {
     Object.assign(env, command.env, { DROVER_WORKSPACE: root });
 
     return new Promise((done, fail) => {
+      // The watchdog is running before the command starts, so recording the
+      // group right after spawn is all that stands between the two.
+      orphans.start();
       const child = spawn('/bin/sh', ['-c', command.script], {
         cwd,
         env,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let timedOut = false;
-      let aborted = false;
+      const group = child.pid;
+      if (group !== undefined) orphans.add(group);
       let killTimer: NodeJS.Timeout | undefined;
       const killTree = () => {
         if (child.pid === undefined || child.exitCode !== null) return;
@@ -61,18 +72,7 @@ export class ProcessDriver implements SandboxDriver {
           }
         }, this.killGraceMs);
       };
-      const timeout = command.timeoutMs
-        ? setTimeout(() => {
-            timedOut = true;
-            killTree();
-          }, command.timeoutMs)
-        : undefined;
-      const onAbort = () => {
-        aborted = true;
-        killTree();
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
+      const watch = watchForStop(command.timeoutMs, signal, killTree);
 
       const streams = [
         ['stdout', child.stdout],
@@ -82,10 +82,15 @@ export class ProcessDriver implements SandboxDriver {
       let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
       const finish = () => {
         if (open > 0 || !exit) return;
-        clearTimeout(timeout);
+        watch.dispose();
         clearTimeout(killTimer);
-        signal.removeEventListener('abort', onAbort);
-        done({ exitCode: exit.code, signal: exit.signal, timedOut, aborted });
+        if (group !== undefined) orphans.remove(group);
+        done({
+          exitCode: exit.code,
+          signal: exit.signal,
+          timedOut: watch.timedOut,
+          aborted: watch.aborted,
+        });
       };
       for (const [name, stream] of streams) {
         createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) =>
@@ -98,7 +103,8 @@ export class ProcessDriver implements SandboxDriver {
         });
       }
       child.on('error', (error) => {
-        clearTimeout(timeout);
+        watch.dispose();
+        if (group !== undefined) orphans.remove(group);
         fail(error);
       });
       const pipes: NodeJS.ReadableStream[] = [child.stdout, child.stderr];
@@ -122,3 +128,54 @@ export class ProcessDriver implements SandboxDriver {
     });
   }
 }
+
+/**
+ * One watchdog per runner process for the process groups of its commands: if
+ * the runner dies without stopping them (kill -9, a crash), they are killed
+ * within about a second instead of running on unowned while the control plane
+ * retries their runs elsewhere. The watchdog is a detached shell that outlives
+ * the runner; it reads the groups from a file the runner keeps current
+ * (replaced atomically, so a runner killed mid-write leaves a whole list).
+ */
+class OrphanGuard {
+  private readonly groups = new Set<number>();
+  private file: string | undefined;
+
+  add(group: number): void {
+    this.groups.add(group);
+    this.write();
+  }
+
+  remove(group: number): void {
+    if (this.groups.delete(group)) this.write();
+  }
+
+  private write(): void {
+    const file = this.start();
+    writeFileSync(`${file}.next`, [...this.groups].join('\n'));
+    renameSync(`${file}.next`, file);
+  }
+
+  /** Starts the watchdog once; later calls return its file. */
+  start(): string {
+    if (this.file) return this.file;
+    const dir = mkdtempSync(join(tmpdir(), 'drover-orphans-'));
+    const file = join(dir, 'groups');
+    writeFileSync(file, '');
+    // Alive: the pid answers and, where /proc tells, is not a zombie its parent
+    // has yet to reap (a dead runner whose parent is busy).
+    const pid = process.pid;
+    const watch =
+      `alive() { kill -0 ${pid} 2>/dev/null || return 1; ` +
+      `s=$(cat /proc/${pid}/stat 2>/dev/null) || return 0; s=\${s##*) }; [ "\${s%% *}" != Z ]; }; ` +
+      `while alive; do sleep 1; done; ` +
+      `for g in $(cat '${file}'); do kill -KILL -$g 2>/dev/null; done; rm -rf '${dir}'`;
+    const guard = spawn('/bin/sh', ['-c', watch], { detached: true, stdio: 'ignore' });
+    guard.on('error', () => undefined);
+    guard.unref();
+    this.file = file;
+    return file;
+  }
+}
+
+const orphans = new OrphanGuard();

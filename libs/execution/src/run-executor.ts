@@ -6,9 +6,11 @@ import { runCommandSteps, type AgentOutcome } from './command-agent';
 import { LogBuffer } from './log-buffer';
 import type { SandboxDriver } from './sandbox-driver';
 
-/** How a runner tells the control plane about a run; every report carries the lease. */
+/**
+ * How a runner tells the control plane about a run it was granted; every report
+ * carries the lease.
+ */
 export interface RunReporter {
-  started(work: RunDispatched, startedAt: Date): Promise<void>;
   log(work: RunDispatched, firstLine: number, lines: LogLine[]): Promise<void>;
   finished(work: RunDispatched, outcome: AgentOutcome, finishedAt: Date): Promise<void>;
 }
@@ -22,7 +24,8 @@ export interface ExecutorOptions {
 }
 
 /**
- * Executes one leased run: a fresh workspace, the agent, its output streamed as
+ * Executes one leased run (already granted to this runner): a fresh workspace,
+ * the agent, its output streamed as
  * numbered log batches, then the outcome. Logs are flushed before the finish
  * report so the control plane has every line when the run ends.
  */
@@ -41,13 +44,18 @@ export class RunExecutor {
     );
     let outcome: AgentOutcome;
     try {
-      await reporter.started(work, new Date());
       if (!driver.isolated) logs.push('system', `sandbox: ${driver.name} (NOT ISOLATED)`);
       outcome = await this.runAgent(work, {
         workspace,
         driver,
         signal,
         log: (s, t) => logs.push(s, t),
+        env: {
+          DROVER_RUN_ID: work.runId,
+          DROVER_TASK_ID: work.taskId,
+          DROVER_TICKET_ID: work.ticketId,
+          DROVER_ATTEMPT: String(work.attempt),
+        },
       });
     } catch (error) {
       this.logger.error(`run ${work.runId} failed in the runner: ${(error as Error).message}`);

@@ -33,3 +33,49 @@ export interface SandboxDriver {
     signal: AbortSignal,
   ): Promise<CommandResult>;
 }
+
+/** Why a command was stopped, as a driver tells it in its `CommandResult`. */
+export interface StopWatch {
+  readonly timedOut: boolean;
+  readonly aborted: boolean;
+  /** Clears the timer and the abort listener; call once the command has ended. */
+  dispose(): void;
+}
+
+/**
+ * Calls `stop` when the command's timeout passes or the run's abort signal
+ * fires (at once if it already has), and remembers which: the one place every
+ * driver takes both from.
+ */
+export function watchForStop(
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+  stop: () => void,
+): StopWatch {
+  let timedOut = false;
+  let aborted = false;
+  const timer = timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, timeoutMs)
+    : undefined;
+  const onAbort = () => {
+    aborted = true;
+    stop();
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return {
+    get timedOut() {
+      return timedOut;
+    },
+    get aborted() {
+      return aborted;
+    },
+    dispose() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    },
+  };
+}
