@@ -63,8 +63,10 @@ describe('gateway API', () => {
       '/runners',
       '/runs/{id}/logs',
       '/tasks/{id}',
+      '/tasks/{id}/cancel',
       '/tickets',
       '/tickets/{id}',
+      '/tickets/{id}/cancel',
     ]);
   });
 
@@ -143,6 +145,37 @@ describe('gateway API', () => {
     expect(error.message).toMatch(/^dependency cycle: (task-\d+ -> ){10000}task-\d+$/);
     expect(await stack.env.prisma.task.count()).toBe(before);
   }, 60_000);
+
+  it('returns the first ticket when a submission is repeated with the same Idempotency-Key', async () => {
+    const body = JSON.stringify({
+      title: 'idempotent',
+      tasks: [{ key: 'once', steps: [{ run: 'true' }] }],
+    });
+    const send = (key: string, payload = body) =>
+      call('/tickets', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: payload,
+      });
+    const key = `retry-${Date.now()}`;
+
+    const [first, second, third] = await Promise.all([send(key), send(key), send(key)]);
+
+    expect([first.status, second.status, third.status]).toEqual([201, 201, 201]);
+    const id = (first.body as { id: string }).id;
+    expect((second.body as { id: string }).id).toBe(id);
+    expect((third.body as { id: string }).id).toBe(id);
+    const page = (await call('/tickets?limit=500')).body as TicketPage;
+    expect(page.items.filter((t) => t.id === id)).toHaveLength(1);
+    expect(await stack.env.prisma.ticket.count({ where: { title: 'idempotent' } })).toBe(1);
+
+    const reused = await send(key, body.replace('idempotent', 'something else'));
+    expect(reused.status).toBe(409);
+    expect((reused.body as ErrorBody).error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const bad = await send('has space');
+    expect(bad.status).toBe(400);
+    expect((bad.body as ErrorBody).error.code).toBe('INVALID_IDEMPOTENCY_KEY');
+  });
 
   it('refuses a body over the size limit with 413', async () => {
     const res = await post(`{"title":"${'x'.repeat(11 * 1024 * 1024)}"}`);

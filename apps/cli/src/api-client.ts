@@ -21,7 +21,12 @@ export class DroverApi {
     private readonly apiKey?: string,
   ) {}
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(new URL(path, this.baseUrl), {
@@ -29,6 +34,7 @@ export class DroverApi {
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
           ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
+          ...extraHeaders,
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       });

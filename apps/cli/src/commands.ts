@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { StreamEvent } from '@drover/contracts';
-import type { DroverApi } from './api-client';
+import { ApiError, type DroverApi } from './api-client';
 import { bold, dim, status, table } from './render';
 
 interface Task {
@@ -50,7 +51,7 @@ export async function submit(
   } catch (error) {
     throw new Error(`cannot read ${file} as JSON: ${(error as Error).message}`);
   }
-  const ticket = await api.request<Ticket>('POST', '/tickets', body);
+  const ticket = await submitOnce(api, body);
   const url = new URL(`/tickets/${ticket.id}`, api.baseUrl).toString();
   if (!opts.wait) {
     print(opts, `submitted ticket ${bold(ticket.id)} with ${ticket.tasks.length} tasks\n${url}`, {
@@ -77,6 +78,24 @@ export async function submit(
     final,
   );
   return final.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+/**
+ * POSTs the ticket with an Idempotency-Key of this invocation, retrying while
+ * the API cannot answer (5xx, unreachable): the key makes a retry return the
+ * ticket the first attempt may have written, never a second one.
+ */
+async function submitOnce(api: DroverApi, body: unknown): Promise<Ticket> {
+  const headers = { 'idempotency-key': `cli-${randomUUID()}` };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api.request<Ticket>('POST', '/tickets', body, headers);
+    } catch (error) {
+      const retryable = !(error instanceof ApiError) || error.status >= 500;
+      if (!retryable || attempt >= 4) throw error;
+      await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+    }
+  }
 }
 
 function progress(event: StreamEvent, started: number): void {
@@ -173,5 +192,25 @@ export async function logs(api: DroverApi, runId: string, opts: Output): Promise
     after = page.nextAfter;
   }
   if (opts.json) print(opts, '', all);
+  return 0;
+}
+
+/** Cancels a ticket (`target` 'ticket') or one task; 409 when it is already final. */
+export async function cancel(
+  api: DroverApi,
+  target: 'ticket' | 'task',
+  id: string,
+  opts: Output,
+): Promise<number> {
+  const path = `/${target}s/${encodeURIComponent(id)}/cancel`;
+  const result = await api.request<{
+    cancelled: { id: string; key: string; previous: string }[];
+    blocked: { id: string; key: string }[];
+  }>('POST', path, {});
+  const lines = [
+    ...result.cancelled.map((t) => `cancelled ${t.key} (was ${t.previous})`),
+    ...result.blocked.map((t) => `blocked   ${t.key}`),
+  ];
+  print(opts, lines.join('\n'), result);
   return 0;
 }

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { CliConfigSchema, loadConfig } from '@drover/config';
 import { ApiError, DroverApi } from './api-client';
-import { logs, runners, statusCommand, submit } from './commands';
+import { cancel, logs, runners, statusCommand, submit } from './commands';
 
 // Exit codes: 0 success; 1 the ticket failed (submit --wait); 2 usage or input error;
 // 3 the API refused the request (4xx); 4 the API or network failed (5xx, unreachable).
@@ -49,6 +49,16 @@ program
   .description("print a run's log")
   .action(async (run: string) => {
     exitCode = await logs(api(), run, { json: json() });
+  });
+
+program
+  .command('cancel <id>')
+  .description(
+    'cancel a ticket (or with --task, one task): waiting work never starts, running work is stopped',
+  )
+  .option('--task', 'the id is a task, not a ticket', false)
+  .action(async (id: string, o: { task: boolean }) => {
+    exitCode = await cancel(api(), o.task ? 'task' : 'ticket', id, { json: json() });
   });
 
 program

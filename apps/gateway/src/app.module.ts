@@ -7,6 +7,7 @@ import { InfraModule } from '@drover/service-kit';
 import { TicketQueries } from '@drover/workflow';
 import { ApiErrorFilter } from './api-error';
 import { EventStreamServer, HTTP_SERVER } from './event-stream.server';
+import { CancelCommand } from './cancel';
 import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
 import { TasksController } from './tasks.controller';
@@ -39,6 +40,7 @@ export class GatewayModule {
         },
         HealthProbe,
         EventStreamServer,
+        CancelCommand,
       ],
     };
   }

@@ -1,8 +1,9 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
-import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
 import { TicketQueries } from '@drover/workflow';
 import { ApiError, parseOrThrow } from './api-error';
+import { CancelCommand } from './cancel';
 import { IdParam, LogsQuery } from './dto';
 
 @ApiTags('tasks')
@@ -11,6 +12,7 @@ export class TasksController {
   constructor(
     private readonly queries: TicketQueries,
     private readonly config: GatewayConfig,
+    private readonly cancelCommand: CancelCommand,
   ) {}
 
   @Get('tasks/:id')
@@ -20,6 +22,20 @@ export class TasksController {
     const task = await this.queries.getTask(id);
     if (!task) throw new ApiError(404, 'NOT_FOUND', `no task with id ${id}`);
     return task;
+  }
+
+  @Post('tasks/:id/cancel')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Cancel a task: stopped if running, never retried; its dependents become BLOCKED',
+  })
+  @ApiResponse({ status: 200, description: 'What was cancelled and blocked, and the task now' })
+  @ApiResponse({ status: 404, description: 'No such task' })
+  @ApiResponse({ status: 409, description: 'The task is already final; nothing changed' })
+  async cancel(@Param() params: unknown) {
+    const { id } = parseOrThrow(IdParam, params, 'path');
+    const result = await this.cancelCommand.send({ target: 'task', id });
+    return { ...result, task: await this.queries.getTask(id) };
   }
 
   @Get('runs/:id/logs')

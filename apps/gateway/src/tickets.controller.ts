@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects, SubmitTicket } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
@@ -10,7 +11,15 @@ import {
   validateGraph,
 } from '@drover/workflow';
 import { ApiError, parseOrThrow } from './api-error';
+import { CancelCommand } from './cancel';
 import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
+
+/** A request id (a UUID) derived from a project's Idempotency-Key: the same key, the same id. */
+function requestIdOf(project: string, key: string): string {
+  const hex = createHash('sha256').update(`${project}\n${key}`).digest('hex');
+  // Shaped as a version-5-style UUID so that it passes as one.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
 
 @ApiTags('tickets')
 @Controller('tickets')
@@ -19,6 +28,7 @@ export class TicketsController {
     private readonly bus: NatsBus,
     private readonly queries: TicketQueries,
     private readonly config: GatewayConfig,
+    private readonly cancelCommand: CancelCommand,
   ) {}
 
   @Post()
@@ -32,12 +42,31 @@ export class TicketsController {
       'Invalid body or graph (unknown references, duplicate keys, cycles); nothing written',
   })
   @ApiResponse({ status: 415, description: 'The body is not application/json' })
-  async submit(@Body() body: unknown, @Headers('content-type') contentType?: string) {
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description:
+      'Up to 200 visible ASCII characters. Submitting again with the same key returns the ticket the first submission created (409 if the body differs), so a retry after a lost answer or a 503 never creates a second ticket.',
+  })
+  @ApiResponse({ status: 409, description: 'The Idempotency-Key was used for a different body' })
+  async submit(
+    @Body() body: unknown,
+    @Headers('content-type') contentType?: string,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ) {
     if (!contentType || !/^application\/json\b/i.test(contentType)) {
       throw new ApiError(
         415,
         'UNSUPPORTED_MEDIA_TYPE',
         `send the ticket as application/json (got ${contentType ?? 'no content type'})`,
+      );
+    }
+    if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
+      throw new ApiError(
+        400,
+        'INVALID_IDEMPOTENCY_KEY',
+        'the Idempotency-Key header must be 1 to 200 visible ASCII characters',
+        [{ path: 'header.Idempotency-Key', message: 'not 1 to 200 visible ASCII characters' }],
       );
     }
     const ticket = parseOrThrow(SubmitTicket, body, 'body');
@@ -52,12 +81,17 @@ export class TicketsController {
         ticket,
         CreateTicketReply,
         this.config.GATEWAY_COMMAND_TIMEOUT_MS,
+        // Without a key every submission is new; with one, its id is the key's.
+        idempotencyKey ? { id: requestIdOf(ticket.project, idempotencyKey) } : {},
       )
       .catch((error: Error) => {
+        const retry = idempotencyKey
+          ? 'submitting again with the same Idempotency-Key is safe'
+          : 'the ticket may have been written: send an Idempotency-Key to retry safely';
         throw new ApiError(
           503,
           'ORCHESTRATOR_UNAVAILABLE',
-          `the orchestrator did not answer: ${error.message}`,
+          `the orchestrator did not answer: ${error.message}; ${retry}`,
         );
       });
     if (!reply.ok) {
@@ -80,6 +114,20 @@ export class TicketsController {
         throw new ApiError(400, 'INVALID_CURSOR', error.message);
       throw error;
     }
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Cancel a ticket: waiting tasks never start, running ones are stopped',
+  })
+  @ApiResponse({ status: 200, description: 'What was cancelled, and the ticket now' })
+  @ApiResponse({ status: 404, description: 'No such ticket' })
+  @ApiResponse({ status: 409, description: 'The ticket is already final; nothing changed' })
+  async cancel(@Param() params: unknown) {
+    const { id } = parseOrThrow(IdParam, params, 'path');
+    const result = await this.cancelCommand.send({ target: 'ticket', id });
+    return { ...result, ticket: await this.queries.getTicket(id) };
   }
 
   @Get(':id')

@@ -49,6 +49,7 @@ export const RunView = z.object({
   attempt: z.number().int(),
   status: RunStatus,
   runnerId: z.string().nullable(),
+  dispatchedAt: Timestamp,
   startedAt: Timestamp.nullable(),
   finishedAt: Timestamp.nullable(),
   exitCode: z.number().int().nullable(),
@@ -63,6 +64,8 @@ export const TaskView = z.object({
   ticketId: z.uuid(),
   key: z.string(),
   status: TaskStatus,
+  maxAttempts: z.number().int(),
+  retryAt: Timestamp.nullable(),
   runs: z.array(RunView),
 });
 export type TaskView = z.infer<typeof TaskView>;
