@@ -3,6 +3,8 @@ import { HealthConfig } from '@drover/config';
 import { PrismaService } from '@drover/db';
 import { RunnerRegistry } from '@drover/runner-registry';
 import { InfraModule } from '@drover/service-kit';
+import { TimerQueue } from '@drover/timers';
+import { FireTimer, Reconciler } from '@drover/workflow';
 import { HealthHandlers } from './health.handlers';
 
 @Module({})
@@ -14,9 +16,10 @@ export class HealthMonitorModule {
         InfraModule.forRoot({
           service: 'health-monitor',
           config,
-          streams: ['events'],
+          streams: ['work', 'events'],
           relay: true,
           database: true,
+          timers: true,
         }),
       ],
       providers: [
@@ -25,7 +28,18 @@ export class HealthMonitorModule {
           provide: RunnerRegistry,
           inject: [PrismaService],
           useFactory: (prisma: PrismaService) =>
-            new RunnerRegistry(prisma, config.HEALTH_STALE_AFTER_INTERVALS),
+            new RunnerRegistry(prisma, config.DROVER_STALE_AFTER_HEARTBEATS),
+        },
+        {
+          provide: Reconciler,
+          inject: [PrismaService, TimerQueue],
+          useFactory: (prisma: PrismaService, timers: TimerQueue) =>
+            new Reconciler(prisma, new FireTimer(prisma, timers), timers, {
+              startDeadlineMs: config.DROVER_START_DEADLINE_MS,
+              timerGraceMs: config.HEALTH_TIMER_GRACE_MS,
+              batch: 500,
+              leaseHeartbeats: config.DROVER_STALE_AFTER_HEARTBEATS,
+            }),
         },
         HealthHandlers,
       ],

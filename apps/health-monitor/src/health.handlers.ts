@@ -4,31 +4,71 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { Events } from 'nats';
 import { HealthConfig } from '@drover/config';
 import {
   DeregisterRunner,
   RegisterRunner,
   RunnerHeartbeat,
   Subjects,
+  type HeartbeatReply,
   type RegistryReply,
 } from '@drover/contracts';
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
 import { RunnerRegistry } from '@drover/runner-registry';
-import { KickedLoop } from '@drover/util';
+import { Batcher, KickedLoop } from '@drover/util';
+import { Reconciler } from '@drover/workflow';
 
-/** Runner registration, buffered heartbeats, and the periodic stale check. */
+/**
+ * Runner registration and heartbeats (which renew leases), the frequent check
+ * for stale runners and expired leases, and the slower reconciler pass that
+ * repairs what lost messages and timers would strand.
+ */
 @Injectable()
 export class HealthHandlers implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly loop: KickedLoop;
+  private readonly check: KickedLoop;
+  private readonly reconcile: KickedLoop;
+  private readonly beats: Batcher<RunnerHeartbeat, HeartbeatReply>;
+  /**
+   * The last moment this monitor could not receive or record heartbeats: its
+   * start, a NATS disconnection, a failed write. Silence it could not have heard
+   * is not held against runners.
+   */
+  private blindAt = new Date();
 
   constructor(
     private readonly bus: NatsBus,
     @Inject(OutboxRelay) private readonly relay: OutboxRelay,
     private readonly registry: RunnerRegistry,
+    private readonly reconciler: Reconciler,
     config: HealthConfig,
   ) {
-    this.loop = new KickedLoop('HealthCheck', () => this.check(), config.HEALTH_CHECK_INTERVAL_MS);
+    this.check = new KickedLoop(
+      'HealthCheck',
+      async () => {
+        const stale = await this.registry.markStale(this.blindAt);
+        const expired = await this.reconciler.expireLeases(this.blindAt);
+        if (stale.length || expired) this.relay.kick();
+        return false;
+      },
+      config.HEALTH_CHECK_INTERVAL_MS,
+    );
+    this.reconcile = new KickedLoop(
+      'Reconciler',
+      async () => {
+        const report = await this.reconciler.pass(this.blindAt);
+        if (Object.values(report).some(Boolean)) this.relay.kick();
+        return false;
+      },
+      config.HEALTH_RECONCILE_INTERVAL_MS,
+    );
+    // Heartbeats that arrive together are written in one transaction.
+    this.beats = new Batcher(
+      (beats) => this.registry.heartbeats(beats),
+      async (beat) => (await this.registry.heartbeats([beat]))[0],
+      1024,
+    );
   }
 
   onApplicationBootstrap(): void {
@@ -42,6 +82,7 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
       async (input): Promise<RegistryReply> => {
         await this.registry.register(input);
         this.relay.kick();
+        this.check.kick();
         return { ok: true };
       },
       replies,
@@ -51,28 +92,46 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
       DeregisterRunner,
       async (input): Promise<RegistryReply> => {
         const changed = await this.registry.deregister(input);
-        if (changed) this.relay.kick();
+        if (changed) {
+          this.relay.kick();
+          this.check.kick();
+        }
         return { ok: true };
       },
       replies,
     );
-    this.bus.subscribe(
+    // An invalid or failed heartbeat revokes nothing: the runner keeps its runs
+    // until its leases run out, as if the heartbeat had been lost.
+    const noAnswer = (): HeartbeatReply => ({ registered: true, revoked: [] });
+    this.bus.serve(
       Subjects.runnerHeartbeat,
       RunnerHeartbeat,
-      (beat) => Promise.resolve(this.registry.recordHeartbeat(beat)),
-      'health-monitor',
+      async (beat) => {
+        try {
+          return await this.beats.submit(beat);
+        } catch (error) {
+          this.blindAt = new Date();
+          throw error;
+        }
+      },
+      { invalid: noAnswer, failed: noAnswer },
     );
-    this.loop.start();
+    void this.watchConnection();
+    this.check.start();
+    this.reconcile.start();
   }
 
-  private async check(): Promise<boolean> {
-    await this.registry.flushHeartbeats();
-    await this.registry.markStale();
-    this.relay.kick();
-    return false;
+  /** While NATS is away no heartbeat can arrive: the monitor is blind until it is back. */
+  private async watchConnection(): Promise<void> {
+    for await (const status of this.bus.connection.status()) {
+      if (status.type === Events.Disconnect || status.type === Events.Reconnect) {
+        this.blindAt = new Date();
+      }
+    }
   }
 
-  beforeApplicationShutdown(): Promise<void> {
-    return this.loop.stop();
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.check.stop();
+    await this.reconcile.stop();
   }
 }

@@ -2,20 +2,25 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { OrchestratorConfig } from '@drover/config';
 import { PrismaService } from '@drover/db';
 import { InfraModule } from '@drover/service-kit';
-import { AppendRunLog, CreateTicket, RecordRunFinished, RecordRunStarted } from '@drover/workflow';
+import { TimerQueue } from '@drover/timers';
+import {
+  AppendRunLog,
+  CancelWork,
+  CreateTicket,
+  FireTimer,
+  RecordRunFinished,
+  StartRun,
+} from '@drover/workflow';
 import { OrchestratorHandlers } from './orchestrator.handlers';
-
-const useCases = [CreateTicket, RecordRunStarted, RecordRunFinished, AppendRunLog].map(
-  (UseCase) => ({
-    provide: UseCase,
-    inject: [PrismaService],
-    useFactory: (prisma: PrismaService) => new UseCase(prisma),
-  }),
-);
 
 @Module({})
 export class OrchestratorModule {
   static register(config: OrchestratorConfig): DynamicModule {
+    const withTimers = [RecordRunFinished, AppendRunLog, CancelWork, FireTimer].map((UseCase) => ({
+      provide: UseCase,
+      inject: [PrismaService, TimerQueue],
+      useFactory: (prisma: PrismaService, timers: TimerQueue) => new UseCase(prisma, timers),
+    }));
     return {
       module: OrchestratorModule,
       imports: [
@@ -25,11 +30,33 @@ export class OrchestratorModule {
           streams: ['work', 'reports', 'events'],
           relay: true,
           database: true,
+          timers: true,
         }),
       ],
       providers: [
         { provide: OrchestratorConfig, useValue: config },
-        ...useCases,
+        {
+          provide: CreateTicket,
+          inject: [PrismaService],
+          useFactory: (prisma: PrismaService) =>
+            new CreateTicket(prisma, {
+              maxAttempts: config.DROVER_RETRY_MAX_ATTEMPTS,
+              timeoutMs: config.DROVER_TASK_TIMEOUT_MS,
+              backoffBaseMs: config.DROVER_RETRY_BACKOFF_MS,
+              backoffFactor: config.DROVER_RETRY_FACTOR,
+              backoffCapMs: config.DROVER_RETRY_MAX_BACKOFF_MS,
+            }),
+        },
+        {
+          provide: StartRun,
+          inject: [PrismaService, TimerQueue],
+          useFactory: (prisma: PrismaService, timers: TimerQueue) =>
+            new StartRun(prisma, timers, {
+              leaseHeartbeats: config.DROVER_STALE_AFTER_HEARTBEATS,
+              timeoutGraceMs: config.ORCHESTRATOR_TIMEOUT_GRACE_MS,
+            }),
+        },
+        ...withTimers,
         OrchestratorHandlers,
       ],
     };

@@ -1,90 +1,147 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
+  CancelRequest,
   Consumers,
   RunFinished,
   RunLogAppended,
   RunStarted,
   Subjects,
   SubmitTicket,
+  type CancelReply,
   type CreateTicketReply,
+  type StartRunReply,
 } from '@drover/contracts';
 import { OrchestratorConfig } from '@drover/config';
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
 import { currentTraceparent, withTraceparent } from '@drover/telemetry';
+import { TimerQueue } from '@drover/timers';
 import { Batcher } from '@drover/util';
 import {
   AppendRunLog,
+  CancelWork,
   CreateTicket,
+  FireTimer,
   RecordRunFinished,
-  RecordRunStarted,
+  StartRun,
   type Report,
   type ReportUseCase,
 } from '@drover/workflow';
 
-/** The orchestrator's transport edge: ticket commands and runner reports. */
+/** Answers to a command the orchestrator could not read (422) or carry out (500). */
+function refusals(what: string) {
+  const refuse = (status: number, code: string, message: string) => ({
+    ok: false as const,
+    status,
+    error: { code, message },
+  });
+  return {
+    invalid: (reason: string) => refuse(422, 'INVALID_MESSAGE', reason),
+    failed: () => refuse(500, 'INTERNAL', `the orchestrator failed to ${what}`),
+  };
+}
+
+/** The orchestrator's transport edge: ticket commands, run starts, runner reports, timers. */
 @Injectable()
 export class OrchestratorHandlers implements OnApplicationBootstrap {
   constructor(
     private readonly bus: NatsBus,
     @Inject(OutboxRelay) private readonly relay: OutboxRelay,
+    @Inject(TimerQueue) private readonly timers: TimerQueue,
     private readonly config: OrchestratorConfig,
     private readonly createTicket: CreateTicket,
-    private readonly runStarted: RecordRunStarted,
+    private readonly startRun: StartRun,
     private readonly runFinished: RecordRunFinished,
     private readonly runLog: AppendRunLog,
+    private readonly cancelWork: CancelWork,
+    private readonly fireTimer: FireTimer,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.bus.serve(
+    this.bus.serve<typeof SubmitTicket, CreateTicketReply>(
       Subjects.ticketCreate,
       SubmitTicket,
       async (ticket, envelope) => {
-        const reply = await this.createTicket.execute(ticket, envelope.correlationId);
+        // The message id names the request: a repeat of it returns the same ticket.
+        const reply = await this.createTicket.execute(ticket, envelope.correlationId, envelope.id);
         this.relay.kick();
         return reply;
       },
+      refusals('write the ticket'),
+    );
+    this.bus.serve<typeof CancelRequest, CancelReply>(
+      Subjects.cancel,
+      CancelRequest,
+      async (request, envelope) => {
+        const reply = await this.cancelWork.execute(request, envelope.correlationId);
+        this.relay.kick();
+        return reply;
+      },
+      refusals('cancel'),
+    );
+    // Starts that arrive together are granted in one transaction.
+    const start = this.batched(this.startRun);
+    this.bus.serve(
+      Subjects.runStart,
+      RunStarted,
+      (report, envelope) => start(report, envelope.correlationId),
       {
-        invalid: (reason): CreateTicketReply => ({
-          ok: false,
-          status: 422,
-          error: { code: 'INVALID_MESSAGE', message: reason },
-        }),
-        failed: (): CreateTicketReply => ({
-          ok: false,
-          status: 500,
-          error: { code: 'INTERNAL', message: 'the orchestrator failed to write the ticket' },
-        }),
+        invalid: (reason): StartRunReply => ({ ok: false, reason: `invalid request: ${reason}` }),
+        failed: (): StartRunReply => ({ ok: false, reason: 'the orchestrator failed' }),
       },
     );
     await this.bus.ensureConsumer('reports', Consumers.orchestratorReports);
-    // Reports of one kind that arrive together are applied in one transaction.
-    const batched = <T>(useCase: ReportUseCase<T>) => {
-      const batcher = new Batcher<Report<T>, boolean>(
-        (reports) => useCase.executeMany(reports),
-        ({ report, correlationId, traceparent }) =>
-          withTraceparent(traceparent, () => useCase.execute(report, correlationId)),
-        this.config.ORCHESTRATOR_REPORT_BATCH,
-      );
-      return async (report: T, envelope: { correlationId: string }) => {
-        const traceparent = currentTraceparent();
-        if (await batcher.submit({ report, correlationId: envelope.correlationId, traceparent })) {
-          this.relay.kick();
-        }
-      };
-    };
+    const finished = this.batched(this.runFinished);
+    const logs = this.batched(this.runLog);
     this.bus.consumeForever(
       'reports',
       Consumers.orchestratorReports,
       {
-        [Subjects.runStarted]: { schema: RunStarted, handle: batched(this.runStarted) },
-        [Subjects.runFinished]: { schema: RunFinished, handle: batched(this.runFinished) },
-        [Subjects.runLogAppended]: { schema: RunLogAppended, handle: batched(this.runLog) },
+        [Subjects.runFinished]: {
+          schema: RunFinished,
+          handle: async (report: RunFinished, envelope: { correlationId: string }) => {
+            await finished(report, envelope.correlationId);
+          },
+        },
+        [Subjects.runLogAppended]: {
+          schema: RunLogAppended,
+          handle: async (batch: RunLogAppended, envelope: { correlationId: string }) => {
+            await logs(batch, envelope.correlationId);
+          },
+        },
       },
       {
         max: this.config.ORCHESTRATOR_REPORT_CONCURRENCY,
         concurrency: this.config.ORCHESTRATOR_REPORT_CONCURRENCY,
       },
     );
+    this.timers.work(
+      async (timer) => {
+        if (await this.fireTimer.execute(timer)) this.relay.kick();
+      },
+      { concurrency: 16 },
+    );
+  }
+
+  /**
+   * Inputs of one kind that arrive together are applied in one transaction; each
+   * caller gets its own result. Kicks the relay when anything may have changed.
+   */
+  private batched<T, R>(useCase: ReportUseCase<T, R>) {
+    const batcher = new Batcher<Report<T>, R>(
+      (reports) => useCase.executeMany(reports),
+      ({ report, correlationId, traceparent }) =>
+        withTraceparent(traceparent, () => useCase.execute(report, correlationId)),
+      this.config.ORCHESTRATOR_REPORT_BATCH,
+    );
+    return async (report: T, correlationId: string): Promise<R> => {
+      const result = await batcher.submit({
+        report,
+        correlationId,
+        traceparent: currentTraceparent(),
+      });
+      this.relay.kick();
+      return result;
+    };
   }
 }
