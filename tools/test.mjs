@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: every test tier (unit, integration, end to end) in one Jest run,
-// after making sure Postgres, Redis and NATS answer. Extra arguments go to Jest.
+// after making sure Postgres, Redis and NATS answer, then the chaos test in its
+// short form. Extra arguments go to Jest, and skip the chaos test (a subset was asked for).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -22,12 +23,22 @@ const result = spawnSync(
   [jest, ...(process.env.CI ? ['--ci'] : []), '--json', `--outputFile=${results}`, ...args],
   { cwd: root, stdio: 'inherit' },
 );
+let chaos;
+if (!args.length) {
+  console.log('\nchaos test, short form (npm run chaos -- --short):');
+  chaos = spawnSync(process.execPath, [join(root, 'tools/chaos.mjs'), '--short'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+}
 // One plain closing line, last of all, that any CI can read.
 if (existsSync(results)) {
   const r = JSON.parse(readFileSync(results, 'utf8'));
   const skipped = r.numPendingTests + r.numTodoTests;
+  const chaosLine = chaos ? `; chaos: ${chaos.status === 0 ? 'passed' : 'FAILED'}` : '';
   console.log(
-    `\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`,
+    `\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}${chaosLine}`,
   );
 }
-process.exit(result.status ?? 1);
+const failed = (status) => (status === 0 ? 0 : 1);
+process.exit(failed(result.status) || (chaos ? failed(chaos.status) : 0));

@@ -13,7 +13,7 @@ import {
 // Runner lifecycle (crash, graceful drain, release on a short grace) and start-up
 // refusal of a bad configuration, seen from outside: the gateway's HTTP API, process
 // exit codes and stderr. The stack runs with RUNNER_HEARTBEAT_MS=1000,
-// HEALTH_CHECK_INTERVAL_MS=200 and the default HEALTH_STALE_AFTER_INTERVALS=3.
+// HEALTH_CHECK_INTERVAL_MS=200 and the default DROVER_STALE_AFTER_HEARTBEATS=3.
 
 const HEARTBEAT_MS = 1_000;
 const STALE_AFTER_INTERVALS = 3;
@@ -208,7 +208,7 @@ describe('runner lifecycle', () => {
   );
 
   it(
-    'on SIGTERM with a 500 ms grace releases a long step: run FAILED RUNNER_LOST, tree gone',
+    'on SIGTERM with a 500 ms grace releases a long step, retried at once elsewhere; cancel stops it',
     logged(async () => {
       await expectNoRunnerOnline();
       const runner = await stack().startRunner({ env: { RUNNER_SHUTDOWN_GRACE_MS: '500' } });
@@ -243,14 +243,17 @@ describe('runner lifecycle', () => {
       const exit = await within(runner.exit, 8_000, 'the runner to exit after SIGTERM');
       expect(exit).toEqual({ code: 0, signal: null });
 
-      const ended = await http().waitForTask(
+      // Released, the task is READY again at once: no backoff, no lease to wait out.
+      const released = await http().waitForTask(
         taskId,
-        (t) => t.status !== 'RUNNING',
-        'the long task to end',
+        (t) => t.runs[0]?.status !== 'RUNNING',
+        'the long task to be released',
         10_000,
       );
-      expect(ended.status).toBe('FAILED');
-      const run = onlyRun(ended);
+      expect(NOT_STARTED).toContain(released.status);
+      const [run, next2] = released.runs;
+      // Attempt 2 may already be leased; nobody can start it, there is no runner.
+      if (next2) expect(next2).toMatchObject({ attempt: 2, status: 'DISPATCHED', startedAt: null });
       expect(run).toMatchObject({ status: 'FAILED', errorClass: 'RUNNER_LOST', runnerId: id });
       const startedAt = millis(run.startedAt, 'startedAt');
       const finishedAt = millis(run.finishedAt, 'finishedAt');
@@ -264,6 +267,52 @@ describe('runner lifecycle', () => {
         `processes ${pids.join(', ')} to be gone`,
         5_000,
       );
+
+      // The next runner takes it up as attempt 2 straight away.
+      const next = await stack().startRunner();
+      const retried = await http().waitForTask(
+        taskId,
+        (t) => t.status === 'RUNNING' && t.runs.length === 2,
+        'the released task to run again',
+        15_000,
+      );
+      expect(retried.runs[1]).toMatchObject({ attempt: 2, runnerId: next.runnerId });
+      const secondPids = await waitFor(
+        async () => {
+          const lines = (await http().logs(retried.runs[1].id)).lines.map((l) => l.text);
+          const match = lines.map((text) => /^pids (\d+) (\d+)$/.exec(text)).find(Boolean);
+          return match ? [Number(match[1]), Number(match[2])] : undefined;
+        },
+        'the second run to log its pids',
+        10_000,
+        50,
+      );
+
+      // Cancelled while running: stopped on its runner within seconds, tree and all.
+      const cancelledAt = Date.now();
+      const cancel = await http().post(`/tasks/${taskId}/cancel`, {});
+      expect(cancel.status).toBe(200);
+      await waitFor(
+        () => secondPids.every(processGone),
+        `processes ${secondPids.join(', ')} to be gone after the cancel`,
+        5_000,
+      );
+      const stoppedIn = Date.now() - cancelledAt;
+      expect(stoppedIn).toBeLessThan(5_000);
+      const cancelled = await http().task(taskId);
+      expect(cancelled.status).toBe('CANCELLED');
+      expect(cancelled.runs.map((r) => [r.attempt, r.status, r.errorClass])).toEqual([
+        [1, 'FAILED', 'RUNNER_LOST'],
+        [2, 'CANCELLED', 'CANCELLED'],
+      ]);
+      // Twice: answered clearly, nothing changes, and it is never retried.
+      const again = await http().post(`/tasks/${taskId}/cancel`, {});
+      expect(again.status).toBe(409);
+      expect(JSON.stringify(again.body)).toContain('already CANCELLED');
+      expect(again.body).toMatchObject({ error: { code: 'ALREADY_FINAL' } });
+      await sleep(1_500);
+      expect((await http().task(taskId)).runs).toHaveLength(2);
+      expect(await stack().stopApp(next)).toMatchObject({ code: 0, killed: false });
     }),
     60_000,
   );

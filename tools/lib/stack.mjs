@@ -14,14 +14,16 @@ export function npmInstallIfNeeded(root, log) {
 
 export function buildApps(root, apps = [...APPS, 'cli']) {
   for (const app of apps) {
+    // stderr is kept so that a failed build's error says why (it ends up in the message).
     execFileSync(process.execPath, [join(root, 'tools/build-app.mjs'), app], {
       cwd: root,
-      stdio: 'ignore',
+      stdio: ['ignore', 'ignore', 'pipe'],
     });
   }
 }
 
-export function migrate(root, env) {
+/** `stdio` as for child_process; the chaos test sends the output to stderr under `--json`. */
+export function migrate(root, env, stdio = 'inherit') {
   execFileSync(
     process.execPath,
     [
@@ -33,7 +35,7 @@ export function migrate(root, env) {
     {
       cwd: root,
       env,
-      stdio: 'inherit',
+      stdio,
     },
   );
 }
@@ -51,22 +53,31 @@ export function freePort(preferred) {
   return tryPort(preferred).then((p) => p ?? tryPort(0));
 }
 
+/**
+ * Starts one app with its own environment; its output goes to `logFile` (and the
+ * terminal, prefixed, when `inherit`). `append` keeps what the file holds, so a
+ * restarted process (the chaos test restarts services) adds to the same log.
+ */
+export function startApp(root, app, env, logFile, { inherit = false, append = false } = {}) {
+  const child = spawn(process.execPath, [join(root, 'dist/apps', app, 'main.js')], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const file = createWriteStream(logFile, { flags: append ? 'a' : 'w' });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.pipe(file, { end: false });
+    if (inherit) stream.on('data', (d) => process.stdout.write(`[${app}] ${d}`));
+  }
+  // Both pipes share the file: close it only once the process and its output are done.
+  child.once('close', () => file.end());
+  return { app, child };
+}
+
 /** Starts every app; output goes to `<logDir>/<app>.log` (and the terminal when `inherit`). */
 export function startApps(root, env, logDir, inherit = false) {
   mkdirSync(logDir, { recursive: true });
-  return APPS.map((app) => {
-    const child = spawn(process.execPath, [join(root, 'dist/apps', app, 'main.js')], {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const file = createWriteStream(join(logDir, `${app}.log`));
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.pipe(file, { end: false });
-      if (inherit) stream.on('data', (d) => process.stdout.write(`[${app}] ${d}`));
-    }
-    return { app, child };
-  });
+  return APPS.map((app) => startApp(root, app, env, join(logDir, `${app}.log`), { inherit }));
 }
 
 export async function stopApps(procs, timeoutMs = 15_000) {

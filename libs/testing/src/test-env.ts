@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import Redis from 'ioredis';
 import { connect } from 'nats';
 import { Client } from 'pg';
 import { createPrismaClient, type PrismaClient } from '@drover/db';
@@ -69,6 +70,7 @@ export async function createTestEnv(): Promise<TestEnv> {
       await prisma.$disconnect();
       await admin((c) => c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`));
       await deleteStreams(natsUrl, `${subjectPrefix.toUpperCase()}_`);
+      await deleteRedisKeys(redisUrl, redisPrefix);
     },
   };
 }
@@ -85,6 +87,22 @@ async function deleteStreams(natsUrl: string, namePrefix: string): Promise<void>
     await Promise.all(names.map((name) => jsm.streams.delete(name)));
   } finally {
     await nc.close();
+  }
+}
+
+/** Removes the Redis keys a test env's queues created (they carry its prefix). */
+async function deleteRedisKeys(redisUrl: string, prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
   }
 }
 
