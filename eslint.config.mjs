@@ -96,6 +96,7 @@ export default tseslint.config(
     files: [
       'libs/config/**/*.ts',
       'libs/execution/src/process-driver.ts',
+      'libs/execution/src/workspace.ts',
       'tools/**/*.ts',
       'prisma.config.ts',
       'apps/cli/src/render.ts',

@@ -46,7 +46,23 @@ export default async function globalSetup(): Promise<void> {
   template.pathname = `/${templateName()}`;
   migrate(template.toString());
   process.env.DROVER_TEST_TEMPLATE_DB = templateName();
+  if (process.env.DROVER_TEST_DOCKER_HOST === undefined) {
+    process.env.DROVER_TEST_DOCKER_HOST = containerEngine();
+  }
   process.env.DROVER_TEST_READY = '1';
+}
+
+/**
+ * The DOCKER_HOST of a container engine for the sandbox tests, with the test
+ * image built (tools/lib/engine.mjs starts Podman's API, or installs Podman where
+ * it can); empty when there is none to be had, and those tests then fail saying so.
+ */
+function containerEngine(): string {
+  return execFileSync(process.execPath, [join(ROOT, 'tools/lib/engine.mjs')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
 }
 
 /**

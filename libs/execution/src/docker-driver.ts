@@ -1,0 +1,422 @@
+import { stat } from 'node:fs/promises';
+import { join, posix, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { PassThrough, type Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import Docker from 'dockerode';
+import {
+  watchForStop,
+  type CommandResult,
+  type LineSink,
+  type SandboxCommand,
+  type SandboxDriver,
+} from './sandbox-driver';
+
+/** Resource limits applied to every sandbox container. */
+export interface SandboxLimits {
+  memoryBytes: number;
+  /** CPU in billionths of a CPU: 1_000_000_000 is one CPU. */
+  nanoCpus: number;
+  /** Most processes and threads alive at once in the container. */
+  pids: number;
+  /** Size of the tmpfs at /tmp (counts against the memory limit when used). */
+  tmpfsBytes: number;
+}
+
+export interface DockerDriverSettings {
+  /** Must already be present on the engine: the driver never pulls. */
+  image: string;
+  /** Labels every container, so that `reap` finds what a killed runner left behind. */
+  runnerId: string;
+  limits: SandboxLimits;
+  /** Give commands a bridged network; default false (no interface but loopback). */
+  network?: boolean;
+  /**
+   * `uid:gid` (or name) to run commands as; default: the image's own user. The
+   * workspace is bind-mounted as it is on the host, so this user must be able to
+   * write it: the runner chowns the workspace to the sandbox uid (or makes it
+   * writable for it) before the first command.
+   */
+  user?: string;
+  /** Time between SIGTERM and SIGKILL on timeout or abort; default 2000. */
+  killGraceMs?: number;
+  /** Extra labels for every container (the run id, say). Cannot replace drover.* ones. */
+  labels?: Readonly<Record<string, string>>;
+}
+
+/** An engine client, or where the engine listens (see `dockerClient`). */
+export type DockerDriverOptions = DockerDriverSettings &
+  ({ docker: Docker } | { dockerHost: string });
+
+/** Container paths: the workspace is mounted here whatever its host path. */
+const WORKSPACE = '/workspace';
+const RUNNER_LABEL = 'drover.runner';
+const MANAGED_LABEL = 'drover.managed';
+
+/** Linux signal numbers: the container's kernel is Linux whatever the runner's OS is. */
+const SIGNALS = [
+  'SIGHUP',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGILL',
+  'SIGTRAP',
+  'SIGABRT',
+  'SIGBUS',
+  'SIGFPE',
+  'SIGKILL',
+  'SIGUSR1',
+  'SIGSEGV',
+  'SIGUSR2',
+  'SIGPIPE',
+  'SIGALRM',
+  'SIGTERM',
+  'SIGSTKFLT',
+  'SIGCHLD',
+  'SIGCONT',
+  'SIGSTOP',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGURG',
+  'SIGXCPU',
+  'SIGXFSZ',
+  'SIGVTALRM',
+  'SIGPROF',
+  'SIGWINCH',
+  'SIGIO',
+  'SIGPWR',
+  'SIGSYS',
+];
+
+/**
+ * PID 1 of every container, a POSIX shell given the script as `$1`. The kernel
+ * drops signals to a namespace's PID 1 that it has no handler for, so a bare
+ * `sh -c` there would ignore SIGTERM and every stop would wait for SIGKILL. This
+ * one runs the script in a child `sh -c`, passes SIGTERM on to every process in
+ * the container (`kill -1`, as ProcessDriver signals the process group) and
+ * exits with the child's status: 128+n when signal n killed it. The trap cuts
+ * `wait` short, hence the loop. (The child is a background job, so it starts
+ * with SIGINT and SIGQUIT ignored, as POSIX has it; nothing here sends those.)
+ * When PID 1 exits, the kernel kills whatever the script left running.
+ */
+const SHIM = [
+  "trap 'kill -TERM -1 2>/dev/null' TERM",
+  '"$0" -c "$1" & c=$!',
+  'while :; do wait $c 2>/dev/null; s=$?; kill -0 $c 2>/dev/null || exit $s; done',
+].join('\n');
+
+/** The part of docker-modem the driver uses (dockerode types the modem as `any`). */
+interface Demuxer {
+  demuxStream(
+    stream: NodeJS.ReadableStream,
+    stdout: NodeJS.WritableStream,
+    stderr: NodeJS.WritableStream,
+  ): void;
+}
+
+/**
+ * A client for the engine at `host`: `unix:///run/podman/podman.sock`, a bare
+ * socket path, or `tcp://host:2375` / `http(s)://host:port`. TLS client
+ * certificates are not handled: pass a configured `Docker` instead.
+ */
+export function dockerClient(host: string): Docker {
+  // Explicit fields: docker-modem merges DOCKER_HOST and DOCKER_CLIENT_TIMEOUT from the
+  // environment into what it is given, and an idle timeout would cut quiet commands' output.
+  if (host.startsWith('unix://') || host.startsWith('/')) {
+    const socketPath = host.replace(/^unix:\/\//, '');
+    if (!socketPath) throw new Error(`no socket path in docker host "${host}"`);
+    return new Docker({ socketPath, host: undefined, timeout: 0 });
+  }
+  const url = new URL(host);
+  const protocol = url.protocol === 'https:' ? 'https' : 'http';
+  if (!['tcp:', 'http:', 'https:'].includes(url.protocol)) {
+    throw new Error(`unsupported docker host "${host}": use unix://, tcp://, http:// or https://`);
+  }
+  const port = url.port || (protocol === 'https' ? '2376' : '2375');
+  return new Docker({ host: url.hostname, port, protocol, timeout: 0 });
+}
+
+/** The HTTP status of a failed engine call, when it has one. */
+function statusOf(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** ProcessDriver's shape of a result, from the exit status the engine reports. */
+function resultOf(status: number | null, timedOut: boolean, aborted: boolean): CommandResult {
+  // The engine reports 128+n both for a command killed by signal n and for `exit 128+n`;
+  // the first is the likely one, so it is reported as ProcessDriver reports a signal.
+  const signal = status !== null && status > 128 ? SIGNALS[status - 129] : undefined;
+  return signal
+    ? { exitCode: null, signal, timedOut, aborted }
+    : { exitCode: status, signal: null, timedOut, aborted };
+}
+
+/** Resolves when `stream` has delivered its last line (a partial one included). */
+function readLines(stream: NodeJS.ReadableStream, onLine: (text: string) => void): Promise<void> {
+  return new Promise((done) => {
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', onLine).on('close', done);
+  });
+}
+
+/**
+ * Runs each command in a new, hardened container (no capabilities, read-only
+ * root, no network, resource limits, only the workspace mounted), removed when
+ * the command ends. Results and output follow ProcessDriver: stdout and stderr
+ * as separate line streams, the exit code, or the signal when the status is
+ * 128+n (the engine cannot tell those apart: see `resultOf`). Podman also mounts
+ * writable tmpfs at /run and /var/tmp despite the read-only root; what is written
+ * there, like /tmp and /dev/shm, counts against the memory limit.
+ */
+export class DockerDriver implements SandboxDriver {
+  readonly name = 'docker';
+  readonly isolated = true;
+  private readonly docker: Docker;
+  private readonly settings: DockerDriverSettings;
+  private readonly killGraceMs: number;
+
+  constructor(options: DockerDriverOptions) {
+    const { image, runnerId, limits, network, user, killGraceMs, labels } = options;
+    if (!runnerId) throw new Error('DockerDriver needs a runnerId');
+    this.docker = 'docker' in options ? options.docker : dockerClient(options.dockerHost);
+    this.settings = { image, runnerId, limits, network, user, killGraceMs, labels };
+    this.killGraceMs = killGraceMs ?? 2_000;
+  }
+
+  /** The same driver and engine, with `labels` added to its containers (one per run, say). */
+  withLabels(labels: Readonly<Record<string, string>>): DockerDriver {
+    return new DockerDriver({
+      ...this.settings,
+      docker: this.docker,
+      labels: { ...this.settings.labels, ...labels },
+    });
+  }
+
+  /**
+   * Removes every container labelled with `runnerId`, running or not: what an
+   * earlier runner of that id, killed mid-command, left behind. Call it at startup.
+   */
+  static async reap(docker: Docker, runnerId: string): Promise<number> {
+    const found = await docker.listContainers({
+      all: true,
+      filters: { label: [`${RUNNER_LABEL}=${runnerId}`, `${MANAGED_LABEL}=true`] },
+    });
+    const removed = await Promise.all(
+      found.map(async ({ Id }) => {
+        try {
+          await docker.getContainer(Id).remove({ force: true, v: true });
+          return true;
+        } catch (error) {
+          if (statusOf(error) === 404) return false;
+          throw error;
+        }
+      }),
+    );
+    return removed.filter(Boolean).length;
+  }
+
+  /** True when the engine answers a ping within about two seconds. */
+  static async available(docker: Docker): Promise<boolean> {
+    // dockerode's types omit ping's options, which the call does honour.
+    const pinger = docker as unknown as { ping(o: { abortSignal: AbortSignal }): Promise<unknown> };
+    try {
+      await pinger.ping({ abortSignal: AbortSignal.timeout(2_000) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async exec(
+    workspace: string,
+    command: SandboxCommand,
+    onLine: LineSink,
+    signal: AbortSignal,
+  ): Promise<CommandResult> {
+    const root = resolve(workspace);
+    const cwd = posix.resolve(WORKSPACE, command.cwd ?? '.');
+    if (cwd !== WORKSPACE && !cwd.startsWith(`${WORKSPACE}/`)) {
+      throw new Error(`cwd "${command.cwd}" leaves the workspace`);
+    }
+    // Checked on the host: the engine would create a missing working directory, as root.
+    const hostCwd = join(root, posix.relative(WORKSPACE, cwd));
+    if (!(await stat(hostCwd)).isDirectory()) {
+      throw new Error(`cwd "${command.cwd}" is not a directory`);
+    }
+    // DROVER_WORKSPACE is the driver's to set, as with ProcessDriver.
+    const env = Object.entries(command.env ?? {}).filter(([name]) => name !== 'DROVER_WORKSPACE');
+    const badName = env.find(([name]) => !name || /[=\0]/.test(name));
+    if (badName) throw new Error(`invalid environment variable name "${badName[0]}"`);
+
+    // Nothing has started, so nothing needs stopping.
+    if (signal.aborted) return resultOf(null, false, true);
+
+    let running = false;
+    let stopping = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    let container: Docker.Container | undefined;
+    let stream: Readable | undefined;
+    let failed = false;
+    const kill = (sig: 'SIGTERM' | 'SIGKILL') =>
+      // Fails when the container has just exited (409 on Docker, 500 on Podman): fine.
+      container?.kill({ signal: sig }).catch(() => undefined);
+    const stop = () => {
+      if (!running || stopping) return;
+      stopping = true;
+      void kill('SIGTERM');
+      killTimer = setTimeout(() => void kill('SIGKILL'), this.killGraceMs);
+    };
+    // From the call, not from the start: a slow engine counts against the command.
+    const watch = watchForStop(command.timeoutMs, signal, stop);
+    const stopped = () => watch.timedOut || watch.aborted;
+
+    try {
+      container = await this.create(this.spec(command.script, root, cwd, env));
+      if (stopped()) return resultOf(null, watch.timedOut, watch.aborted);
+
+      // Attached before the start so that no early output is missed.
+      // An HTTP response (or socket) at run time, whatever the types say.
+      const output = (await container.attach({
+        stream: true,
+        stdout: true,
+        stderr: true,
+      })) as unknown as Readable;
+      stream = output;
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      (this.docker.modem as Demuxer).demuxStream(output, stdout, stderr);
+      const ended = new Promise<void>((done) => {
+        const end = () => {
+          stdout.end();
+          stderr.end();
+          done();
+        };
+        output.on('end', end).on('close', end).on('error', end);
+      });
+      const lines = Promise.all([
+        readLines(stdout, (text) => onLine('stdout', text)),
+        readLines(stderr, (text) => onLine('stderr', text)),
+      ]);
+      if (stopped()) return resultOf(null, watch.timedOut, watch.aborted);
+
+      await container.start();
+      running = true;
+      if (stopped()) stop();
+      const status = await this.exitOf(container, ended);
+      running = false;
+      clearTimeout(killTimer);
+      // The output ends with PID 1; should it not, stop reading after the grace period.
+      await Promise.race([ended, delay(this.killGraceMs, undefined, { ref: false })]);
+      output.destroy();
+      await lines;
+      return resultOf(status, watch.timedOut, watch.aborted);
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      running = false;
+      watch.dispose();
+      clearTimeout(killTimer);
+      stream?.destroy();
+      // Never left behind; should removal fail too, the first error is the one to report.
+      if (container) {
+        await this.remove(container).catch((error: unknown) => {
+          if (!failed) throw error;
+        });
+      }
+    }
+  }
+
+  private spec(
+    script: string,
+    root: string,
+    cwd: string,
+    env: [string, string][],
+  ): Docker.ContainerCreateOptions {
+    const { image, runnerId, limits, network, user, labels } = this.settings;
+    return {
+      Image: image,
+      Cmd: ['/bin/sh', '-c', SHIM, '/bin/sh', script],
+      User: user,
+      WorkingDir: cwd,
+      // Only the command's own variables (the engine adds the image's, PATH and HOME).
+      Env: [...env.map(([name, value]) => `${name}=${value}`), `DROVER_WORKSPACE=${WORKSPACE}`],
+      Tty: false,
+      AttachStdin: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      Labels: { ...labels, [RUNNER_LABEL]: runnerId, [MANAGED_LABEL]: 'true' },
+      HostConfig: {
+        Mounts: [{ Type: 'bind', Source: root, Target: WORKSPACE, ReadOnly: false }],
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        ReadonlyRootfs: true,
+        // Explicit options, since the engines' defaults differ (Docker: noexec; Podman:
+        // the image's /tmp mode); build tools run binaries they write to /tmp.
+        Tmpfs: { '/tmp': `rw,nosuid,nodev,exec,mode=1777,size=${limits.tmpfsBytes}` },
+        Memory: limits.memoryBytes,
+        // Equal to Memory: no swap on top (Docker would otherwise allow as much again).
+        MemorySwap: limits.memoryBytes,
+        NanoCpus: limits.nanoCpus,
+        PidsLimit: limits.pids,
+        NetworkMode: network ? 'bridge' : 'none',
+        AutoRemove: false,
+        // Output goes to the attached stream only: no log file of untrusted size on the host.
+        LogConfig: { Type: 'none', Config: {} },
+      },
+    };
+  }
+
+  private async create(spec: Docker.ContainerCreateOptions): Promise<Docker.Container> {
+    try {
+      return await this.docker.createContainer(spec);
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+      throw new Error(`image ${spec.Image} is not on the engine (the driver never pulls)`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * The container's exit status. `wait` alone would do, but Podman answers it on a
+   * 250 ms poll; the end of the output means PID 1 is (nearly) gone, so from then
+   * on `inspect` is asked too, whichever answers first.
+   */
+  private async exitOf(container: Docker.Container, ended: Promise<void>): Promise<number> {
+    const settled = new AbortController();
+    const waited = async () => {
+      const result = (await container.wait({ abortSignal: settled.signal })) as {
+        StatusCode: number;
+      };
+      return result.StatusCode;
+    };
+    const polled = async () => {
+      await ended;
+      for (let pause = 10; ; pause = Math.min(pause * 2, 500)) {
+        const { State } = await container.inspect({ abortSignal: settled.signal });
+        if (State.Status === 'exited' || State.Status === 'dead') return State.ExitCode;
+        await delay(pause, undefined, { signal: settled.signal });
+      }
+    };
+    try {
+      return await Promise.race([waited(), polled()]);
+    } finally {
+      settled.abort();
+    }
+  }
+
+  /** Removes the container, retrying a sick engine a little; gone already is fine. */
+  private async remove(container: Docker.Container): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await container.remove({ force: true, v: true });
+        return;
+      } catch (error) {
+        if (statusOf(error) === 404) return;
+        if (attempt === 3) throw error;
+        await delay(250 * attempt);
+      }
+    }
+  }
+}
