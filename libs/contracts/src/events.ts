@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorClass, RunStatus, RunnerStatus, TaskStatus, TicketStatus } from './domain';
-import { LogLine } from './runs';
+import { ArtifactInfo, LogLine } from './runs';
 import { Subjects } from './subjects';
 
 export const TicketChanged = z.object({
@@ -43,6 +43,11 @@ export const LogAppended = z.object({
   firstLine: z.number().int().nonnegative(),
   lines: z.array(LogLine),
 });
+export const ArtifactStored = ArtifactInfo.extend({
+  runId: z.uuid(),
+  taskId: z.uuid(),
+  ticketId: z.uuid(),
+});
 
 /** The public events a client sees on the WebSocket stream, keyed by their short type. */
 export const PublicEvents = {
@@ -51,6 +56,7 @@ export const PublicEvents = {
   'run.changed': { subject: Subjects.runChanged, schema: RunChanged },
   'runner.changed': { subject: Subjects.runnerChanged, schema: RunnerChanged },
   'log.appended': { subject: Subjects.logAppended, schema: LogAppended },
+  'artifact.stored': { subject: Subjects.artifactStored, schema: ArtifactStored },
 } as const;
 
 export type PublicEventType = keyof typeof PublicEvents;

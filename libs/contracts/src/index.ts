@@ -4,6 +4,7 @@ export * from './events';
 export * from './runners';
 export * from './runs';
 export * from './subjects';
+export * from './task-spec';
 export * from './tickets';
 export * from './timers';
 export * from './validation';

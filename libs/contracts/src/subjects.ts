@@ -27,6 +27,8 @@ export const Subjects = {
   runFinished: 'drover.runner.run.finished.v1',
   /** runner -> orchestrator (JetStream): a batch of output lines. */
   runLogAppended: 'drover.runner.run.log-appended.v1',
+  /** runner -> orchestrator (JetStream): an artifact of a run was stored. */
+  runArtifactStored: 'drover.runner.run.artifact-stored.v1',
   /** runner -> health-monitor (request/reply): a runner joins the fleet. */
   runnerRegister: 'drover.registry.runner.register.v1',
   /** runner -> health-monitor (request/reply): a runner leaves the fleet cleanly. */
@@ -37,6 +39,8 @@ export const Subjects = {
   runnerChanged: 'drover.registry.runner.changed.v1',
   /** outbox: log lines were stored (announced so the WebSocket stream can show them). */
   logAppended: 'drover.orchestrator.log.appended.v1',
+  /** outbox: an artifact of a run (its diff, an iteration's log, result.json) was recorded. */
+  artifactStored: 'drover.orchestrator.artifact.stored.v1',
 } as const;
 
 export type Subject = (typeof Subjects)[keyof typeof Subjects];
@@ -48,7 +52,7 @@ export const Streams = {
   /** Reports from runners to the orchestrator. */
   reports: {
     name: 'DROVER_REPORTS',
-    subjects: [Subjects.runFinished, Subjects.runLogAppended],
+    subjects: [Subjects.runFinished, Subjects.runLogAppended, Subjects.runArtifactStored],
   },
   /** Committed state changes, relayed from the outbox. */
   events: {
@@ -59,6 +63,7 @@ export const Streams = {
       Subjects.runChanged,
       Subjects.runnerChanged,
       Subjects.logAppended,
+      Subjects.artifactStored,
       Subjects.runStopRequested,
     ],
   },

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { ErrorClass } from './domain';
+import { AgentName, SpecFields, specProblems, SPEC_LIMITS } from './task-spec';
 
 export const LIMITS = {
   tasksPerTicket: 10_000,
   dependenciesPerTask: 1_000,
   stepsPerTask: 100,
-  stepLength: 65_536,
-  stepTimeoutSeconds: 7 * 24 * 3600,
+  stepLength: SPEC_LIMITS.stepLength,
+  stepTimeoutSeconds: SPEC_LIMITS.stepTimeoutSeconds,
   maxAttempts: 100,
   backoffSeconds: 24 * 3600,
 } as const;
@@ -17,29 +18,6 @@ export const TaskKey = z
     /^[a-z0-9][a-z0-9_-]{0,62}$/,
     'must be 1-63 characters of a-z, 0-9, "_" or "-", starting with a letter or digit',
   );
-
-const EnvName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name');
-
-/** A relative path inside the workspace: no absolute paths, no `..`. */
-const WorkspacePath = z
-  .string()
-  .min(1)
-  .max(1024)
-  .refine((p) => !p.startsWith('/') && !p.includes('\0'), 'must be a relative path')
-  .refine((p) => !p.split(/[\\/]/).includes('..'), 'must not contain ".."');
-
-export const CommandStep = z
-  .object({
-    name: z.string().min(1).max(200).optional(),
-    run: z.string().min(1).max(LIMITS.stepLength),
-    env: z.record(EnvName, z.string().max(65_536)).optional(),
-    cwd: WorkspacePath.optional(),
-    timeout_seconds: z.number().int().positive().max(LIMITS.stepTimeoutSeconds).optional(),
-  })
-  .strict();
-export type CommandStep = z.infer<typeof CommandStep>;
 
 export const Priority = z.number().int().min(-1000).max(1000);
 
@@ -58,19 +36,49 @@ export const RetryInput = z
   .strict();
 export type RetryInput = z.infer<typeof RetryInput>;
 
+/** A duration such as "90s", "30m" or "2h", or a number of seconds. */
+const Duration = z.union([
+  z.number().int().positive().max(LIMITS.stepTimeoutSeconds),
+  z
+    .string()
+    .regex(/^[1-9][0-9]{0,6}(?:s|m|h)$/, 'must be a duration such as "90s", "30m" or "2h"')
+    .refine((d) => durationSeconds(d) <= LIMITS.stepTimeoutSeconds, 'must be at most 7 days'),
+]);
+
+/** Seconds in a duration as `Duration` accepts it. */
+export function durationSeconds(duration: number | string): number {
+  if (typeof duration === 'number') return duration;
+  const unit = { s: 1, m: 60, h: 3600 }[duration.slice(-1) as 's' | 'm' | 'h'];
+  return Number.parseInt(duration, 10) * unit;
+}
+
 export const TaskInput = z
   .object({
     key: TaskKey,
     title: z.string().min(1).max(500).optional(),
-    agent: z.literal('command').default('command'),
+    agent: AgentName.default('command'),
     priority: Priority.optional(),
     depends_on: z.array(TaskKey).max(LIMITS.dependenciesPerTask).default([]),
-    steps: z.array(CommandStep).min(1).max(LIMITS.stepsPerTask),
+    ...SpecFields,
     /** Wall-clock limit of one run of the task; the orchestrator's default when left out. */
     timeout_seconds: z.number().int().positive().max(LIMITS.stepTimeoutSeconds).optional(),
+    /** The same limit as a duration ("30m"); give one of the two. */
+    timeout: Duration.optional(),
     retry: RetryInput.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((task, ctx) => {
+    for (const problem of specProblems(task.agent, task)) {
+      ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
+    }
+    if (task.timeout !== undefined && task.timeout_seconds !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['timeout'],
+        message: 'give timeout or timeout_seconds, not both',
+      });
+    }
+  });
 export type TaskInput = z.infer<typeof TaskInput>;
 
 export const ProjectSlug = z
@@ -98,10 +106,6 @@ export interface TaskPolicy {
   backoffCapMs: number;
   retryOn: ErrorClass[];
 }
-
-/** What a runner needs to execute a task; stored as the task's `spec`. */
-export const TaskSpec = z.object({ steps: z.array(CommandStep) });
-export type TaskSpec = z.infer<typeof TaskSpec>;
 
 export const ErrorBody = z.object({
   code: z.string(),

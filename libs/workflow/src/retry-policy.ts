@@ -1,4 +1,5 @@
 import {
+  durationSeconds,
   RETRYABLE_BY_DEFAULT,
   type ErrorClass,
   type TaskInput,
@@ -20,7 +21,10 @@ export function resolvePolicy(input: TaskInput, defaults: PolicyDefaults): TaskP
   const seconds = (s: number | undefined) => (s === undefined ? undefined : Math.round(s * 1000));
   return {
     maxAttempts: retry.max_attempts ?? defaults.maxAttempts,
-    timeoutMs: seconds(input.timeout_seconds) ?? defaults.timeoutMs,
+    timeoutMs:
+      seconds(input.timeout_seconds) ??
+      seconds(input.timeout === undefined ? undefined : durationSeconds(input.timeout)) ??
+      defaults.timeoutMs,
     backoffBaseMs: seconds(retry.backoff_seconds) ?? defaults.backoffBaseMs,
     backoffFactor: retry.factor ?? defaults.backoffFactor,
     backoffCapMs: seconds(retry.max_backoff_seconds) ?? defaults.backoffCapMs,

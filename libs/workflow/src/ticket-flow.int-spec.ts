@@ -150,7 +150,12 @@ describe(CreateTicket.name, () => {
     for (const t of tasks) {
       expect(t.readyAt === null).toBe(t.status === 'PENDING');
       expect(t.provider).toBe('default');
-      expect(t.spec).toEqual({ steps: [{ run: `echo ${t.key}` }] });
+      expect(t.spec).toEqual({
+        steps: [{ run: `echo ${t.key}` }],
+        acceptance_commands: [],
+        max_iterations: 1,
+        network: false,
+      });
     }
     expect(byKey.get('c')?.priority).toBe(7);
     expect(byKey.get('a')?.priority).toBe(3);
@@ -238,7 +243,7 @@ describe(CreateTicket.name, () => {
 describe(RecordRunFinished.name, () => {
   beforeEach(async () => {
     // The scheduler sees every ticket of the database: start each test without leftovers.
-    await env.prisma.$executeRaw`TRUNCATE ticket, task, task_dependency, run, log_chunk, event`;
+    await env.prisma.$executeRaw`TRUNCATE ticket, event CASCADE`; // and all under the tickets
   });
 
   it('applies a batch of reports in one transaction, each exactly once', async () => {

@@ -5,7 +5,7 @@ import {
   type CreateTicketReply,
   type SubmitTicket,
   type TaskPolicy,
-  type TaskSpec,
+  TaskSpec,
   type TaskStatus,
 } from '@drover/contracts';
 import type { PrismaClient, Tx } from '@drover/db';
@@ -94,7 +94,8 @@ export class CreateTicket {
     const ids = new Map(input.tasks.map((t) => [t.key, randomUUID()]));
     const tasks: NewTask[] = input.tasks.map((t, position) => {
       const ready = t.depends_on.length === 0;
-      const spec: TaskSpec = { steps: t.steps };
+      // Only the fields a runner needs: TaskSpec keeps them and drops the rest.
+      const spec = TaskSpec.parse(t);
       return {
         id: ids.get(t.key) as string,
         ticketId,

@@ -1,0 +1,227 @@
+import { z } from 'zod';
+
+/** Agents a task can name. CLI agents take a `prompt`; `command` takes `steps`; `oracle` a `solution`. */
+export const CLI_AGENTS = ['claude-code', 'codex', 'gemini-cli', 'opencode', 'aider'] as const;
+export const AgentName = z.enum(['command', 'nop', 'oracle', ...CLI_AGENTS]);
+export type AgentName = z.infer<typeof AgentName>;
+
+export function isCliAgent(agent: string): agent is (typeof CLI_AGENTS)[number] {
+  return (CLI_AGENTS as readonly string[]).includes(agent);
+}
+
+export const SPEC_LIMITS = {
+  stepLength: 65_536,
+  stepTimeoutSeconds: 7 * 24 * 3600,
+  promptLength: 65_536,
+  acceptanceCommands: 50,
+  maxIterations: 20,
+  pathGlobs: 200,
+  contextFiles: 50,
+  envEntries: 100,
+  envValueLength: 65_536,
+} as const;
+
+export const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name');
+
+/** A relative path inside the workspace: no absolute paths, no `..`. */
+export const WorkspacePath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.startsWith('/') && !p.includes('\0'), 'must be a relative path')
+  .refine((p) => !p.split(/[\\/]/).includes('..'), 'must not contain ".."');
+
+export const CommandStep = z
+  .object({
+    name: z.string().min(1).max(200).optional(),
+    run: z.string().min(1).max(SPEC_LIMITS.stepLength),
+    env: z.record(EnvName, z.string().max(65_536)).optional(),
+    cwd: WorkspacePath.optional(),
+    timeout_seconds: z.number().int().positive().max(SPEC_LIMITS.stepTimeoutSeconds).optional(),
+  })
+  .strict();
+export type CommandStep = z.infer<typeof CommandStep>;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\s\x00-\x1f\x7f]/;
+
+/**
+ * Why `ref` is not a ref name git would accept (the rules of git check-ref-format,
+ * one-level names allowed), or undefined when it is one. The runner asks git
+ * itself as well; this answers at submission.
+ */
+export function refNameProblem(ref: string): string | undefined {
+  if (ref.length === 0) return 'must not be empty';
+  if (ref.length > 1024) return 'longer than 1024 characters';
+  if (ref.startsWith('-')) return "must not start with '-'";
+  if (CONTROL.test(ref)) return 'must not contain whitespace or control characters';
+  for (const bad of ['..', '@{', '~', '^', ':', '?', '*', '[', '\\']) {
+    if (ref.includes(bad)) return `must not contain '${bad}'`;
+  }
+  if (ref === '@') return "must not be '@'";
+  if (ref.startsWith('/') || ref.endsWith('/') || ref.includes('//')) {
+    return "must not start or end with '/' or contain '//'";
+  }
+  if (ref.endsWith('.')) return "must not end with '.'";
+  for (const part of ref.split('/')) {
+    if (part.startsWith('.')) return "no part of it may start with '.'";
+    if (part.endsWith('.lock')) return "no part of it may end with '.lock'";
+  }
+  return undefined;
+}
+
+const RefName = z.string().superRefine((ref, ctx) => {
+  const problem = refNameProblem(ref);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A repository address; the runner checks it in full (scheme, host, policy) before git runs. */
+const RepoAddress = z
+  .string()
+  .min(1)
+  .max(2048)
+  .refine((r) => !r.startsWith('-'), "must not start with '-'")
+  .refine((r) => !CONTROL.test(r), 'must not contain whitespace or control characters')
+  .refine(
+    (r) => !/^[A-Za-z][A-Za-z0-9+.-]*::/.test(r),
+    'git transports (such as ext::) are not allowed',
+  )
+  .refine(
+    (r) => !/^(?:http|git):\/\//i.test(r),
+    'http:// and git:// are not allowed (unencrypted); use https:// or ssh://',
+  );
+
+/** A path glob relative to the repository root (picomatch syntax, `**` for any depth). */
+const PathGlob = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((g) => !g.startsWith('/') && !g.includes('\0'), 'must be relative to the repository root')
+  .refine((g) => !g.split('/').includes('..'), 'must not contain ".."');
+
+/** `registry/name:tag` or `name@sha256:...`; nothing a shell or option parser could misread. */
+const ImageRef = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(
+    /^[a-z0-9][a-z0-9._\-/:]*(?:@sha256:[a-f0-9]{64})?$/,
+    'must be an image reference such as "registry.example.com/team/agent:1.2"',
+  );
+
+export const Resources = z
+  .object({
+    memory_mb: z.number().int().min(16).max(262_144).optional(),
+    cpus: z.number().min(0.05).max(256).optional(),
+    pids: z.number().int().min(16).max(65_536).optional(),
+    tmpfs_mb: z.number().int().min(1).max(65_536).optional(),
+  })
+  .strict();
+export type Resources = z.infer<typeof Resources>;
+
+/**
+ * What the runner needs to execute a task, as submitted: the agent, the
+ * repository and refs, the prompt, the verification and the write policy, and
+ * the sandbox. Checks that need more than one field are in `specProblems`.
+ */
+export const SpecFields = {
+  steps: z.array(CommandStep).min(1).max(100).optional(),
+  /** The oracle agent's reference solution: a shell script run in the workspace. */
+  solution: z.string().min(1).max(SPEC_LIMITS.stepLength).optional(),
+  repo: RepoAddress.optional(),
+  clone_branch: RefName.optional(),
+  push_branch: RefName.optional(),
+  model: z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/, 'must be a model name such as "claude-sonnet-4-5"')
+    .optional(),
+  prompt: z.string().min(1).max(SPEC_LIMITS.promptLength).optional(),
+  acceptance_commands: z
+    .array(z.string().min(1).max(SPEC_LIMITS.stepLength))
+    .max(SPEC_LIMITS.acceptanceCommands)
+    .optional(),
+  max_iterations: z.number().int().min(1).max(SPEC_LIMITS.maxIterations).optional(),
+  allowed_paths: z.array(PathGlob).min(1).max(SPEC_LIMITS.pathGlobs).optional(),
+  forbidden_paths: z.array(PathGlob).max(SPEC_LIMITS.pathGlobs).optional(),
+  context_files: z.array(WorkspacePath).max(SPEC_LIMITS.contextFiles).optional(),
+  env: z
+    .record(EnvName, z.string().max(SPEC_LIMITS.envValueLength))
+    .refine(
+      (env) => Object.keys(env).length <= SPEC_LIMITS.envEntries,
+      `at most ${SPEC_LIMITS.envEntries} variables`,
+    )
+    .refine(
+      (env) => !Object.keys(env).some((k) => k.startsWith('DROVER_')),
+      'names starting with DROVER_ are reserved',
+    )
+    .optional(),
+  image: ImageRef.optional(),
+  /** Gives the sandbox a network; none by default. */
+  network: z.boolean().optional(),
+  resources: Resources.optional(),
+};
+
+const SpecObject = z.object(SpecFields);
+type SpecObject = z.infer<typeof SpecObject>;
+
+export interface SpecProblem {
+  path: string;
+  message: string;
+}
+
+/** Checks across fields of a task's spec for `agent`; an empty list when it is whole. */
+export function specProblems(agent: AgentName, spec: SpecObject): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const only = (field: keyof SpecObject, who: string, ok: boolean) => {
+    if (spec[field] !== undefined && !ok) {
+      problems.push({
+        path: field,
+        message: `only ${who} take${who.endsWith('s') ? '' : 's'} ${field}`,
+      });
+    }
+  };
+  const needs = (field: keyof SpecObject, ok: boolean) => {
+    if (ok && spec[field] === undefined) {
+      problems.push({ path: field, message: `is required for the ${agent} agent` });
+    }
+  };
+  const cli = isCliAgent(agent);
+  needs('steps', agent === 'command');
+  only('steps', 'the command agent', agent === 'command');
+  needs('solution', agent === 'oracle');
+  only('solution', 'the oracle agent', agent === 'oracle');
+  needs('prompt', cli);
+  only('prompt', 'CLI agents', cli);
+  only('model', 'CLI agents', cli);
+  only('context_files', 'CLI agents', cli);
+  if (spec.repo === undefined) {
+    const needRepo = [
+      'clone_branch',
+      'push_branch',
+      'context_files',
+      'allowed_paths',
+      'forbidden_paths',
+    ] as const;
+    for (const field of needRepo) {
+      if (spec[field] !== undefined) {
+        problems.push({ path: field, message: 'needs repo: there is no repository without it' });
+      }
+    }
+  }
+  if (spec.push_branch === 'HEAD' || spec.push_branch?.startsWith('refs/tags/')) {
+    problems.push({ path: 'push_branch', message: 'must be a branch name' });
+  }
+  return problems;
+}
+
+/** What a runner gets to execute a task; stored as the task's `spec`. */
+export const TaskSpec = SpecObject.extend({
+  acceptance_commands: z.array(z.string()).default([]),
+  max_iterations: z.number().int().min(1).max(SPEC_LIMITS.maxIterations).default(1),
+  network: z.boolean().default(false),
+});
+export type TaskSpec = z.infer<typeof TaskSpec>;
