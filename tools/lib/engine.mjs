@@ -8,9 +8,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -18,11 +20,15 @@ import {
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const PODMAN_SOCKET = '/run/podman/podman.sock';
-// The tag names the recipe below: change it when the recipe changes, so that
-// machines that built the old image build the new one.
-export const TEST_IMAGE = 'localhost/drover-sandbox-test:3';
+// The tag names the recipe below (the fake agent CLIs in tools/sandbox-image
+// included): change it when the recipe changes, so that machines that built the
+// old image build the new one.
+export const TEST_IMAGE = 'localhost/drover-sandbox-test:4';
+// Fake claude, codex, gemini, opencode and aider (busybox sh) for the agent adapter tests.
+const FAKE_AGENTS = fileURLToPath(new URL('../sandbox-image/', import.meta.url));
 
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
@@ -110,8 +116,22 @@ function stopStrandedService(log) {
   }
 }
 
+/** The fake agent CLIs into /usr/local/bin, the helper they source into /usr/local/lib. */
+function copyFakeAgents(rootfs) {
+  for (const [from, to, mode] of [
+    ['bin', 'usr/local/bin', 0o755],
+    ['lib', 'usr/local/lib', 0o644],
+  ]) {
+    mkdirSync(join(rootfs, to), { recursive: true });
+    for (const name of readdirSync(join(FAKE_AGENTS, from))) {
+      copyFileSync(join(FAKE_AGENTS, from, name), join(rootfs, to, name));
+      chmodSync(join(rootfs, to, name), mode);
+    }
+  }
+}
+
 /**
- * A busybox image with a non-root user, imported through the engine's API
+ * A busybox image with a non-root user and fake agent CLIs, imported through the engine's API
  * (`POST /images/create?fromSrc=-`, which Docker and Podman both serve).
  */
 async function ensureTestImage(socketPath, log) {
@@ -138,6 +158,7 @@ async function ensureTestImage(socketPath, log) {
       'root:x:0:0:root:/root:/bin/sh\nsandbox:x:1000:1000:sandbox:/home/sandbox:/bin/sh\n',
     );
     writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nsandbox:x:1000:\n');
+    copyFakeAgents(rootfs);
     const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
     // `repo` with its tag: Podman's API ignores a separate `tag` on import.
     const res = await call(
@@ -149,7 +170,7 @@ async function ensureTestImage(socketPath, log) {
     if (res?.status !== 200) {
       throw new Error(`importing ${TEST_IMAGE} failed: ${res?.status} ${res?.body ?? ''}`);
     }
-    log(`  container engine: built ${TEST_IMAGE} (busybox, user sandbox)`);
+    log(`  container engine: built ${TEST_IMAGE} (busybox, user sandbox, fake agent CLIs)`);
   } finally {
     rmSync(rootfs, { recursive: true, force: true });
   }
@@ -195,8 +216,9 @@ export async function ensureEngine(log = console.log) {
 }
 
 // `node tools/lib/engine.mjs`: prints the DOCKER_HOST of a ready engine (empty when
-// none), progress on stderr; for callers that cannot import ES modules.
+// none) and, on a second line, the sandbox test image; progress on stderr. For
+// callers that cannot import ES modules.
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const host = await ensureEngine((line) => process.stderr.write(`${line}\n`));
-  process.stdout.write(host ?? '');
+  process.stdout.write(`${host ?? ''}\n${TEST_IMAGE}\n`);
 }

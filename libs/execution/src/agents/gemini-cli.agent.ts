@@ -1,0 +1,45 @@
+import {
+  type CliAgent,
+  cliScript,
+  get,
+  jsonDocument,
+  num,
+  PROMPT_ON_STDIN,
+  str,
+  total,
+} from './cli-agent';
+
+/**
+ * Gemini CLI 0.61.0: with stdin not a terminal it runs headless on what stdin holds;
+ * `--output-format json` prints one pretty-printed object: `response` and per-model token
+ * stats (`prompt` counts cached tokens, `candidates` leaves out `thoughts`). It reports no
+ * cost, and its errors go to stderr.
+ */
+export const geminiCli: CliAgent = {
+  name: 'gemini-cli',
+  binary: 'gemini',
+  keyEnv: ['GEMINI_API_KEY'],
+  script: () =>
+    cliScript(
+      // Without --skip-trust an untrusted folder turns yolo back into "default" (ask).
+      '--output-format json --approval-mode yolo --skip-trust',
+      '--model',
+      `${PROMPT_ON_STDIN} gemini "$@"`,
+    ),
+  parse(stdout) {
+    const output = jsonDocument(stdout);
+    const models = get(output, 'stats', 'models');
+    const tokens =
+      typeof models === 'object' && models !== null
+        ? Object.values(models).map((model) => get(model, 'tokens'))
+        : [];
+    return {
+      finalMessage: str(get(output, 'response')),
+      costUsd: null,
+      inputTokens: total(tokens.map((t) => num(get(t, 'prompt')))),
+      outputTokens: total(
+        tokens.map((t) => total([num(get(t, 'candidates')), num(get(t, 'thoughts'))])),
+      ),
+    };
+  },
+};
