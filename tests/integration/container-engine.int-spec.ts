@@ -1,10 +1,11 @@
 import Docker from 'dockerode';
+import { sandboxTestImage } from '@drover/testing';
 
 // The container engine the sandbox driver will use (Podman's Docker API here,
 // Docker Engine elsewhere), with the hardening settings the sandbox applies.
 // The Jest global setup starts the engine and builds the busybox test image.
 
-const IMAGE = 'localhost/drover-sandbox-test:3';
+const IMAGE = sandboxTestImage();
 
 function engine(): Docker {
   const host = process.env.DROVER_TEST_DOCKER_HOST;

@@ -63,13 +63,11 @@ export async function runCommandSteps(
       return failure(result.exitCode, 'AGENT_FAILED', `${label} ${how}`);
     }
   }
-  return {
-    outcome: 'SUCCEEDED',
-    exitCode: 0,
-    errorClass: null,
-    errorMessage: null,
-    result: { steps: steps.length, durationMs: Date.now() - started },
-  };
+  return { ...succeeded(), result: { steps: steps.length, durationMs: Date.now() - started } };
+}
+
+export function succeeded(): AgentOutcome {
+  return { outcome: 'SUCCEEDED', exitCode: 0, errorClass: null, errorMessage: null, result: null };
 }
 
 /** The outcome of a step its run's abort signal stopped, by the signal's reason. */
@@ -91,6 +89,10 @@ export function stopped(label: string, exitCode: number | null, reason: unknown)
   }
 }
 
-function failure(exitCode: number | null, errorClass: ErrorClass, message: string): AgentOutcome {
+export function failure(
+  exitCode: number | null,
+  errorClass: ErrorClass,
+  message: string,
+): AgentOutcome {
   return { outcome: 'FAILED', exitCode, errorClass, errorMessage: message, result: null };
 }

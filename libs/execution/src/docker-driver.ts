@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,20 +9,13 @@ import {
   watchForStop,
   type CommandResult,
   type LineSink,
+  type RunSandbox,
   type SandboxCommand,
   type SandboxDriver,
+  type SandboxLimits,
 } from './sandbox-driver';
 
-/** Resource limits applied to every sandbox container. */
-export interface SandboxLimits {
-  memoryBytes: number;
-  /** CPU in billionths of a CPU: 1_000_000_000 is one CPU. */
-  nanoCpus: number;
-  /** Most processes and threads alive at once in the container. */
-  pids: number;
-  /** Size of the tmpfs at /tmp (counts against the memory limit when used). */
-  tmpfsBytes: number;
-}
+export type { SandboxLimits } from './sandbox-driver';
 
 export interface DockerDriverSettings {
   /** Must already be present on the engine: the driver never pulls. */
@@ -52,6 +46,7 @@ export type DockerDriverOptions = DockerDriverSettings &
 const WORKSPACE = '/workspace';
 const RUNNER_LABEL = 'drover.runner';
 const MANAGED_LABEL = 'drover.managed';
+const RUN_LABEL = 'drover.run';
 
 /** Linux signal numbers: the container's kernel is Linux whatever the runner's OS is. */
 const SIGNALS = [
@@ -136,6 +131,15 @@ export function dockerClient(host: string): Docker {
   return new Docker({ host: url.hostname, port, protocol, timeout: 0 });
 }
 
+/**
+ * Where to find an engine when DOCKER_HOST is not set: Docker's socket, else
+ * Podman's (rootful) Docker-compatible API socket.
+ */
+export function defaultDockerHost(): string {
+  const sockets = ['/var/run/docker.sock', '/run/podman/podman.sock'];
+  return `unix://${sockets.find((path) => existsSync(path)) ?? sockets[0]}`;
+}
+
 /** The HTTP status of a failed engine call, when it has one. */
 function statusOf(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
@@ -190,6 +194,18 @@ export class DockerDriver implements SandboxDriver {
       docker: this.docker,
       labels: { ...this.settings.labels, ...labels },
     });
+  }
+
+  forRun(run: RunSandbox): { driver: DockerDriver; ignored: string[] } {
+    const driver = new DockerDriver({
+      ...this.settings,
+      docker: this.docker,
+      image: run.image ?? this.settings.image,
+      network: run.network ?? this.settings.network,
+      limits: { ...this.settings.limits, ...run.limits },
+      labels: { ...this.settings.labels, [RUN_LABEL]: run.runId },
+    });
+    return { driver, ignored: [] };
   }
 
   /**

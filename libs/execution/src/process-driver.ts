@@ -7,6 +7,7 @@ import {
   watchForStop,
   type CommandResult,
   type LineSink,
+  type RunSandbox,
   type SandboxCommand,
   type SandboxDriver,
 } from './sandbox-driver';
@@ -25,6 +26,14 @@ export class ProcessDriver implements SandboxDriver {
   readonly isolated = false;
 
   constructor(private readonly killGraceMs = 2_000) {}
+
+  /** The same driver: a local process has no image, network switch or limits to set. */
+  forRun(run: RunSandbox): { driver: ProcessDriver; ignored: string[] } {
+    const ignored = (['image', 'network', 'limits'] as const).filter(
+      (key) => run[key] !== undefined && !(key === 'network' && run.network === false),
+    );
+    return { driver: this, ignored };
+  }
 
   exec(
     workspace: string,

@@ -1,10 +1,31 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import type { LogLine, RunDispatched } from '@drover/contracts';
-import { runCommandSteps, type AgentOutcome } from './command-agent';
+import type {
+  ArtifactInfo,
+  ArtifactKind,
+  LogLine,
+  LogStream,
+  Resources,
+  RunDispatched,
+  TaskSpec,
+} from '@drover/contracts';
+import type { ArtifactStore } from '@drover/storage';
+import { composePrompt, readContextFiles, runAgentOnce, type AgentIteration } from './agent-step';
+import { failure, stopped, succeeded, type AgentContext, type AgentOutcome } from './command-agent';
 import { LogBuffer } from './log-buffer';
-import type { SandboxDriver } from './sandbox-driver';
+import type { SandboxDriver, SandboxLimits } from './sandbox-driver';
+import { exitText, failureFeedback, runAcceptance, type AcceptanceResult } from './verification';
+import {
+  commitAndPush,
+  diffWorkspace,
+  GitError,
+  InvalidSpecError,
+  prepareWorkspace,
+  type SourcePolicy,
+  type WorkspaceChange,
+} from './workspace';
+import { checkWritePolicy, describeBreaches } from './write-policy';
 
 /**
  * How a runner tells the control plane about a run it was granted; every report
@@ -12,6 +33,7 @@ import type { SandboxDriver } from './sandbox-driver';
  */
 export interface RunReporter {
   log(work: RunDispatched, firstLine: number, lines: LogLine[]): Promise<void>;
+  artifact(work: RunDispatched, artifact: ArtifactInfo): Promise<void>;
   finished(work: RunDispatched, outcome: AgentOutcome, finishedAt: Date): Promise<void>;
 }
 
@@ -19,15 +41,68 @@ export interface ExecutorOptions {
   workdir: string;
   driver: SandboxDriver;
   reporter: RunReporter;
+  artifacts: ArtifactStore;
+  /** What tasks may fetch from and push to. */
+  sources: SourcePolicy;
+  /** The runner's provider keys; each CLI agent gets only its own. */
+  providerEnv: Readonly<Record<string, string>>;
+  gitTimeoutMs: number;
   logFlushMs: number;
   keepWorkspaces: boolean;
 }
 
+/** One iteration of the verification loop, as result.json tells it. */
+interface IterationRecord {
+  iteration: number;
+  agent: { exitCode: number | null; durationMs: number } & Partial<AgentIteration['usage']>;
+  acceptance: AcceptanceResult[];
+}
+
+/** A run's log, also kept per iteration for the iteration's log artifact. */
+class RunLog {
+  private current: string[] = [];
+  private size = 0;
+  private static readonly MAX_ITERATION_BYTES = 8 * 1024 * 1024;
+
+  constructor(readonly buffer: LogBuffer) {}
+
+  line(stream: LogStream, text: string): void {
+    this.buffer.push(stream, text);
+    if (this.size > RunLog.MAX_ITERATION_BYTES) return;
+    const entry = `${new Date().toISOString()} ${stream} ${text}`;
+    this.size += entry.length + 1;
+    this.current.push(this.size > RunLog.MAX_ITERATION_BYTES ? '… (log clipped)' : entry);
+  }
+
+  /** The lines since the last call. */
+  take(): string {
+    const text = this.current.join('\n');
+    this.current = [];
+    this.size = 0;
+    return text ? `${text}\n` : '';
+  }
+}
+
+const MB = 1024 * 1024;
+
+function limitsOf(resources: Resources | undefined): Partial<SandboxLimits> | undefined {
+  if (!resources) return undefined;
+  const limits: Partial<SandboxLimits> = {};
+  if (resources.memory_mb) limits.memoryBytes = resources.memory_mb * MB;
+  if (resources.cpus) limits.nanoCpus = Math.round(resources.cpus * 1e9);
+  if (resources.pids) limits.pids = resources.pids;
+  if (resources.tmpfs_mb) limits.tmpfsBytes = resources.tmpfs_mb * MB;
+  return limits;
+}
+
 /**
- * Executes one leased run (already granted to this runner): a fresh workspace,
- * the agent, its output streamed as
- * numbered log batches, then the outcome. Logs are flushed before the finish
- * report so the control plane has every line when the run ends.
+ * Executes one leased run (already granted to this runner): a fresh workspace
+ * (the task's repository at `clone_branch`, or an empty one), then the
+ * verification loop (the agent, then the acceptance commands; on a failure and
+ * with iterations left, the agent again with the failure in its prompt), the
+ * write policy checked on the diff, artifacts stored (each iteration's log,
+ * the diff, result.json) and `push_branch` pushed on success. Output is
+ * streamed as numbered log batches, flushed before the finish report.
  */
 export class RunExecutor {
   private readonly logger = new Logger(RunExecutor.name);
@@ -35,61 +110,249 @@ export class RunExecutor {
   constructor(private readonly options: ExecutorOptions) {}
 
   async execute(work: RunDispatched, signal: AbortSignal): Promise<AgentOutcome> {
-    const { reporter, driver } = this.options;
-    await mkdir(this.options.workdir, { recursive: true });
-    const workspace = await mkdtemp(join(this.options.workdir, `run-${work.runId}-`));
-    const logs = new LogBuffer(
-      (first, lines) => reporter.log(work, first, lines),
-      this.options.logFlushMs,
+    const { reporter } = this.options;
+    await mkdir(this.options.workdir, { recursive: true, mode: 0o700 });
+    // Private to the runner; the workspace inside is opened to the sandbox user.
+    const runDir = await mkdtemp(join(this.options.workdir, `run-${work.runId}-`));
+    const log = new RunLog(
+      new LogBuffer((first, lines) => reporter.log(work, first, lines), this.options.logFlushMs),
     );
     let outcome: AgentOutcome;
     try {
-      if (!driver.isolated) logs.push('system', `sandbox: ${driver.name} (NOT ISOLATED)`);
-      outcome = await this.runAgent(work, {
-        workspace,
-        driver,
-        signal,
-        log: (s, t) => logs.push(s, t),
-        env: {
-          DROVER_RUN_ID: work.runId,
-          DROVER_TASK_ID: work.taskId,
-          DROVER_TICKET_ID: work.ticketId,
-          DROVER_ATTEMPT: String(work.attempt),
-        },
-      });
+      outcome = await this.run(work, join(runDir, 'workspace'), signal, log);
     } catch (error) {
-      this.logger.error(`run ${work.runId} failed in the runner: ${(error as Error).message}`);
-      outcome = {
-        outcome: 'FAILED',
-        exitCode: null,
-        errorClass: 'INFRA',
-        errorMessage: `runner error: ${(error as Error).message}`,
-        result: null,
-      };
+      outcome = this.crashed(work, error, signal);
     }
-    logs.push('system', outcome.errorMessage ?? `run ${outcome.outcome.toLowerCase()}`);
-    await logs.flush();
+    log.line('system', outcome.errorMessage ?? `run ${outcome.outcome.toLowerCase()}`);
+    await log.buffer.flush();
     await reporter.finished(work, outcome, new Date());
     if (!this.options.keepWorkspaces) {
-      await rm(workspace, { recursive: true, force: true }).catch((error: Error) =>
-        this.logger.warn(`could not remove workspace ${workspace}: ${error.message}`),
+      await rm(runDir, { recursive: true, force: true }).catch((error: Error) =>
+        this.logger.warn(`could not remove workspace ${runDir}: ${error.message}`),
       );
     }
     return outcome;
   }
 
-  private runAgent(work: RunDispatched, ctx: Parameters<typeof runCommandSteps>[1]) {
-    switch (work.agent) {
-      case 'command':
-        return runCommandSteps(work.spec.steps, ctx);
-      default:
-        return Promise.resolve<AgentOutcome>({
-          outcome: 'FAILED',
-          exitCode: null,
-          errorClass: 'INVALID_SPEC',
-          errorMessage: `this runner has no agent "${work.agent}"`,
-          result: null,
-        });
+  private async run(
+    work: RunDispatched,
+    workspace: string,
+    signal: AbortSignal,
+    log: RunLog,
+  ): Promise<AgentOutcome> {
+    const spec: TaskSpec = work.spec;
+    const started = Date.now();
+    const { driver, ignored } = this.options.driver.forRun({
+      runId: work.runId,
+      image: spec.image,
+      network: spec.network || undefined,
+      limits: limitsOf(spec.resources),
+    });
+    if (!driver.isolated) log.line('system', `sandbox: ${driver.name} (NOT ISOLATED)`);
+    if (ignored.length) {
+      log.line('system', `sandbox: ${driver.name} ignores the task's ${ignored.join(', ')}`);
     }
+
+    await mkdir(workspace);
+    const base = await this.prepare(spec, workspace, signal, log);
+    if (driver.isolated) await openToSandbox(workspace);
+    const ctx: AgentContext = {
+      workspace,
+      driver,
+      signal,
+      log: (stream, text) => log.line(stream, text),
+      env: {
+        ...spec.env,
+        DROVER_RUN_ID: work.runId,
+        DROVER_TASK_ID: work.taskId,
+        DROVER_TICKET_ID: work.ticketId,
+        DROVER_ATTEMPT: String(work.attempt),
+      },
+    };
+    const context = spec.context_files?.length
+      ? await readContextFiles(workspace, spec.context_files)
+      : [];
+
+    const iterations: IterationRecord[] = [];
+    const feedback: string[] = [];
+    let outcome: AgentOutcome | undefined;
+    let changes: WorkspaceChange[] = [];
+    for (let iteration = 1; !outcome; iteration++) {
+      log.line('system', `iteration ${iteration} of ${spec.max_iterations}`);
+      const agent = await runAgentOnce(work.agent, spec, ctx, {
+        prompt: composePrompt(spec, context, feedback),
+        iteration,
+        providerEnv: this.options.providerEnv,
+      });
+      const record: IterationRecord = {
+        iteration,
+        agent: { exitCode: agent.exitCode, durationMs: agent.durationMs, ...agent.usage },
+        acceptance: [],
+      };
+      iterations.push(record);
+      const breaches = agent.failed ? [] : await this.breaches(workspace, base, spec);
+      if (agent.failed) {
+        outcome = agent.failed;
+      } else if (breaches.length) {
+        // The agent's changes are checked before anything else runs on them.
+        outcome = failure(null, 'POLICY_VIOLATION', describeBreaches(breaches));
+      } else {
+        const round = await runAcceptance(spec.acceptance_commands, ctx, iteration);
+        record.acceptance = round.results;
+        if (round.aborted) {
+          outcome = stopped('acceptance', null, signal.reason);
+        } else if (!round.failed) {
+          outcome = succeeded();
+        } else if (iteration >= spec.max_iterations) {
+          outcome = failure(
+            round.failed.result.exitCode,
+            'ACCEPTANCE_FAILED',
+            `acceptance failed after ${iteration} iteration${iteration > 1 ? 's' : ''}: ` +
+              `\`${round.failed.result.command.split('\n')[0].slice(0, 200)}\` ${exitText(round.failed.result)}`,
+          );
+        } else {
+          feedback.push(failureFeedback(iteration, round.failed));
+        }
+      }
+      await this.store(
+        work,
+        `iteration-${iteration}.log`,
+        'log',
+        log.take(),
+        'text/plain; charset=utf-8',
+      );
+    }
+
+    // What is kept (and pushed) is the workspace as the run leaves it.
+    if (base) {
+      const diff = await diffWorkspace(workspace, base);
+      changes = diff.files;
+      await this.store(work, 'diff.patch', 'diff', diff.patch, 'text/x-diff; charset=utf-8');
+      const breaches = checkWritePolicy(changes, {
+        allowed: spec.allowed_paths,
+        forbidden: spec.forbidden_paths,
+      });
+      if (outcome.outcome === 'SUCCEEDED' && breaches.length) {
+        outcome = failure(null, 'POLICY_VIOLATION', describeBreaches(breaches));
+      }
+    }
+    let pushed: { branch: string; commit: string } | null = null;
+    if (outcome.outcome === 'SUCCEEDED' && spec.push_branch && spec.repo) {
+      const { commit } = await commitAndPush({
+        dir: workspace,
+        repo: spec.repo,
+        branch: spec.push_branch,
+        message: `drover: ${work.agent} run ${work.runId} (task ${work.taskId})`,
+        policy: this.options.sources,
+        signal,
+        timeoutMs: this.options.gitTimeoutMs,
+      });
+      pushed = { branch: spec.push_branch, commit };
+      log.line('system', `pushed ${commit} to ${spec.push_branch}`);
+    }
+
+    const sum = (key: 'costUsd' | 'inputTokens' | 'outputTokens') => {
+      const values = iterations
+        .map((i) => i.agent[key])
+        .filter((v): v is number => typeof v === 'number');
+      return values.length ? values.reduce((a, b) => a + b, 0) : null;
+    };
+    const summary = {
+      agent: work.agent,
+      model: spec.model ?? null,
+      outcome: outcome.outcome,
+      errorClass: outcome.errorClass,
+      baseCommit: base,
+      iterations: iterations.length,
+      acceptancePassed: outcome.outcome === 'SUCCEEDED',
+      filesChanged: changes,
+      durationMs: Date.now() - started,
+      costUsd: sum('costUsd'),
+      inputTokens: sum('inputTokens'),
+      outputTokens: sum('outputTokens'),
+      pushed,
+      sandbox: { driver: driver.name, image: spec.image ?? null, network: spec.network },
+    };
+    await this.store(
+      work,
+      'result.json',
+      'result',
+      `${JSON.stringify({ runId: work.runId, taskId: work.taskId, attempt: work.attempt, ...summary, iterationDetails: iterations }, null, 2)}\n`,
+      'application/json',
+    );
+    return { ...outcome, result: summary };
+  }
+
+  /** Paths the agent changed that the task's write policy does not allow. */
+  private async breaches(workspace: string, base: string | null, spec: TaskSpec) {
+    if (!base || (!spec.allowed_paths && !spec.forbidden_paths)) return [];
+    const { files } = await diffWorkspace(workspace, base);
+    return checkWritePolicy(files, {
+      allowed: spec.allowed_paths,
+      forbidden: spec.forbidden_paths,
+    });
+  }
+
+  /**
+   * The workspace's starting commit: the task's repository at its ref. A task
+   * without a repository gets an empty directory, and no diff.
+   */
+  private async prepare(
+    spec: TaskSpec,
+    workspace: string,
+    signal: AbortSignal,
+    log: RunLog,
+  ): Promise<string | null> {
+    if (!spec.repo) return null;
+    const ref = spec.clone_branch ?? 'HEAD';
+    log.line('system', `fetching ${spec.repo} at ${ref}`);
+    const { commit } = await prepareWorkspace({
+      repo: spec.repo,
+      ref,
+      dir: workspace,
+      policy: this.options.sources,
+      signal,
+      timeoutMs: this.options.gitTimeoutMs,
+    });
+    log.line('system', `workspace at ${commit}`);
+    return commit;
+  }
+
+  private async store(
+    work: RunDispatched,
+    name: string,
+    kind: ArtifactKind,
+    body: string,
+    contentType: string,
+  ): Promise<void> {
+    const meta = await this.options.artifacts.put(work.runId, name, body, contentType);
+    await this.options.reporter.artifact(work, { ...meta, kind });
+  }
+
+  /** The outcome of a run that threw: the task's fault, a stop, or the machinery's. */
+  private crashed(work: RunDispatched, error: unknown, signal: AbortSignal): AgentOutcome {
+    if (error instanceof InvalidSpecError) return failure(null, 'INVALID_SPEC', error.message);
+    if (error instanceof GitError && error.reason === 'aborted' && signal.aborted) {
+      return stopped('git', null, signal.reason);
+    }
+    const message = (error as Error).message;
+    this.logger.error(`run ${work.runId} failed in the runner: ${message}`);
+    return failure(null, 'INFRA', `runner error: ${message}`);
+  }
+}
+
+/**
+ * Lets the sandbox's user (not the runner's) write the workspace: every file and
+ * directory becomes writable by all, which git does not record (only the
+ * executable bit). The run directory around it stays private to the runner.
+ */
+async function openToSandbox(dir: string): Promise<void> {
+  await chmod(dir, 0o777);
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isSymbolicLink()) continue;
+    const path = join(entry.parentPath, entry.name);
+    const { mode } = await lstat(path);
+    const open = entry.isDirectory() || mode & 0o100 ? 0o777 : 0o666;
+    await chmod(path, (mode & 0o7777) | open);
   }
 }

@@ -18,6 +18,25 @@ export interface CommandResult {
 
 export type LineSink = (stream: 'stdout' | 'stderr', text: string) => void;
 
+/** Resource limits applied to every sandbox container. */
+export interface SandboxLimits {
+  memoryBytes: number;
+  /** CPU in billionths of a CPU: 1_000_000_000 is one CPU. */
+  nanoCpus: number;
+  /** Most processes and threads alive at once in the container. */
+  pids: number;
+  /** Size of the tmpfs at /tmp (counts against the memory limit when used). */
+  tmpfsBytes: number;
+}
+
+/** A run's own sandbox settings (from its task), over the driver's defaults. */
+export interface RunSandbox {
+  runId: string;
+  image?: string;
+  network?: boolean;
+  limits?: Partial<SandboxLimits>;
+}
+
 /**
  * Where an agent's commands run. Drivers differ in isolation (a local process,
  * a hardened container); the runner and agents only see this interface.
@@ -32,6 +51,12 @@ export interface SandboxDriver {
     onLine: LineSink,
     signal: AbortSignal,
   ): Promise<CommandResult>;
+  /**
+   * The driver for one run's commands, with its task's image, network and limits
+   * and its run id on what it creates. Settings a driver cannot honour are named
+   * in `ignored` so the run's log can say so.
+   */
+  forRun(run: RunSandbox): { driver: SandboxDriver; ignored: string[] };
 }
 
 /** Why a command was stopped, as a driver tells it in its `CommandResult`. */

@@ -1,10 +1,9 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { mkdir, mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { testGit } from '@drover/testing';
 import {
   checkRef,
   checkRepo,
@@ -16,8 +15,6 @@ import {
   type HostLookup,
   type SourcePolicy,
 } from './workspace';
-
-const exec = promisify(execFile);
 
 const STRICT: SourcePolicy = { allowLocal: false, allowPrivateHosts: false };
 const LOCAL: SourcePolicy = { allowLocal: true, allowPrivateHosts: false };
@@ -46,22 +43,8 @@ let c1: string;
 let c2: string;
 let c3: string;
 
-/** git for the tests' own setup and checks, with no user or system config. */
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const { stdout } = await exec('git', args, {
-    cwd,
-    env: {
-      PATH: process.env.PATH,
-      HOME: root,
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_AUTHOR_NAME: 'Test',
-      GIT_AUTHOR_EMAIL: 'test@example.com',
-      GIT_COMMITTER_NAME: 'Test',
-      GIT_COMMITTER_EMAIL: 'test@example.com',
-    },
-  });
-  return stdout;
-}
+/** git for the tests' own setup and checks. */
+const git = (cwd: string, ...args: string[]) => testGit(root, cwd, ...args);
 
 async function commit(cwd: string, files: Record<string, string>, message: string) {
   for (const [name, text] of Object.entries(files)) await writeFile(join(cwd, name), text);

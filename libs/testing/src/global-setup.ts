@@ -47,15 +47,18 @@ export default async function globalSetup(): Promise<void> {
   migrate(template.toString());
   process.env.DROVER_TEST_TEMPLATE_DB = templateName();
   if (process.env.DROVER_TEST_DOCKER_HOST === undefined) {
-    process.env.DROVER_TEST_DOCKER_HOST = containerEngine();
+    const [host = '', image = ''] = containerEngine().split('\n');
+    process.env.DROVER_TEST_DOCKER_HOST = host;
+    process.env.DROVER_TEST_SANDBOX_IMAGE = image;
   }
   process.env.DROVER_TEST_READY = '1';
 }
 
 /**
- * The DOCKER_HOST of a container engine for the sandbox tests, with the test
- * image built (tools/lib/engine.mjs starts Podman's API, or installs Podman where
- * it can); empty when there is none to be had, and those tests then fail saying so.
+ * The DOCKER_HOST of a container engine for the sandbox tests and, on the next
+ * line, the test image, built (tools/lib/engine.mjs starts Podman's API, or
+ * installs Podman where it can); the host is empty when there is none to be
+ * had, and those tests then fail saying so.
  */
 function containerEngine(): string {
   return execFileSync(process.execPath, [join(ROOT, 'tools/lib/engine.mjs')], {

@@ -1,0 +1,344 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import {
+  TaskSpec,
+  type ArtifactInfo,
+  type LogLine,
+  type RunDispatched,
+  type StopReason,
+} from '@drover/contracts';
+import { LocalArtifactStore } from '@drover/storage';
+import { sandboxTestImage, testGit } from '@drover/testing';
+import type { AgentOutcome } from './command-agent';
+import { DockerDriver, dockerClient } from './docker-driver';
+import { RunExecutor, type RunReporter } from './run-executor';
+
+// The verification loop, the write policy, artifacts and pushes, run for real:
+// a local git repository, the container engine the Jest global setup provides
+// (Podman's Docker API here) and its busybox test image.
+
+const RUNNER = `executor-${randomUUID().slice(0, 8)}`;
+
+let root: string;
+let source: string;
+let docker: Docker;
+let driver: DockerDriver;
+let store: LocalArtifactStore;
+
+/** What the executor reported, as the control plane would have received it. */
+class Reports implements RunReporter {
+  lines: LogLine[] = [];
+  artifacts: ArtifactInfo[] = [];
+  outcome: AgentOutcome | undefined;
+  log(_work: RunDispatched, _first: number, lines: LogLine[]): Promise<void> {
+    this.lines.push(...lines);
+    return Promise.resolve();
+  }
+  artifact(_work: RunDispatched, artifact: ArtifactInfo): Promise<void> {
+    this.artifacts.push(artifact);
+    return Promise.resolve();
+  }
+  finished(_work: RunDispatched, outcome: AgentOutcome): Promise<void> {
+    this.outcome = outcome;
+    return Promise.resolve();
+  }
+  text(): string {
+    return this.lines.map((l) => l.text).join('\n');
+  }
+}
+
+/** git for the tests' own setup and checks. */
+const git = (cwd: string, ...args: string[]) => testGit(root, cwd, ...args);
+
+beforeAll(async () => {
+  const host = process.env.DROVER_TEST_DOCKER_HOST;
+  const image = sandboxTestImage();
+  if (!host || !image) {
+    throw new Error(
+      'no container engine or sandbox image for these tests (see the Jest global setup)',
+    );
+  }
+  docker = dockerClient(host);
+  driver = new DockerDriver({
+    docker,
+    image,
+    runnerId: RUNNER,
+    user: '1000:1000',
+    limits: { memoryBytes: 256 * 2 ** 20, nanoCpus: 1e9, pids: 64, tmpfsBytes: 16 * 2 ** 20 },
+    killGraceMs: 1_000,
+  });
+  root = await mkdtemp(join(tmpdir(), 'drover-executor-'));
+  store = new LocalArtifactStore(join(root, 'artifacts'));
+  // The repository a task works on: a test suite that wants src/answer.txt to say 42.
+  source = join(root, 'source');
+  await mkdir(join(source, 'src'), { recursive: true });
+  await git(source, 'init', '-q', '-b', 'main');
+  await writeFile(join(source, '.gitignore'), '.count\n');
+  await writeFile(join(source, 'src/answer.txt'), 'answer=0\n');
+  await writeFile(
+    join(source, 'test.sh'),
+    'grep -q "answer=42" src/answer.txt || { echo "expected answer=42, got $(cat src/answer.txt)"; exit 1; }\n',
+  );
+  await git(source, 'add', '-A');
+  await git(source, 'commit', '-q', '-m', 'initial');
+}, 60_000);
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  const left = await docker.listContainers({
+    all: true,
+    filters: { label: [`drover.runner=${RUNNER}`] },
+  });
+  await DockerDriver.reap(docker, RUNNER);
+  expect(left.map((c) => c.Labels['drover.run'])).toEqual([]);
+});
+
+function work(agent: string, spec: Partial<TaskSpec>, timeoutMs = 120_000): RunDispatched {
+  return {
+    runId: randomUUID(),
+    taskId: randomUUID(),
+    ticketId: randomUUID(),
+    attempt: 1,
+    leaseToken: randomUUID(),
+    agent,
+    spec: TaskSpec.parse({ repo: source, ...spec }),
+    timeoutMs,
+  };
+}
+
+function executorFor(reports: Reports): RunExecutor {
+  return new RunExecutor({
+    workdir: join(root, 'runs'),
+    driver,
+    reporter: reports,
+    artifacts: store,
+    sources: { allowLocal: true, allowPrivateHosts: false },
+    providerEnv: {},
+    gitTimeoutMs: 60_000,
+    logFlushMs: 20,
+    keepWorkspaces: false,
+  });
+}
+
+async function execute(dispatched: RunDispatched, signal = new AbortController().signal) {
+  const reports = new Reports();
+  const outcome = await executorFor(reports).execute(dispatched, signal);
+  expect(reports.outcome).toEqual(outcome);
+  return { outcome, reports };
+}
+
+async function artifact(runId: string, name: string): Promise<string> {
+  const { body } = await store.get(runId, name);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks).toString();
+}
+
+/** A command step that writes answer=0 on its first run in a workspace and answer=42 after. */
+const LEARNS = [
+  'n=$(( $(cat .count 2>/dev/null || echo 0) + 1 )); echo $n > .count',
+  'if [ $n -ge 2 ]; then echo answer=42 > src/answer.txt; else echo answer=0 > src/answer.txt; fi',
+  'echo "agent run $n"',
+].join('\n');
+
+describe('RunExecutor in a container', () => {
+  it('passes on the second iteration, keeps every artifact and pushes the branch', async () => {
+    const dispatched = work('command', {
+      steps: [{ run: LEARNS }],
+      acceptance_commands: ['sh test.sh'],
+      max_iterations: 3,
+      allowed_paths: ['src/**'],
+      push_branch: 'drover/answer',
+    });
+    const { outcome, reports } = await execute(dispatched);
+
+    expect(outcome).toMatchObject({ outcome: 'SUCCEEDED', errorClass: null });
+    expect(outcome.result).toMatchObject({
+      iterations: 2,
+      acceptancePassed: true,
+      filesChanged: [{ path: 'src/answer.txt', status: 'modified' }],
+      pushed: { branch: 'drover/answer' },
+      sandbox: { driver: 'docker' },
+    });
+    expect(reports.artifacts.map((a) => [a.name, a.kind])).toEqual([
+      ['iteration-1.log', 'log'],
+      ['iteration-2.log', 'log'],
+      ['diff.patch', 'diff'],
+      ['result.json', 'result'],
+    ]);
+    expect(await artifact(dispatched.runId, 'iteration-1.log')).toContain(
+      'expected answer=42, got answer=0',
+    );
+    expect(await artifact(dispatched.runId, 'diff.patch')).toMatch(/-answer=0\n\+answer=42/);
+    const result = JSON.parse(await artifact(dispatched.runId, 'result.json')) as {
+      iterationDetails: { acceptance: { passed: boolean }[] }[];
+    };
+    expect(result.iterationDetails.map((i) => i.acceptance.map((a) => a.passed))).toEqual([
+      [false],
+      [true],
+    ]);
+    // The branch is in the source repository, with the change and only it.
+    expect(await git(source, 'show', 'drover/answer:src/answer.txt')).toBe('answer=42\n');
+    expect(await git(source, 'diff', '--name-only', 'main', 'drover/answer')).toBe(
+      'src/answer.txt\n',
+    );
+    expect(reports.text()).toContain('agent run 2');
+  }, 120_000);
+
+  it('ends ACCEPTANCE_FAILED when the iterations run out, naming the command', async () => {
+    const dispatched = work('command', {
+      steps: [{ run: 'echo answer=1 > src/answer.txt' }],
+      acceptance_commands: ['true', 'sh test.sh'],
+      max_iterations: 2,
+      push_branch: 'drover/never',
+    });
+    const { outcome, reports } = await execute(dispatched);
+    expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'ACCEPTANCE_FAILED' });
+    expect(outcome.errorMessage).toBe('acceptance failed after 2 iterations: `sh test.sh` exit 1');
+    expect(reports.artifacts.map((a) => a.name)).toContain('iteration-2.log');
+    await expect(git(source, 'rev-parse', '--verify', '-q', 'drover/never')).rejects.toThrow();
+  }, 120_000);
+
+  it('catches writes to forbidden paths and outside allowed ones, naming the files', async () => {
+    const forbidden = await execute(
+      work('command', {
+        steps: [
+          { run: 'mkdir -p secrets && echo x > secrets/key && echo answer=42 > src/answer.txt' },
+        ],
+        acceptance_commands: ['sh test.sh'],
+        forbidden_paths: ['secrets/**'],
+        push_branch: 'drover/forbidden',
+      }),
+    );
+    expect(forbidden.outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'POLICY_VIOLATION' });
+    expect(forbidden.outcome.errorMessage).toBe(
+      'changes the task may not make: secrets/key (forbidden by "secrets/**")',
+    );
+    // Caught before the acceptance commands ran on it, and nothing pushed.
+    expect(forbidden.reports.text()).not.toContain('acceptance 1/1');
+    await expect(git(source, 'rev-parse', '--verify', '-q', 'drover/forbidden')).rejects.toThrow();
+
+    const outside = await execute(
+      work('command', {
+        steps: [{ run: 'echo hi >> test.sh; echo answer=42 > src/answer.txt' }],
+        allowed_paths: ['src/**'],
+      }),
+    );
+    expect(outside.outcome.errorMessage).toBe(
+      'changes the task may not make: test.sh (outside allowed_paths)',
+    );
+  }, 120_000);
+
+  it('gives a CLI agent the failing output on its next iteration, and sums its cost', async () => {
+    const dispatched = work('claude-code', {
+      prompt: 'Make test.sh pass.',
+      model: 'claude-sonnet-4-5',
+      acceptance_commands: ['sh test.sh'],
+      max_iterations: 3,
+      env: {
+        // The fake CLI runs this as the agent's work: right only once it has seen the failure.
+        FAKE_AGENT_SCRIPT: [
+          'case "$DROVER_PROMPT" in',
+          '  *"expected answer=42, got answer=7"*) echo answer=42 > src/answer.txt ;;',
+          '  *) echo answer=7 > src/answer.txt ;;',
+          'esac',
+        ].join('\n'),
+      },
+    });
+    const { outcome, reports } = await execute(dispatched);
+    expect(outcome).toMatchObject({ outcome: 'SUCCEEDED' });
+    expect(outcome.result).toMatchObject({
+      agent: 'claude-code',
+      model: 'claude-sonnet-4-5',
+      iterations: 2,
+      costUsd: 0.0246,
+      inputTokens: 3000,
+      outputTokens: 90,
+    });
+    expect(reports.text()).toContain('"type":"result"');
+  }, 120_000);
+
+  it('nop changes nothing and oracle applies the reference solution', async () => {
+    const nop = await execute(work('nop', { acceptance_commands: ['sh test.sh'] }));
+    expect(nop.outcome).toMatchObject({ errorClass: 'ACCEPTANCE_FAILED' });
+    expect(nop.outcome.result).toMatchObject({ iterations: 1, filesChanged: [] });
+
+    const oracle = await execute(
+      work('oracle', {
+        solution: 'echo answer=42 > src/answer.txt',
+        acceptance_commands: ['sh test.sh'],
+      }),
+    );
+    expect(oracle.outcome).toMatchObject({ outcome: 'SUCCEEDED' });
+    expect(oracle.outcome.result).toMatchObject({
+      iterations: 1,
+      filesChanged: [{ path: 'src/answer.txt' }],
+    });
+  }, 120_000);
+
+  it.each<[StopReason, string]>([
+    ['CANCELLED', 'CANCELLED'],
+    ['TIMEOUT', 'TIMEOUT'],
+  ])(
+    'a %s stop kills the container and ends the run %s',
+    async (reason, errorClass) => {
+      const dispatched = work('command', { steps: [{ run: 'echo sleeping; sleep 60' }] });
+      const controller = new AbortController();
+      const reports = new Reports();
+      const pending = executorFor(reports).execute(dispatched, controller.signal);
+      const deadline = Date.now() + 30_000;
+      const sleeping = () =>
+        reports.lines.some((l) => l.stream === 'stdout' && l.text === 'sleeping');
+      while (!sleeping() && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const running = await docker.listContainers({
+        filters: { label: [`drover.run=${dispatched.runId}`] },
+      });
+      expect(running).toHaveLength(1);
+      const stopAt = Date.now();
+      controller.abort(reason);
+      const outcome = await pending;
+      expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass });
+      expect(Date.now() - stopAt).toBeLessThan(10_000);
+      const left = await docker.listContainers({
+        all: true,
+        filters: { label: [`drover.run=${dispatched.runId}`] },
+      });
+      expect(left).toEqual([]);
+    },
+    60_000,
+  );
+
+  it.each([
+    ['ext::sh -c touch% /tmp/pwned', 'repo: the ext:: transport is not allowed'],
+    ['--upload-pack=touch /tmp/pwned', "repo: must not start with '-'"],
+    ['https://10.0.0.1/repo.git', 'repo:'],
+  ])(
+    'refuses the repository %s with INVALID_SPEC before git runs',
+    async (repo, message) => {
+      const dispatched = work('nop', {});
+      dispatched.spec = { ...dispatched.spec, repo };
+      const { outcome } = await execute(dispatched);
+      expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'INVALID_SPEC' });
+      expect(outcome.errorMessage).toContain(message);
+    },
+    60_000,
+  );
+
+  it('refuses a ref that is an option or not a ref name', async () => {
+    for (const ref of ['--output=/tmp/x', 'main..other', 'nope']) {
+      const dispatched = work('nop', {});
+      dispatched.spec = { ...dispatched.spec, clone_branch: ref };
+      const { outcome } = await execute(dispatched);
+      expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'INVALID_SPEC' });
+      expect(outcome.errorMessage).toMatch(/^clone_branch: /);
+    }
+  }, 60_000);
+});

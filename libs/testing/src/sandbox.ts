@@ -1,0 +1,14 @@
+/**
+ * The sandbox image the Jest global setup built on the test engine (busybox, a
+ * user `sandbox` of uid 1000, the fake agent CLIs). Its tag names its recipe in
+ * tools/lib/engine.mjs, so tests take it from here rather than spell it out.
+ */
+export function sandboxTestImage(): string {
+  const image = process.env.DROVER_TEST_SANDBOX_IMAGE;
+  if (!image) {
+    throw new Error(
+      'DROVER_TEST_SANDBOX_IMAGE is not set: run the tests through Jest (its global setup builds the image)',
+    );
+  }
+  return image;
+}
