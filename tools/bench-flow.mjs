@@ -28,6 +28,8 @@ const env = {
   DROVER_CONCURRENCY: JSON.stringify({ default: slots }),
   LOG_LEVEL: 'warn',
   LOG_FORMAT: 'json',
+  // Measures the control plane: commands run as plain processes.
+  RUNNER_SANDBOX: 'process',
 };
 migrate(root, env);
 buildApps(root, ['gateway', 'orchestrator', 'scheduler', 'agent-runner', 'health-monitor']);

@@ -1189,6 +1189,9 @@ try {
     DROVER_RETRY_MAX_BACKOFF_MS: '4000',
     DROVER_RETRY_MAX_ATTEMPTS: '20',
     RUNNER_SHUTDOWN_GRACE_MS: '2000',
+    // The chaos run tests the control plane: its commands need no container.
+    RUNNER_SANDBOX: 'process',
+    DROVER_ARTIFACTS: `file://${join(runDir, 'artifacts')}`,
     DROVER_CONCURRENCY: '{"default":12}',
     GATEWAY_PORT: String(gatewayP),
   };

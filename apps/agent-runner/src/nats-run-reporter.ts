@@ -1,7 +1,9 @@
 import { Logger } from '@nestjs/common';
 import {
   Subjects,
+  type ArtifactInfo,
   type LogLine,
+  type RunArtifactStored,
   type RunDispatched,
   type RunFinished,
   type RunLogAppended,
@@ -45,6 +47,19 @@ export class NatsRunReporter implements RunReporter {
       lines,
     };
     return this.send(Subjects.runLogAppended, batch, `${work.leaseToken}:log:${firstLine}`, work);
+  }
+
+  artifact(work: RunDispatched, artifact: ArtifactInfo): Promise<void> {
+    const report: RunArtifactStored = {
+      runId: work.runId,
+      leaseToken: work.leaseToken,
+      runnerId: this.runnerId,
+      artifact,
+      storedAt: new Date().toISOString(),
+    };
+    // The content hash in the id: storing the same name again with new content is a new report.
+    const msgId = `${work.leaseToken}:artifact:${artifact.name}:${artifact.sha256}`;
+    return this.send(Subjects.runArtifactStored, report, msgId, work);
   }
 
   async finished(work: RunDispatched, outcome: AgentOutcome, finishedAt: Date): Promise<void> {

@@ -6,19 +6,30 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { RunnerConfig } from '@drover/config';
+import { providerKeysInEnv, RunnerConfig } from '@drover/config';
 import {
   Consumers,
   HeartbeatReply,
   RegistryReply,
   RunDispatched,
   RunStopRequested,
+  AgentName,
   StartRunReply,
   Subjects,
   type RunnerHeartbeat,
   type RunStarted,
 } from '@drover/contracts';
-import { ProcessDriver, RELEASE, RunExecutor, type AbortReason } from '@drover/execution';
+import {
+  defaultDockerHost,
+  DockerDriver,
+  dockerClient,
+  ProcessDriver,
+  RELEASE,
+  RunExecutor,
+  type AbortReason,
+  type SandboxDriver,
+} from '@drover/execution';
+import { artifactStoreFrom } from '@drover/storage';
 import { NatsBus } from '@drover/messaging';
 import { NatsRunReporter } from './nats-run-reporter';
 
@@ -44,7 +55,7 @@ const START_TRIES = 3;
 export class RunnerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(RunnerService.name);
   private readonly active = new Map<string, ActiveRun>();
-  private readonly executor: RunExecutor;
+  private executor: RunExecutor | undefined;
   private readonly reporter: NatsRunReporter;
   private stopping = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -56,17 +67,24 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     private readonly config: RunnerConfig,
   ) {
     this.reporter = new NatsRunReporter(bus, config.RUNNER_ID, () => this.stopping);
-    this.executor = new RunExecutor({
-      workdir: config.RUNNER_WORKDIR ?? join(tmpdir(), 'drover-runs', config.RUNNER_ID),
-      driver: new ProcessDriver(),
-      reporter: this.reporter,
-      logFlushMs: config.RUNNER_LOG_FLUSH_MS,
-      keepWorkspaces: config.RUNNER_KEEP_WORKSPACES,
-    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.logger.warn('sandbox driver "process": runs are NOT isolated from this host');
+    const config = this.config;
+    this.executor = new RunExecutor({
+      workdir: config.RUNNER_WORKDIR ?? join(tmpdir(), 'drover-runs', config.RUNNER_ID),
+      driver: await this.sandbox(),
+      reporter: this.reporter,
+      artifacts: artifactStoreFrom(config),
+      sources: {
+        allowLocal: config.RUNNER_ALLOW_LOCAL_REPOS,
+        allowPrivateHosts: config.RUNNER_ALLOW_PRIVATE_HOSTS,
+      },
+      providerEnv: providerKeysInEnv(),
+      gitTimeoutMs: config.RUNNER_GIT_TIMEOUT_MS,
+      logFlushMs: config.RUNNER_LOG_FLUSH_MS,
+      keepWorkspaces: config.RUNNER_KEEP_WORKSPACES,
+    });
     await this.bus.ensureConsumer('work', Consumers.runners);
     this.bus.subscribe(Subjects.runStopRequested, RunStopRequested, (stop) => {
       this.stop(stop.runId, stop.reason);
@@ -79,6 +97,50 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     ).then(() => undefined);
   }
 
+  /**
+   * The sandbox driver: `docker` when an engine answers (after removing the
+   * containers an earlier runner of this id left behind), `process` only when
+   * chosen explicitly; with neither, the runner refuses to start.
+   */
+  private async sandbox(): Promise<SandboxDriver> {
+    const config = this.config;
+    if (config.RUNNER_SANDBOX === 'process') {
+      this.logger.warn('sandbox driver "process": runs are NOT isolated from this host');
+      return new ProcessDriver();
+    }
+    const host = config.DOCKER_HOST ?? defaultDockerHost();
+    const docker = dockerClient(host);
+    if (!(await DockerDriver.available(docker))) {
+      throw new Error(
+        `no container engine answers at ${host}: start Docker or Podman's API service, or point ` +
+          'DOCKER_HOST at one; RUNNER_SANDBOX=process runs work unisolated (development only)',
+      );
+    }
+    const image = await docker
+      .getImage(config.RUNNER_IMAGE)
+      .inspect()
+      .catch(() => undefined);
+    if (!image) {
+      throw new Error(`sandbox image ${config.RUNNER_IMAGE} is not on the engine at ${host}`);
+    }
+    const reaped = await DockerDriver.reap(docker, config.RUNNER_ID);
+    if (reaped) this.logger.warn(`removed ${reaped} containers an earlier runner left behind`);
+    this.logger.log(`sandbox driver "docker" at ${host}, image ${config.RUNNER_IMAGE}`);
+    return new DockerDriver({
+      docker,
+      image: config.RUNNER_IMAGE,
+      runnerId: config.RUNNER_ID,
+      network: config.RUNNER_NETWORK,
+      user: config.RUNNER_USER || undefined,
+      limits: {
+        memoryBytes: config.RUNNER_MEMORY_MB * 1024 * 1024,
+        nanoCpus: Math.round(config.RUNNER_CPUS * 1e9),
+        pids: config.RUNNER_PIDS,
+        tmpfsBytes: config.RUNNER_TMPFS_MB * 1024 * 1024,
+      },
+    });
+  }
+
   private register(): Promise<void> {
     this.registering ??= this.registerOnce().finally(() => (this.registering = undefined));
     return this.registering;
@@ -89,7 +151,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       runnerId: this.config.RUNNER_ID,
       name: this.config.RUNNER_NAME ?? this.config.RUNNER_ID,
       slots: this.config.RUNNER_SLOTS,
-      capabilities: ['command'],
+      capabilities: [...AgentName.options],
       heartbeatIntervalMs: this.config.RUNNER_HEARTBEAT_MS,
     };
     for (let attempt = 1; !this.stopping; attempt++) {
@@ -198,6 +260,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     const controller = new AbortController();
     const deadline = setTimeout(() => controller.abort('TIMEOUT'), work.timeoutMs);
     this.logger.log(`run ${work.runId} (task ${work.taskId}, attempt ${work.attempt}) started`);
+    if (!this.executor) throw new Error('the runner is not started');
     const done = this.executor
       .execute(work, controller.signal)
       .then((outcome) => this.logger.log(`run ${work.runId} ${outcome.outcome}`))

@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { argValue, ConfigError, loadConfig } from './config';
 import { boolVar, CommonConfigSchema, intVar, TelemetryConfigSchema } from './fields';
@@ -25,6 +28,7 @@ describe(loadConfig.name, () => {
     const config = loadConfig(CommonConfigSchema, {});
     expect(config).toEqual({
       DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/drover',
+      DROVER_ARTIFACTS: pathToFileURL(join(tmpdir(), 'drover-artifacts')).href,
       NATS_URL: 'nats://127.0.0.1:4222',
       REDIS_URL: 'redis://127.0.0.1:6379',
       DROVER_SUBJECT_PREFIX: '',
@@ -155,7 +159,8 @@ describe('config fields', () => {
   it('gives the runner an id that satisfies its own rule', () => {
     const config = loadConfig(RunnerConfigSchema, {});
     expect(config.RUNNER_ID).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
-    expect(config.RUNNER_SANDBOX).toBe('process');
+    // Containers unless told otherwise: the unisolated driver must be chosen explicitly.
+    expect(config.RUNNER_SANDBOX).toBe('auto');
   });
 });
 

@@ -1,3 +1,6 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 
 const url = (protocols: RegExp, fallback: string) =>
@@ -44,5 +47,14 @@ export const CommonConfigSchema = TelemetryConfigSchema.extend({
   LOG_FORMAT: z.enum(['json', 'text']).default('text'),
   /** Outbox relay: how often to look for unpublished events when nothing kicks it. */
   DROVER_RELAY_POLL_MS: intVar(250, 10, 60_000),
+  /**
+   * Where run artifacts (diffs, logs, result.json) are kept: `file:///abs/dir`, or
+   * `s3://bucket/prefix?endpoint=...&region=...` (credentials from the AWS chain).
+   * Runners write there and the gateway reads, so they must share it.
+   */
+  DROVER_ARTIFACTS: z
+    .string()
+    .min(1)
+    .default(pathToFileURL(join(tmpdir(), 'drover-artifacts')).href),
 });
 export type CommonConfig = z.output<typeof CommonConfigSchema>;

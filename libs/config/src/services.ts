@@ -103,14 +103,56 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_WORKDIR: z.string().optional(),
   /** On SIGTERM, how long running work may continue before it is released. */
   RUNNER_SHUTDOWN_GRACE_MS: intVar(30_000, 0),
-  /** Sandbox driver. Only `process` exists until the container sandbox lands. */
-  RUNNER_SANDBOX: z.enum(['process']).default('process'),
+  /**
+   * Sandbox driver. `auto`: `docker` when a container engine answers, else the
+   * runner refuses to start. `process` runs work unisolated on this host
+   * (development only) and must be chosen explicitly.
+   */
+  RUNNER_SANDBOX: z.enum(['auto', 'docker', 'process']).default('auto'),
+  /** The container engine: `unix:///path.sock`, a socket path, or `tcp://host:port`. */
+  DOCKER_HOST: z.string().optional(),
+  /** Default sandbox image (a task's `image` replaces it); must be on the engine. */
+  RUNNER_IMAGE: z.string().min(1).default('localhost/drover-sandbox:latest'),
+  /**
+   * `uid:gid` the sandbox runs commands as; empty: the image's own user. Never
+   * root by default: an image without a USER would otherwise run as root.
+   */
+  RUNNER_USER: z
+    .string()
+    .regex(/^(\d+(:\d+)?)?$/, 'must be uid:gid (numbers), or empty for the image user')
+    .default('1000:1000'),
+  /** Default sandbox limits (a task's `resources` replace them). */
+  RUNNER_MEMORY_MB: intVar(2048, 16, 262_144),
+  RUNNER_CPUS: z.coerce.number().min(0.05).max(256).default(2),
+  RUNNER_PIDS: intVar(512, 16, 65_536),
+  RUNNER_TMPFS_MB: intVar(512, 1, 65_536),
+  /** Tasks get a network only when they ask; this makes it the default for all. */
+  RUNNER_NETWORK: boolVar(false),
+  /** Let tasks use local paths and file:// repositories (development and tests). */
+  RUNNER_ALLOW_LOCAL_REPOS: boolVar(false),
+  /** Let tasks use repositories on private, loopback and link-local addresses. */
+  RUNNER_ALLOW_PRIVATE_HOSTS: boolVar(false),
+  /** Limit of one clone or push. */
+  RUNNER_GIT_TIMEOUT_MS: intVar(600_000, 1_000),
   /** Keep workspaces after runs (debugging). */
   RUNNER_KEEP_WORKSPACES: boolVar(false),
   /** Flush buffered log lines at least this often. */
   RUNNER_LOG_FLUSH_MS: intVar(100, 10),
 });
 export abstract class RunnerConfig extends configClass(RunnerConfigSchema) {}
+
+/**
+ * The provider API keys in this process's environment (`*_API_KEY`): the runner
+ * hands each CLI agent only its own provider's.
+ */
+export function providerKeysInEnv(env: Env = process.env): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] =>
+        /^[A-Z][A-Z0-9_]*_API_KEY$/.test(entry[0]) && typeof entry[1] === 'string',
+    ),
+  );
+}
 
 export const HealthConfigSchema = CommonConfigSchema.extend({
   /** How often stale runners and expired leases are looked for. */

@@ -446,6 +446,9 @@ export async function startServices(options: StartOptions = {}): Promise<Running
     RUNNER_ID: runnerId,
     // Run workspaces go in a directory of this test file's own, removed by stop().
     RUNNER_WORKDIR: workdir,
+    // Control-plane tests run plain commands; the sandbox tests ask for docker.
+    RUNNER_SANDBOX: 'process',
+    DROVER_ARTIFACTS: `file://${join(workdir, 'artifacts')}`,
     ...options.env,
   };
   const envFor = (name: AppName, extra: Readonly<Record<string, string>> = {}) => ({

@@ -1,3 +1,7 @@
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
@@ -27,11 +31,16 @@ export interface InProcessStack {
  */
 export async function startInProcessStack(): Promise<InProcessStack> {
   const env = await createTestEnv();
+  const scratch = join(tmpdir(), 'drover-in-process', env.subjectPrefix);
   const vars = {
     ...env.env,
     LOG_LEVEL: 'warn',
     RUNNER_HEARTBEAT_MS: '1000',
     RUNNER_ID: `in-process-${env.subjectPrefix}`,
+    // These tests follow requests across the services; their commands need no container.
+    RUNNER_SANDBOX: 'process',
+    RUNNER_WORKDIR: join(scratch, 'runs'),
+    DROVER_ARTIFACTS: pathToFileURL(join(scratch, 'artifacts')).href,
     HEALTH_CHECK_INTERVAL_MS: '200',
     GATEWAY_PORT: '0',
   };
@@ -58,6 +67,7 @@ export async function startInProcessStack(): Promise<InProcessStack> {
       // Runner first so it releases work while the control plane still listens.
       for (const app of [...apps].reverse()) await app.close();
       await env.destroy();
+      await rm(scratch, { recursive: true, force: true });
     },
   };
 }
