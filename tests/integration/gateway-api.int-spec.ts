@@ -61,6 +61,9 @@ describe('gateway API', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/health',
       '/runners',
+      '/runs/{id}/artifacts',
+      '/runs/{id}/artifacts/{name}',
+      '/runs/{id}/diff',
       '/runs/{id}/logs',
       '/tasks/{id}',
       '/tasks/{id}/cancel',

@@ -27,9 +27,35 @@ export class DroverApi {
     body?: unknown,
     extraHeaders: Record<string, string> = {},
   ): Promise<T> {
-    let res: Response;
+    const res = await this.send(method, path, body, extraHeaders);
+    const text = await res.text();
+    const parsed: unknown = text ? safeJson(text) : null;
+    if (!res.ok) throw new ApiError(res.status, parsed ?? text);
+    return parsed as T;
+  }
+
+  /** GETs content that is not JSON (an artifact, a diff); the body is left to the caller. */
+  async download(path: string): Promise<{ body: ReadableStream<Uint8Array>; size: number | null }> {
+    const res = await this.send('GET', path);
+    if (!res.ok) {
+      const text = await res.text();
+      throw new ApiError(res.status, (text ? safeJson(text) : null) ?? text);
+    }
+    const length = res.headers.get('content-length');
+    return {
+      body: res.body ?? new Blob([]).stream(),
+      size: length === null ? null : Number(length),
+    };
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Response> {
     try {
-      res = await fetch(new URL(path, this.baseUrl), {
+      return await fetch(new URL(path, this.baseUrl), {
         method,
         headers: {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -43,10 +69,6 @@ export class DroverApi {
         `cannot reach the Drover API at ${this.baseUrl}: ${(error as Error).message}`,
       );
     }
-    const text = await res.text();
-    const parsed: unknown = text ? safeJson(text) : null;
-    if (!res.ok) throw new ApiError(res.status, parsed ?? text);
-    return parsed as T;
   }
 
   /**

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { StreamEvent } from '@drover/contracts';
 import { ApiError, type DroverApi } from './api-client';
-import { bold, dim, status, table } from './render';
+import { bold, dim, formatBytes, status, table } from './render';
 
 interface Task {
   id: string;
@@ -25,7 +25,7 @@ export interface Output {
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 
-function print(out: Output, human: string, data: unknown): void {
+export function print(out: Output, human: string, data: unknown): void {
   process.stdout.write(out.json ? `${JSON.stringify(data, null, 2)}\n` : `${human}\n`);
 }
 
@@ -116,6 +116,11 @@ function progress(event: StreamEvent, started: number): void {
     case 'ticket.changed': {
       const d = event.data as { status: string };
       process.stdout.write(`${at} ticket ${status(d.status)}\n`);
+      break;
+    }
+    case 'artifact.stored': {
+      const d = event.data as { name: string; size: number };
+      process.stdout.write(`${at}   ${dim(`stored ${d.name} (${formatBytes(d.size)})`)}\n`);
       break;
     }
     case 'run.changed':

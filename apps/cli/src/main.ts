@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { CliConfigSchema, loadConfig } from '@drover/config';
 import { ApiError, DroverApi } from './api-client';
+import { artifact, artifacts, diff } from './artifact-commands';
 import { cancel, logs, runners, statusCommand, submit } from './commands';
 
 // Exit codes: 0 success; 1 the ticket failed (submit --wait); 2 usage or input error;
@@ -49,6 +50,26 @@ program
   .description("print a run's log")
   .action(async (run: string) => {
     exitCode = await logs(api(), run, { json: json() });
+  });
+program
+  .command('artifacts <run>')
+  .description("list a run's artifacts (its diff, iteration logs, result.json)")
+  .action(async (run: string) => {
+    exitCode = await artifacts(api(), run, { json: json() });
+  });
+program
+  .command('artifact <run> <name>')
+  .description("download one of a run's artifacts (to stdout unless -o)")
+  .option('-o, --output <file>', 'write to this file instead of stdout')
+  .action(async (run: string, name: string, o: { output?: string }) => {
+    exitCode = await artifact(api(), run, name, { json: json(), output: o.output });
+  });
+program
+  .command('diff <run>')
+  .description("print a run's diff (its workspace changes) as a patch")
+  .option('-o, --output <file>', 'write to this file instead of stdout')
+  .action(async (run: string, o: { output?: string }) => {
+    exitCode = await diff(api(), run, { json: json(), output: o.output });
   });
 
 program

@@ -34,3 +34,15 @@ export function table(headers: string[], rows: string[][]): string {
       .trimEnd();
   return [bold(line(headers)), ...rows.map(line)].join('\n');
 }
+
+/** A byte count for people: 512 B, 1.5 KiB, 3.2 MiB. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}

@@ -4,8 +4,10 @@ import { APP_FILTER } from '@nestjs/core';
 import { GatewayConfig } from '@drover/config';
 import { PrismaService } from '@drover/db';
 import { InfraModule } from '@drover/service-kit';
-import { TicketQueries } from '@drover/workflow';
+import { ArtifactQueries, TicketQueries } from '@drover/workflow';
 import { ApiErrorFilter } from './api-error';
+import { artifactStoreProvider } from './artifact-store.provider';
+import { ArtifactsController } from './artifacts.controller';
 import { EventStreamServer, HTTP_SERVER } from './event-stream.server';
 import { CancelCommand } from './cancel';
 import { HealthController } from './health.controller';
@@ -28,7 +30,7 @@ export class GatewayModule {
           database: true,
         }),
       ],
-      controllers: [TicketsController, TasksController, HealthController],
+      controllers: [TicketsController, TasksController, ArtifactsController, HealthController],
       providers: [
         { provide: GatewayConfig, useValue: config },
         { provide: HTTP_SERVER, useValue: server },
@@ -38,6 +40,12 @@ export class GatewayModule {
           inject: [PrismaService],
           useFactory: (p: PrismaService) => new TicketQueries(p),
         },
+        {
+          provide: ArtifactQueries,
+          inject: [PrismaService],
+          useFactory: (p: PrismaService) => new ArtifactQueries(p),
+        },
+        artifactStoreProvider,
         HealthProbe,
         EventStreamServer,
         CancelCommand,

@@ -30,3 +30,6 @@ export const LogsQuery = (maxPage: number) =>
       limit: pageLimit(maxPage * 10, 1000),
     })
     .strict();
+
+/** `name` is checked with the artifact store's own rule (`checkArtifactName`), not here. */
+export const ArtifactParams = IdParam.extend({ name: z.string() });

@@ -29,7 +29,8 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 /**
  * `GET /events` upgraded to a WebSocket: typed events (ticket, task, run, runner
- * changes and log lines), optionally of one ticket, each with its sequence. With
+ * changes, log lines and stored artifacts: every `PublicEvents` type), optionally
+ * of one ticket, each with its sequence. With
  * `since=<seq>` the client first receives every event after that sequence.
  */
 @Injectable()

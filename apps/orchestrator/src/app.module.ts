@@ -8,6 +8,7 @@ import {
   CancelWork,
   CreateTicket,
   FireTimer,
+  RecordArtifact,
   RecordRunFinished,
   StartRun,
 } from '@drover/workflow';
@@ -16,11 +17,13 @@ import { OrchestratorHandlers } from './orchestrator.handlers';
 @Module({})
 export class OrchestratorModule {
   static register(config: OrchestratorConfig): DynamicModule {
-    const withTimers = [RecordRunFinished, AppendRunLog, CancelWork, FireTimer].map((UseCase) => ({
-      provide: UseCase,
-      inject: [PrismaService, TimerQueue],
-      useFactory: (prisma: PrismaService, timers: TimerQueue) => new UseCase(prisma, timers),
-    }));
+    const withTimers = [RecordRunFinished, AppendRunLog, RecordArtifact, CancelWork, FireTimer].map(
+      (UseCase) => ({
+        provide: UseCase,
+        inject: [PrismaService, TimerQueue],
+        useFactory: (prisma: PrismaService, timers: TimerQueue) => new UseCase(prisma, timers),
+      }),
+    );
     return {
       module: OrchestratorModule,
       imports: [

@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import {
   CancelRequest,
   Consumers,
+  RunArtifactStored,
   RunFinished,
   RunLogAppended,
   RunStarted,
@@ -22,6 +23,7 @@ import {
   CancelWork,
   CreateTicket,
   FireTimer,
+  RecordArtifact,
   RecordRunFinished,
   StartRun,
   type Report,
@@ -53,6 +55,7 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
     private readonly startRun: StartRun,
     private readonly runFinished: RecordRunFinished,
     private readonly runLog: AppendRunLog,
+    private readonly runArtifact: RecordArtifact,
     private readonly cancelWork: CancelWork,
     private readonly fireTimer: FireTimer,
   ) {}
@@ -93,6 +96,7 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
     await this.bus.ensureConsumer('reports', Consumers.orchestratorReports);
     const finished = this.batched(this.runFinished);
     const logs = this.batched(this.runLog);
+    const artifacts = this.batched(this.runArtifact);
     this.bus.consumeForever(
       'reports',
       Consumers.orchestratorReports,
@@ -107,6 +111,12 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
           schema: RunLogAppended,
           handle: async (batch: RunLogAppended, envelope: { correlationId: string }) => {
             await logs(batch, envelope.correlationId);
+          },
+        },
+        [Subjects.runArtifactStored]: {
+          schema: RunArtifactStored,
+          handle: async (stored: RunArtifactStored, envelope: { correlationId: string }) => {
+            await artifacts(stored, envelope.correlationId);
           },
         },
       },

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Events, type ConsumerConfig, type JetStreamManager } from 'nats';
-import { RunFinished, RunLogAppended, Subjects, type StreamName } from '@drover/contracts';
+import { RunFinished, RunLogAppended, Streams, Subjects, type StreamName } from '@drover/contracts';
 import {
   finishReport,
   startPrivateNatsServer,
@@ -250,10 +250,9 @@ describe('NatsBus across nats-server restarts', () => {
     await producer.publish(Subjects.runFinished, report);
 
     const stream = await (await manager()).streams.info(producer.streamName('reports'));
-    expect(stream.config.subjects).toEqual([
-      producer.subject(Subjects.runFinished),
-      producer.subject(Subjects.runLogAppended),
-    ]);
+    expect(stream.config.subjects).toEqual(
+      Streams.reports.subjects.map((s) => producer.subject(s)),
+    );
     expect(stream.state.messages).toBe(1);
   }, 60_000);
 

@@ -8,7 +8,9 @@ import {
   RegistryReply,
   RunFinished,
   RunLogAppended,
+  Streams,
   Subjects,
+  type RunArtifactStored,
   type Envelope,
   type StreamName,
 } from '@drover/contracts';
@@ -323,5 +325,42 @@ describe(NatsBus.name, () => {
     await waitFor(() => seen.length === 2, 'both messages', 10_000);
     expect(seen).toEqual([traceId, traceId]);
     await server.close();
+  });
+
+  it('gives a stream that exists with fewer subjects the ones added since, keeping its messages', async () => {
+    const jsm = await bus.connection.jetstreamManager();
+    const name = bus.streamName('reports');
+    const added = bus.subject(Subjects.runArtifactStored);
+    // The stream as a release before artifacts created it, with a report stored in it.
+    await jsm.streams.update(name, {
+      subjects: Streams.reports.subjects.map((s) => bus.subject(s)).filter((s) => s !== added),
+    });
+    await bus.publish(Subjects.runFinished, runFinished());
+    const before = await jsm.streams.info(name);
+    expect(before.config.subjects).not.toContain(added);
+
+    const next = await connect('next-release');
+    await next.ensureStreams(['reports']);
+
+    const after = await jsm.streams.info(name);
+    expect(after.config.subjects).toEqual(Streams.reports.subjects.map((s) => bus.subject(s)));
+    expect(after.created).toBe(before.created);
+    expect(after.state.messages).toBe(before.state.messages);
+    const stored: RunArtifactStored = {
+      runId: randomUUID(),
+      leaseToken: randomUUID(),
+      runnerId: 'runner-1',
+      artifact: {
+        name: 'diff.patch',
+        kind: 'diff',
+        size: 0,
+        sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+        contentType: 'text/x-diff',
+      },
+      storedAt: new Date().toISOString(),
+    };
+    await next.publish(Subjects.runArtifactStored, stored);
+    expect((await jsm.streams.info(name)).state.messages).toBe(before.state.messages + 1);
+    await jsm.streams.purge(name);
   });
 });

@@ -1,3 +1,4 @@
+export * from './artifact-queries';
 export * from './graph';
 export * from './outbox-messages';
 export * from './retry-policy';
@@ -9,6 +10,7 @@ export * from './use-cases/cancel-work';
 export * from './use-cases/create-ticket';
 export * from './use-cases/fire-timer';
 export * from './use-cases/reconciler';
+export * from './use-cases/record-artifact';
 export * from './use-cases/record-run-finished';
 export * from './use-cases/report-use-case';
 export * from './use-cases/start-run';

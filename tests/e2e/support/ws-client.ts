@@ -1,6 +1,7 @@
 import WebSocket, { type RawData } from 'ws';
 import { z } from 'zod';
 import {
+  ArtifactStored,
   LogAppended,
   RunChanged,
   RunnerChanged,
@@ -24,6 +25,7 @@ export const EventFrame = z.discriminatedUnion('type', [
   z.object({ ...frame, type: z.literal('run.changed'), data: RunChanged }).strict(),
   z.object({ ...frame, type: z.literal('runner.changed'), data: RunnerChanged }).strict(),
   z.object({ ...frame, type: z.literal('log.appended'), data: LogAppended }).strict(),
+  z.object({ ...frame, type: z.literal('artifact.stored'), data: ArtifactStored }).strict(),
 ]);
 
 /** Fails to compile if a validated frame stops being a contract `StreamEvent`. */
@@ -60,6 +62,8 @@ export function describeEvents(events: readonly ReceivedEvent[], max = 60): stri
         return `${e.seq}:runner=${e.data.status}`;
       case 'log.appended':
         return `${e.seq}:log+${e.data.lines.length}`;
+      case 'artifact.stored':
+        return `${e.seq}:artifact ${e.data.name}`;
     }
   });
   const skipped = events.length > max ? `(${events.length - max} earlier) ` : '';
