@@ -1,5 +1,5 @@
 import type { LogLine, TicketStatus } from '@drover/contracts';
-import type { PrismaClient } from '@drover/db';
+import type { Prisma, PrismaClient } from '@drover/db';
 
 export interface Page<T> {
   items: T[];
@@ -65,29 +65,41 @@ export class TicketQueries {
     };
   }
 
+  /**
+   * Runs one read (which Prisma may split into several queries, one per
+   * relation) in a repeatable-read transaction: a task and its runs come from
+   * one moment, never a task still RUNNING with a run that has already ended.
+   */
+  private async snapshot<T>(query: Prisma.PrismaPromise<T>): Promise<T> {
+    const [result] = await this.prisma.$transaction([query], { isolationLevel: 'RepeatableRead' });
+    return result;
+  }
+
   async getTicket(id: string) {
-    const ticket = await this.prisma.ticket.findUnique({
-      where: { id },
-      select: {
-        ...ticketFields,
-        tasks: {
-          orderBy: { position: 'asc' },
-          select: {
-            id: true,
-            key: true,
-            title: true,
-            status: true,
-            priority: true,
-            agent: true,
-            provider: true,
-            attempt: true,
-            readyAt: true,
-            finishedAt: true,
-            dependsOn: { select: { dependsOn: { select: { key: true } } } },
+    const ticket = await this.snapshot(
+      this.prisma.ticket.findUnique({
+        where: { id },
+        select: {
+          ...ticketFields,
+          tasks: {
+            orderBy: { position: 'asc' },
+            select: {
+              id: true,
+              key: true,
+              title: true,
+              status: true,
+              priority: true,
+              agent: true,
+              provider: true,
+              attempt: true,
+              readyAt: true,
+              finishedAt: true,
+              dependsOn: { select: { dependsOn: { select: { key: true } } } },
+            },
           },
         },
-      },
-    });
+      }),
+    );
     if (!ticket) return null;
     const { project, tasks, ...rest } = ticket;
     return {
@@ -101,51 +113,53 @@ export class TicketQueries {
   }
 
   async getTask(id: string) {
-    const task = await this.prisma.task.findUnique({
-      where: { id },
-      select: {
-        id: true,
-        ticketId: true,
-        key: true,
-        title: true,
-        status: true,
-        priority: true,
-        agent: true,
-        provider: true,
-        spec: true,
-        attempt: true,
-        maxAttempts: true,
-        timeoutMs: true,
-        backoffBaseMs: true,
-        backoffFactor: true,
-        backoffCapMs: true,
-        retryOn: true,
-        retryAt: true,
-        createdAt: true,
-        readyAt: true,
-        finishedAt: true,
-        dependsOn: { select: { dependsOn: { select: { id: true, key: true, status: true } } } },
-        runs: {
-          orderBy: { attempt: 'asc' },
-          select: {
-            id: true,
-            attempt: true,
-            status: true,
-            runnerId: true,
-            dispatchedAt: true,
-            startedAt: true,
-            finishedAt: true,
-            leaseExpiresAt: true,
-            deadlineAt: true,
-            exitCode: true,
-            errorClass: true,
-            errorMessage: true,
-            result: true,
-            logLines: true,
+    const task = await this.snapshot(
+      this.prisma.task.findUnique({
+        where: { id },
+        select: {
+          id: true,
+          ticketId: true,
+          key: true,
+          title: true,
+          status: true,
+          priority: true,
+          agent: true,
+          provider: true,
+          spec: true,
+          attempt: true,
+          maxAttempts: true,
+          timeoutMs: true,
+          backoffBaseMs: true,
+          backoffFactor: true,
+          backoffCapMs: true,
+          retryOn: true,
+          retryAt: true,
+          createdAt: true,
+          readyAt: true,
+          finishedAt: true,
+          dependsOn: { select: { dependsOn: { select: { id: true, key: true, status: true } } } },
+          runs: {
+            orderBy: { attempt: 'asc' },
+            select: {
+              id: true,
+              attempt: true,
+              status: true,
+              runnerId: true,
+              dispatchedAt: true,
+              startedAt: true,
+              finishedAt: true,
+              leaseExpiresAt: true,
+              deadlineAt: true,
+              exitCode: true,
+              errorClass: true,
+              errorMessage: true,
+              result: true,
+              logLines: true,
+            },
           },
         },
-      },
-    });
+      }),
+    );
     if (!task) return null;
     const { dependsOn, ...rest } = task;
     return { ...rest, dependsOn: dependsOn.map((d) => d.dependsOn) };
