@@ -73,8 +73,8 @@ describe('sandboxed execution', () => {
     }
   });
 
-  async function runner(runnerId?: string): Promise<AppHandle> {
-    const handle = await stack().startRunner({ runnerId });
+  async function runner(runnerId?: string, env?: Record<string, string>): Promise<AppHandle> {
+    const handle = await stack().startRunner({ runnerId, env });
     runners.push(handle);
     return handle;
   }
@@ -152,7 +152,8 @@ describe('sandboxed execution', () => {
   it(
     'removes at start-up the containers a killed runner of the same id left behind',
     logged(async () => {
-      const first = await runner();
+      // Without its watchdog, as when the machine goes down with the runner.
+      const first = await runner(undefined, { RUNNER_CONTAINER_WATCHDOG: 'false' });
       const runnerId = first.runnerId as string;
       const ticket = await http().submit({
         title: 'e2e: left behind',
@@ -179,6 +180,36 @@ describe('sandboxed execution', () => {
         'the restarted runner to remove the container',
         30_000,
       );
+      await http().post(`/tickets/${ticket.id}/cancel`, {});
+    }),
+    120_000,
+  );
+
+  it(
+    'removes the containers of a runner killed with SIGKILL within seconds (its watchdog)',
+    logged(async () => {
+      const doomed = await runner();
+      const ticket = await http().submit({
+        title: 'e2e: watchdog',
+        tasks: [{ key: 'long', steps: [{ run: 'echo working; sleep 120' }] }],
+      });
+      const running = await http().waitForTask(
+        ticket.tasks[0].id,
+        (t) => t.status === 'RUNNING',
+        'RUNNING',
+        30_000,
+      );
+      const label = `drover.run=${running.runs[0].id}`;
+      await waitFor(async () => (await containersOf(label)).length === 1, 'its container', 30_000);
+
+      await stack().killApp(doomed);
+      const killedAt = Date.now();
+      await waitFor(
+        async () => (await containersOf(label)).length === 0,
+        'the watchdog to remove the container',
+        10_000,
+      );
+      process.stdout.write(`killed runner to its container removed: ${Date.now() - killedAt} ms\n`);
       await http().post(`/tickets/${ticket.id}/cancel`, {});
     }),
     120_000,

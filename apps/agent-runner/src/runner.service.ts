@@ -132,6 +132,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       runnerId: config.RUNNER_ID,
       network: config.RUNNER_NETWORK,
       user: config.RUNNER_USER || undefined,
+      watchdog: config.RUNNER_CONTAINER_WATCHDOG,
       limits: {
         memoryBytes: config.RUNNER_MEMORY_MB * 1024 * 1024,
         nanoCpus: Math.round(config.RUNNER_CPUS * 1e9),

@@ -128,6 +128,11 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_TMPFS_MB: intVar(512, 1, 65_536),
   /** Tasks get a network only when they ask; this makes it the default for all. */
   RUNNER_NETWORK: boolVar(false),
+  /**
+   * A watchdog process removes this runner's containers within about a second
+   * should the runner die without removing them; a restart reaps them otherwise.
+   */
+  RUNNER_CONTAINER_WATCHDOG: boolVar(true),
   /** Let tasks use local paths and file:// repositories (development and tests). */
   RUNNER_ALLOW_LOCAL_REPOS: boolVar(false),
   /** Let tasks use repositories on private, loopback and link-local addresses. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -406,6 +407,40 @@ describe(DockerDriver.name, () => {
         'not on the engine',
       );
     });
+
+    it('removes the containers of a runner killed mid-command within seconds (its watchdog)', async () => {
+      // A stand-in runner: a process that runs a command through the driver, then dies by SIGKILL.
+      const root = join(__dirname, '../../..');
+      const script = join(workspace, 'runner.ts');
+      const settings = { dockerHost: engineHost(), image: IMAGE, runnerId: RUNNER, limits: LIMITS };
+      await writeFile(
+        script,
+        `import { DockerDriver } from ${JSON.stringify(join(__dirname, 'docker-driver'))};
+         const driver = new DockerDriver({ ...${JSON.stringify(settings)}, watchdog: true });
+         void driver.exec(${JSON.stringify(workspace)}, { script: 'sleep 60' }, () => undefined,
+           new AbortController().signal);`,
+      );
+      // tsx as a loader, not its CLI: one process, so SIGKILL hits the driver's own process.
+      const runner = spawn(process.execPath, ['--import', 'tsx', script], {
+        cwd: root,
+        env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json') },
+        stdio: 'ignore',
+      });
+      await waitFor(
+        async () => (await leftovers()).some((c) => c.State === 'running'),
+        'the container',
+        30_000,
+      );
+
+      runner.kill('SIGKILL');
+      const killedAt = Date.now();
+      await waitFor(
+        async () => (await leftovers()).length === 0,
+        'the watchdog to remove it',
+        10_000,
+      );
+      expect(Date.now() - killedAt).toBeLessThan(10_000);
+    }, 60_000);
 
     it('reaps the containers a killed runner left behind, and only those', async () => {
       const other = `${RUNNER}-other`;

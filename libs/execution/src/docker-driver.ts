@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, posix, resolve } from 'node:path';
@@ -14,6 +15,7 @@ import {
   type SandboxDriver,
   type SandboxLimits,
 } from './sandbox-driver';
+import { INSTANCE_LABEL, startContainerWatchdog, type EngineAddress } from './container-watchdog';
 
 export type { SandboxLimits } from './sandbox-driver';
 
@@ -36,6 +38,13 @@ export interface DockerDriverSettings {
   killGraceMs?: number;
   /** Extra labels for every container (the run id, say). Cannot replace drover.* ones. */
   labels?: Readonly<Record<string, string>>;
+  /**
+   * Start a watchdog that removes this runner's containers should the runner
+   * die without removing them (see startContainerWatchdog); default false.
+   */
+  watchdog?: boolean;
+  /** This runner process's id on its containers; one is made up when left out. */
+  instance?: string;
 }
 
 /** An engine client, or where the engine listens (see `dockerClient`). */
@@ -140,6 +149,17 @@ export function defaultDockerHost(): string {
   return `unix://${sockets.find((path) => existsSync(path)) ?? sockets[0]}`;
 }
 
+/** The image a container was to run is not on the engine (the driver never pulls). */
+export class ImageMissingError extends Error {
+  constructor(
+    readonly image: string,
+    cause?: unknown,
+  ) {
+    super(`image ${image} is not on the engine (the driver never pulls)`, { cause });
+    this.name = 'ImageMissingError';
+  }
+}
+
 /** The HTTP status of a failed engine call, when it has one. */
 function statusOf(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
@@ -180,10 +200,21 @@ export class DockerDriver implements SandboxDriver {
   private readonly killGraceMs: number;
 
   constructor(options: DockerDriverOptions) {
-    const { image, runnerId, limits, network, user, killGraceMs, labels } = options;
+    const { image, runnerId, limits, network, user, killGraceMs, labels, watchdog } = options;
     if (!runnerId) throw new Error('DockerDriver needs a runnerId');
     this.docker = 'docker' in options ? options.docker : dockerClient(options.dockerHost);
-    this.settings = { image, runnerId, limits, network, user, killGraceMs, labels };
+    const instance = options.instance ?? randomUUID();
+    this.settings = {
+      image,
+      runnerId,
+      limits,
+      network,
+      user,
+      killGraceMs,
+      labels,
+      watchdog,
+      instance,
+    };
     this.killGraceMs = killGraceMs ?? 2_000;
   }
 
@@ -266,6 +297,7 @@ export class DockerDriver implements SandboxDriver {
 
     // Nothing has started, so nothing needs stopping.
     if (signal.aborted) return resultOf(null, false, true);
+    if (this.settings.watchdog) this.startWatchdog();
 
     let running = false;
     let stopping = false;
@@ -343,13 +375,29 @@ export class DockerDriver implements SandboxDriver {
     }
   }
 
+  /** Where the engine listens, from the client's own settings (no watchdog over TLS). */
+  private startWatchdog(): void {
+    const modem = this.docker.modem as {
+      socketPath?: string;
+      host?: string;
+      port?: string | number;
+      protocol?: string;
+    };
+    const engine: EngineAddress | undefined = modem.socketPath
+      ? { socketPath: modem.socketPath }
+      : modem.host && modem.protocol !== 'https'
+        ? { host: modem.host, port: Number(modem.port ?? 2375) }
+        : undefined;
+    if (engine) startContainerWatchdog(this.settings.instance as string, engine);
+  }
+
   private spec(
     script: string,
     root: string,
     cwd: string,
     env: [string, string][],
   ): Docker.ContainerCreateOptions {
-    const { image, runnerId, limits, network, user, labels } = this.settings;
+    const { image, runnerId, limits, network, user, labels, instance } = this.settings;
     return {
       Image: image,
       Cmd: ['/bin/sh', '-c', SHIM, '/bin/sh', script],
@@ -361,7 +409,12 @@ export class DockerDriver implements SandboxDriver {
       AttachStdin: false,
       AttachStdout: true,
       AttachStderr: true,
-      Labels: { ...labels, [RUNNER_LABEL]: runnerId, [MANAGED_LABEL]: 'true' },
+      Labels: {
+        ...labels,
+        [RUNNER_LABEL]: runnerId,
+        [INSTANCE_LABEL]: instance as string,
+        [MANAGED_LABEL]: 'true',
+      },
       HostConfig: {
         Mounts: [{ Type: 'bind', Source: root, Target: WORKSPACE, ReadOnly: false }],
         CapDrop: ['ALL'],
@@ -388,9 +441,7 @@ export class DockerDriver implements SandboxDriver {
       return await this.docker.createContainer(spec);
     } catch (error) {
       if (statusOf(error) !== 404) throw error;
-      throw new Error(`image ${spec.Image} is not on the engine (the driver never pulls)`, {
-        cause: error,
-      });
+      throw new ImageMissingError(spec.Image as string, error);
     }
   }
 
