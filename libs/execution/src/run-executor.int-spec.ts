@@ -332,6 +332,16 @@ describe('RunExecutor in a container', () => {
     60_000,
   );
 
+  it('ends INVALID_SPEC when the task names an image the engine does not have', async () => {
+    const { outcome } = await execute(
+      work('nop', { image: 'localhost/no-such-image:1', acceptance_commands: ['true'] }),
+    );
+    expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'INVALID_SPEC' });
+    expect(outcome.errorMessage).toBe(
+      "image: localhost/no-such-image:1 is not on the runner's engine (runners never pull images)",
+    );
+  }, 60_000);
+
   it('refuses a ref that is an option or not a ref name', async () => {
     for (const ref of ['--output=/tmp/x', 'main..other', 'nope']) {
       const dispatched = work('nop', {});

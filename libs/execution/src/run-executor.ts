@@ -11,6 +11,7 @@ import type {
   TaskSpec,
 } from '@drover/contracts';
 import type { ArtifactStore } from '@drover/storage';
+import { ImageMissingError } from './docker-driver';
 import { composePrompt, readContextFiles, runAgentOnce, type AgentIteration } from './agent-step';
 import { failure, stopped, succeeded, type AgentContext, type AgentOutcome } from './command-agent';
 import { LogBuffer } from './log-buffer';
@@ -332,6 +333,14 @@ export class RunExecutor {
   /** The outcome of a run that threw: the task's fault, a stop, or the machinery's. */
   private crashed(work: RunDispatched, error: unknown, signal: AbortSignal): AgentOutcome {
     if (error instanceof InvalidSpecError) return failure(null, 'INVALID_SPEC', error.message);
+    // The task's own image: its author's mistake. The runner's default: this runner's.
+    if (error instanceof ImageMissingError && error.image === work.spec.image) {
+      return failure(
+        null,
+        'INVALID_SPEC',
+        `image: ${error.image} is not on the runner's engine (runners never pull images)`,
+      );
+    }
     if (error instanceof GitError && error.reason === 'aborted' && signal.aborted) {
       return stopped('git', null, signal.reason);
     }
