@@ -26,7 +26,7 @@ import {
   type SourcePolicy,
   type WorkspaceChange,
 } from './workspace';
-import { checkWritePolicy, describeBreaches } from './write-policy';
+import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
 
 /**
  * How a runner tells the control plane about a run it was granted; every report
@@ -85,6 +85,10 @@ class RunLog {
 }
 
 const MB = 1024 * 1024;
+
+function policyOf(spec: TaskSpec): WritePolicy {
+  return { allowed: spec.allowed_paths, forbidden: spec.forbidden_paths };
+}
 
 function limitsOf(resources: Resources | undefined): Partial<SandboxLimits> | undefined {
   if (!resources) return undefined;
@@ -174,65 +178,16 @@ export class RunExecutor {
       ? await readContextFiles(workspace, spec.context_files)
       : [];
 
-    const iterations: IterationRecord[] = [];
-    const feedback: string[] = [];
-    let outcome: AgentOutcome | undefined;
-    let changes: WorkspaceChange[] = [];
-    for (let iteration = 1; !outcome; iteration++) {
-      log.line('system', `iteration ${iteration} of ${spec.max_iterations}`);
-      const agent = await runAgentOnce(work.agent, spec, ctx, {
-        prompt: composePrompt(spec, context, feedback),
-        iteration,
-        providerEnv: this.options.providerEnv,
-      });
-      const record: IterationRecord = {
-        iteration,
-        agent: { exitCode: agent.exitCode, durationMs: agent.durationMs, ...agent.usage },
-        acceptance: [],
-      };
-      iterations.push(record);
-      const breaches = agent.failed ? [] : await this.breaches(workspace, base, spec);
-      if (agent.failed) {
-        outcome = agent.failed;
-      } else if (breaches.length) {
-        // The agent's changes are checked before anything else runs on them.
-        outcome = failure(null, 'POLICY_VIOLATION', describeBreaches(breaches));
-      } else {
-        const round = await runAcceptance(spec.acceptance_commands, ctx, iteration);
-        record.acceptance = round.results;
-        if (round.aborted) {
-          outcome = stopped('acceptance', null, signal.reason);
-        } else if (!round.failed) {
-          outcome = succeeded();
-        } else if (iteration >= spec.max_iterations) {
-          outcome = failure(
-            round.failed.result.exitCode,
-            'ACCEPTANCE_FAILED',
-            `acceptance failed after ${iteration} iteration${iteration > 1 ? 's' : ''}: ` +
-              `\`${round.failed.result.command.split('\n')[0].slice(0, 200)}\` ${exitText(round.failed.result)}`,
-          );
-        } else {
-          feedback.push(failureFeedback(iteration, round.failed));
-        }
-      }
-      await this.store(
-        work,
-        `iteration-${iteration}.log`,
-        'log',
-        log.take(),
-        'text/plain; charset=utf-8',
-      );
-    }
+    const { outcome: verified, iterations } = await this.verify(work, ctx, base, context, log);
+    let outcome = verified;
 
     // What is kept (and pushed) is the workspace as the run leaves it.
+    let changes: WorkspaceChange[] = [];
     if (base) {
       const diff = await diffWorkspace(workspace, base);
       changes = diff.files;
       await this.store(work, 'diff.patch', 'diff', diff.patch, 'text/x-diff; charset=utf-8');
-      const breaches = checkWritePolicy(changes, {
-        allowed: spec.allowed_paths,
-        forbidden: spec.forbidden_paths,
-      });
+      const breaches = checkWritePolicy(changes, policyOf(spec));
       if (outcome.outcome === 'SUCCEEDED' && breaches.length) {
         outcome = failure(null, 'POLICY_VIOLATION', describeBreaches(breaches));
       }
@@ -284,14 +239,75 @@ export class RunExecutor {
     return { ...outcome, result: summary };
   }
 
+  /**
+   * The verification loop: the agent, its changes checked against the write
+   * policy, then the acceptance commands; on a failure with iterations left, the
+   * agent again with the failure in its prompt. Each iteration's log is stored.
+   */
+  private async verify(
+    work: RunDispatched,
+    ctx: AgentContext,
+    base: string | null,
+    context: readonly { path: string; text: string }[],
+    log: RunLog,
+  ): Promise<{ outcome: AgentOutcome; iterations: IterationRecord[] }> {
+    const spec = work.spec;
+    const iterations: IterationRecord[] = [];
+    const feedback: string[] = [];
+    for (let iteration = 1; ; iteration++) {
+      log.line('system', `iteration ${iteration} of ${spec.max_iterations}`);
+      const agent = await runAgentOnce(work.agent, spec, ctx, {
+        prompt: composePrompt(spec, context, feedback),
+        iteration,
+        providerEnv: this.options.providerEnv,
+      });
+      const record: IterationRecord = {
+        iteration,
+        agent: { exitCode: agent.exitCode, durationMs: agent.durationMs, ...agent.usage },
+        acceptance: [],
+      };
+      iterations.push(record);
+      let outcome: AgentOutcome | undefined = agent.failed;
+      const breaches = outcome ? [] : await this.breaches(ctx.workspace, base, spec);
+      if (breaches.length) {
+        // The agent's changes are checked before anything else runs on them.
+        outcome = failure(null, 'POLICY_VIOLATION', describeBreaches(breaches));
+      } else if (!outcome) {
+        const round = await runAcceptance(spec.acceptance_commands, ctx, iteration);
+        record.acceptance = round.results;
+        if (round.aborted) {
+          outcome = stopped('acceptance', null, ctx.signal.reason);
+        } else if (!round.failed) {
+          outcome = succeeded();
+        } else if (iteration >= spec.max_iterations) {
+          const { command } = round.failed.result;
+          outcome = failure(
+            round.failed.result.exitCode,
+            'ACCEPTANCE_FAILED',
+            `acceptance failed after ${iteration} iteration${iteration > 1 ? 's' : ''}: ` +
+              `\`${command.split('\n')[0].slice(0, 200)}\` ${exitText(round.failed.result)}`,
+          );
+        } else {
+          feedback.push(failureFeedback(iteration, round.failed));
+        }
+      }
+      const text = log.take();
+      await this.store(
+        work,
+        `iteration-${iteration}.log`,
+        'log',
+        text,
+        'text/plain; charset=utf-8',
+      );
+      if (outcome) return { outcome, iterations };
+    }
+  }
+
   /** Paths the agent changed that the task's write policy does not allow. */
   private async breaches(workspace: string, base: string | null, spec: TaskSpec) {
     if (!base || (!spec.allowed_paths && !spec.forbidden_paths)) return [];
     const { files } = await diffWorkspace(workspace, base);
-    return checkWritePolicy(files, {
-      allowed: spec.allowed_paths,
-      forbidden: spec.forbidden_paths,
-    });
+    return checkWritePolicy(files, policyOf(spec));
   }
 
   /**
