@@ -342,6 +342,22 @@ describe('RunExecutor in a container', () => {
     );
   }, 60_000);
 
+  it("applies the task's network and resources over the runner's defaults", async () => {
+    const probe = [
+      'echo "links: $(ip -o link | cut -d: -f2 | cut -d@ -f1 | tr -d " " | sort | tr "\\n" " ")"',
+      'dd if=/dev/zero of=/dev/null bs=100M count=1 2>/dev/null; echo "dd: $?"',
+    ].join('; ');
+    const stdout = (reports: Reports) =>
+      reports.lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+    // Defaults here: no network, 256 MiB.
+    const plain = await execute(work('command', { steps: [{ run: probe }] }));
+    expect(stdout(plain.reports)).toEqual(['links: lo ', 'dd: 0']);
+    const asked = await execute(
+      work('command', { steps: [{ run: probe }], network: true, resources: { memory_mb: 64 } }),
+    );
+    expect(stdout(asked.reports)).toEqual(['links: eth0 lo ', 'dd: 137']);
+  }, 60_000);
+
   it('refuses a ref that is an option or not a ref name', async () => {
     for (const ref of ['--output=/tmp/x', 'main..other', 'nope']) {
       const dispatched = work('nop', {});
