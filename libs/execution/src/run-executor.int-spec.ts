@@ -358,6 +358,15 @@ describe('RunExecutor in a container', () => {
     expect(stdout(asked.reports)).toEqual(['links: eth0 lo ', 'dd: 137']);
   }, 60_000);
 
+  it("keeps no artifacts for a plain run of shell steps: its log and result are the run's", async () => {
+    const dispatched = work('command', { steps: [{ run: 'echo plain' }] });
+    dispatched.spec = { ...dispatched.spec, repo: undefined };
+    const { outcome, reports } = await execute(dispatched);
+    expect(outcome).toMatchObject({ outcome: 'SUCCEEDED', result: { iterations: 1 } });
+    expect(reports.artifacts).toEqual([]);
+    expect(reports.text()).toContain('plain');
+  }, 60_000);
+
   it('refuses a ref that is an option or not a ref name', async () => {
     for (const ref of ['--output=/tmp/x', 'main..other', 'nope']) {
       const dispatched = work('nop', {});

@@ -1,14 +1,15 @@
 import { chmod, lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
-import type {
-  ArtifactInfo,
-  ArtifactKind,
-  LogLine,
-  LogStream,
-  Resources,
-  RunDispatched,
-  TaskSpec,
+import {
+  isCliAgent,
+  type ArtifactInfo,
+  type ArtifactKind,
+  type LogLine,
+  type LogStream,
+  type Resources,
+  type RunDispatched,
+  type TaskSpec,
 } from '@drover/contracts';
 import type { ArtifactStore } from '@drover/storage';
 import { ImageMissingError } from './docker-driver';
@@ -85,6 +86,22 @@ class RunLog {
 }
 
 const MB = 1024 * 1024;
+
+/**
+ * Whether a run keeps artifacts: agent work does (a repository, acceptance
+ * commands, iterations, a CLI agent). A plain run of shell steps does not: its
+ * log and result are the run's own (GET /runs/:id/logs, the run's result), and
+ * copies of them would double what every such run costs the control plane.
+ */
+export function keepsArtifacts(work: RunDispatched): boolean {
+  const { spec } = work;
+  return (
+    spec.repo !== undefined ||
+    spec.acceptance_commands.length > 0 ||
+    spec.max_iterations > 1 ||
+    isCliAgent(work.agent)
+  );
+}
 
 function policyOf(spec: TaskSpec): WritePolicy {
   return { allowed: spec.allowed_paths, forbidden: spec.forbidden_paths };
@@ -335,6 +352,7 @@ export class RunExecutor {
     return commit;
   }
 
+  /** Stores an artifact of an agent run and reports it; plain runs keep none. */
   private async store(
     work: RunDispatched,
     name: string,
@@ -342,6 +360,7 @@ export class RunExecutor {
     body: string,
     contentType: string,
   ): Promise<void> {
+    if (!keepsArtifacts(work)) return;
     const meta = await this.options.artifacts.put(work.runId, name, body, contentType);
     await this.options.reporter.artifact(work, { ...meta, kind });
   }
