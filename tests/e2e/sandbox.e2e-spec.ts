@@ -82,6 +82,23 @@ describe('sandboxed execution', () => {
   const containersOf = (label: string) =>
     docker.listContainers({ all: true, filters: { label: [label] } });
 
+  /** Submits a task that sleeps for two minutes; resolves once its container runs. */
+  async function longTaskRunning(title: string): Promise<{ ticketId: string; label: string }> {
+    const ticket = await http().submit({
+      title,
+      tasks: [{ key: 'long', steps: [{ run: 'echo working; sleep 120' }] }],
+    });
+    const running = await http().waitForTask(
+      ticket.tasks[0].id,
+      (t) => t.status === 'RUNNING',
+      'RUNNING',
+      30_000,
+    );
+    const label = `drover.run=${running.runs[0].id}`;
+    await waitFor(async () => (await containersOf(label)).length === 1, 'its container', 30_000);
+    return { ticketId: ticket.id, label };
+  }
+
   it(
     'fixes a bug in a local repository: its test suite passes on the second try, the diff is kept and the branch pushed',
     logged(async () => {
@@ -155,18 +172,7 @@ describe('sandboxed execution', () => {
       // Without its watchdog, as when the machine goes down with the runner.
       const first = await runner(undefined, { RUNNER_CONTAINER_WATCHDOG: 'false' });
       const runnerId = first.runnerId as string;
-      const ticket = await http().submit({
-        title: 'e2e: left behind',
-        tasks: [{ key: 'long', steps: [{ run: 'echo working; sleep 120' }] }],
-      });
-      const running = await http().waitForTask(
-        ticket.tasks[0].id,
-        (t) => t.status === 'RUNNING',
-        'RUNNING',
-        30_000,
-      );
-      const label = `drover.run=${running.runs[0].id}`;
-      await waitFor(async () => (await containersOf(label)).length === 1, 'its container', 30_000);
+      const { ticketId, label } = await longTaskRunning('e2e: left behind');
 
       await stack().killApp(first);
       // Killed, the runner could not remove its container.
@@ -180,7 +186,7 @@ describe('sandboxed execution', () => {
         'the restarted runner to remove the container',
         30_000,
       );
-      await http().post(`/tickets/${ticket.id}/cancel`, {});
+      await http().post(`/tickets/${ticketId}/cancel`, {});
     }),
     120_000,
   );
@@ -189,18 +195,7 @@ describe('sandboxed execution', () => {
     'removes the containers of a runner killed with SIGKILL within seconds (its watchdog)',
     logged(async () => {
       const doomed = await runner();
-      const ticket = await http().submit({
-        title: 'e2e: watchdog',
-        tasks: [{ key: 'long', steps: [{ run: 'echo working; sleep 120' }] }],
-      });
-      const running = await http().waitForTask(
-        ticket.tasks[0].id,
-        (t) => t.status === 'RUNNING',
-        'RUNNING',
-        30_000,
-      );
-      const label = `drover.run=${running.runs[0].id}`;
-      await waitFor(async () => (await containersOf(label)).length === 1, 'its container', 30_000);
+      const { ticketId, label } = await longTaskRunning('e2e: watchdog');
 
       await stack().killApp(doomed);
       const killedAt = Date.now();
@@ -210,7 +205,7 @@ describe('sandboxed execution', () => {
         10_000,
       );
       process.stdout.write(`killed runner to its container removed: ${Date.now() - killedAt} ms\n`);
-      await http().post(`/tickets/${ticket.id}/cancel`, {});
+      await http().post(`/tickets/${ticketId}/cancel`, {});
     }),
     120_000,
   );
