@@ -121,6 +121,7 @@ describe(refNameProblem.name, () => {
   it.each([
     ['', 'must not be empty'],
     ['-x', "must not start with '-'"],
+    ['+main', "must not start with '+'"],
     ['a b', 'must not contain whitespace or control characters'],
     ['a..b', "must not contain '..'"],
     ['a@{1}', "must not contain '@{'"],

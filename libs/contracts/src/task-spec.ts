@@ -56,6 +56,8 @@ export function refNameProblem(ref: string): string | undefined {
   if (ref.length === 0) return 'must not be empty';
   if (ref.length > 1024) return 'longer than 1024 characters';
   if (ref.startsWith('-')) return "must not start with '-'";
+  // Valid in a ref name, but a leading '+' makes a refspec a forced update.
+  if (ref.startsWith('+')) return "must not start with '+'";
   if (CONTROL.test(ref)) return 'must not contain whitespace or control characters';
   for (const bad of ['..', '@{', '~', '^', ':', '?', '*', '[', '\\']) {
     if (ref.includes(bad)) return `must not contain '${bad}'`;

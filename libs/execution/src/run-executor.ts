@@ -18,15 +18,9 @@ import { failure, stopped, succeeded, type AgentContext, type AgentOutcome } fro
 import { LogBuffer } from './log-buffer';
 import type { SandboxDriver, SandboxLimits } from './sandbox-driver';
 import { exitText, failureFeedback, runAcceptance, type AcceptanceResult } from './verification';
-import {
-  commitAndPush,
-  diffWorkspace,
-  GitError,
-  InvalidSpecError,
-  prepareWorkspace,
-  type SourcePolicy,
-  type WorkspaceChange,
-} from './workspace';
+import type { SourcePolicy } from './repo-source';
+import { commitAndPush, diffWorkspace, prepareWorkspace, type WorkspaceChange } from './workspace';
+import { GitError, InvalidSpecError } from './workspace-errors';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
 
 /**
