@@ -25,19 +25,47 @@ export const EnvName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'must be a valid environment variable name');
 
+// A NUL, or a UTF-16 surrogate without its pair (JSON's "\ud800"): no command line,
+// environment or Postgres column can hold one.
+const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_MESSAGE = 'must not contain NUL characters or unpaired UTF-16 surrogates';
+
+/** False for text that holds a NUL or an unpaired surrogate. */
+export function isStorableText(text: string): boolean {
+  return !UNSTORABLE.test(text);
+}
+
+/** Free text (titles, commands, prompts, variable values): any characters but those. */
+export const Text = (min: number, max: number) =>
+  z.string().min(min).max(max).refine(isStorableText, UNSTORABLE_MESSAGE);
+
+/**
+ * Variables for commands, names checked by `EnvName`. zod's record skips a
+ * `__proto__` key without checking its name or value, so it is refused here first.
+ */
+function envVars<S extends z.ZodType<Record<string, string>>>(record: S) {
+  return z.preprocess((value, ctx) => {
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is not a variable name' });
+    }
+    return value;
+  }, record);
+}
+
 /** A relative path inside the workspace: no absolute paths, no `..`. */
 export const WorkspacePath = z
   .string()
   .min(1)
   .max(1024)
   .refine((p) => !p.startsWith('/') && !p.includes('\0'), 'must be a relative path')
-  .refine((p) => !p.split(/[\\/]/).includes('..'), 'must not contain ".."');
+  .refine((p) => !p.split(/[\\/]/).includes('..'), 'must not contain ".."')
+  .refine(isStorableText, UNSTORABLE_MESSAGE);
 
 export const CommandStep = z
   .object({
-    name: z.string().min(1).max(200).optional(),
-    run: z.string().min(1).max(SPEC_LIMITS.stepLength),
-    env: z.record(EnvName, z.string().max(65_536)).optional(),
+    name: Text(1, 200).optional(),
+    run: Text(1, SPEC_LIMITS.stepLength),
+    env: envVars(z.record(EnvName, Text(0, SPEC_LIMITS.envValueLength))).optional(),
     cwd: WorkspacePath.optional(),
     timeout_seconds: z.number().int().positive().max(SPEC_LIMITS.stepTimeoutSeconds).optional(),
   })
@@ -59,6 +87,7 @@ export function refNameProblem(ref: string): string | undefined {
   // Valid in a ref name, but a leading '+' makes a refspec a forced update.
   if (ref.startsWith('+')) return "must not start with '+'";
   if (CONTROL.test(ref)) return 'must not contain whitespace or control characters';
+  if (!isStorableText(ref)) return UNSTORABLE_MESSAGE;
   for (const bad of ['..', '@{', '~', '^', ':', '?', '*', '[', '\\']) {
     if (ref.includes(bad)) return `must not contain '${bad}'`;
   }
@@ -86,6 +115,7 @@ const RepoAddress = z
   .max(2048)
   .refine((r) => !r.startsWith('-'), "must not start with '-'")
   .refine((r) => !CONTROL.test(r), 'must not contain whitespace or control characters')
+  .refine(isStorableText, UNSTORABLE_MESSAGE)
   .refine(
     (r) => !/^[A-Za-z][A-Za-z0-9+.-]*::/.test(r),
     'git transports (such as ext::) are not allowed',
@@ -101,7 +131,8 @@ const PathGlob = z
   .min(1)
   .max(1024)
   .refine((g) => !g.startsWith('/') && !g.includes('\0'), 'must be relative to the repository root')
-  .refine((g) => !g.split('/').includes('..'), 'must not contain ".."');
+  .refine((g) => !g.split('/').includes('..'), 'must not contain ".."')
+  .refine(isStorableText, UNSTORABLE_MESSAGE);
 
 /** `registry/name:tag` or `name@sha256:...`; nothing a shell or option parser could misread. */
 const ImageRef = z
@@ -131,7 +162,7 @@ export type Resources = z.infer<typeof Resources>;
 export const SpecFields = {
   steps: z.array(CommandStep).min(1).max(100).optional(),
   /** The oracle agent's reference solution: a shell script run in the workspace. */
-  solution: z.string().min(1).max(SPEC_LIMITS.stepLength).optional(),
+  solution: Text(1, SPEC_LIMITS.stepLength).optional(),
   repo: RepoAddress.optional(),
   clone_branch: RefName.optional(),
   push_branch: RefName.optional(),
@@ -141,26 +172,27 @@ export const SpecFields = {
     .max(200)
     .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$/, 'must be a model name such as "claude-sonnet-4-5"')
     .optional(),
-  prompt: z.string().min(1).max(SPEC_LIMITS.promptLength).optional(),
+  prompt: Text(1, SPEC_LIMITS.promptLength).optional(),
   acceptance_commands: z
-    .array(z.string().min(1).max(SPEC_LIMITS.stepLength))
+    .array(Text(1, SPEC_LIMITS.stepLength))
     .max(SPEC_LIMITS.acceptanceCommands)
     .optional(),
   max_iterations: z.number().int().min(1).max(SPEC_LIMITS.maxIterations).optional(),
   allowed_paths: z.array(PathGlob).min(1).max(SPEC_LIMITS.pathGlobs).optional(),
   forbidden_paths: z.array(PathGlob).max(SPEC_LIMITS.pathGlobs).optional(),
   context_files: z.array(WorkspacePath).max(SPEC_LIMITS.contextFiles).optional(),
-  env: z
-    .record(EnvName, z.string().max(SPEC_LIMITS.envValueLength))
-    .refine(
-      (env) => Object.keys(env).length <= SPEC_LIMITS.envEntries,
-      `at most ${SPEC_LIMITS.envEntries} variables`,
-    )
-    .refine(
-      (env) => !Object.keys(env).some((k) => k.startsWith('DROVER_')),
-      'names starting with DROVER_ are reserved',
-    )
-    .optional(),
+  env: envVars(
+    z
+      .record(EnvName, Text(0, SPEC_LIMITS.envValueLength))
+      .refine(
+        (env) => Object.keys(env).length <= SPEC_LIMITS.envEntries,
+        `at most ${SPEC_LIMITS.envEntries} variables`,
+      )
+      .refine(
+        (env) => !Object.keys(env).some((k) => k.startsWith('DROVER_')),
+        'names starting with DROVER_ are reserved',
+      ),
+  ).optional(),
   image: ImageRef.optional(),
   /** Gives the sandbox a network; none by default. */
   network: z.boolean().optional(),

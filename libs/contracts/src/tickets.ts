@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorClass } from './domain';
-import { AgentName, SpecFields, specProblems, SPEC_LIMITS } from './task-spec';
+import { AgentName, SpecFields, specProblems, SPEC_LIMITS, Text } from './task-spec';
 
 export const LIMITS = {
   tasksPerTicket: 10_000,
@@ -55,7 +55,7 @@ export function durationSeconds(duration: number | string): number {
 export const TaskInput = z
   .object({
     key: TaskKey,
-    title: z.string().min(1).max(500).optional(),
+    title: Text(1, 500).optional(),
     agent: AgentName.default('command'),
     priority: Priority.optional(),
     depends_on: z.array(TaskKey).max(LIMITS.dependenciesPerTask).default([]),
@@ -88,7 +88,7 @@ export const ProjectSlug = z
 /** The body of `POST /tickets`. */
 export const SubmitTicket = z
   .object({
-    title: z.string().min(1).max(500),
+    title: Text(1, 500),
     project: ProjectSlug.default('default'),
     priority: Priority.default(0),
     tasks: z.array(TaskInput).min(1).max(LIMITS.tasksPerTicket),
