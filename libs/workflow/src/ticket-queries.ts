@@ -10,11 +10,17 @@ export interface Page<T> {
 const encodeCursor = (createdAt: Date, id: string) =>
   Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
 
+// Exactly what encodeCursor writes: anything else (a year Postgres cannot store, an
+// id that is not a UUID) would reach the query and fail there.
+const CURSOR =
+  /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
 function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) return null;
-  return { createdAt, id };
+  const match = CURSOR.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) return null;
+  const createdAt = new Date(match[1]);
+  if (Number.isNaN(createdAt.getTime())) return null;
+  return { createdAt, id: match[2] };
 }
 
 export class InvalidCursorError extends Error {}
@@ -165,7 +171,10 @@ export class TicketQueries {
     return { ...rest, dependsOn: dependsOn.map((d) => d.dependsOn) };
   }
 
-  /** Lines `after` .. `after + limit - 1` of a run's log (0-based line numbers). */
+  /**
+   * Lines `after` .. `after + limit - 1` of a run's log (0-based line numbers).
+   * `after + limit` may pass the integer range of line numbers, hence bigint.
+   */
   async getRunLogs(runId: string, after: number, limit: number) {
     const run = await this.prisma.run.findUnique({
       where: { id: runId },
@@ -175,7 +184,7 @@ export class TicketQueries {
     const chunks = await this.prisma.$queryRaw<{ first_line: number; lines: LogLine[] }[]>`
       SELECT first_line, lines FROM log_chunk
       WHERE run_id = ${runId}::uuid AND first_line + line_count > ${after}
-        AND first_line < ${after + limit}
+        AND first_line < ${after + limit}::bigint
       ORDER BY first_line`;
     const lines: (LogLine & { n: number })[] = [];
     for (const chunk of chunks) {
