@@ -88,8 +88,18 @@ export class ApiErrorFilter implements ExceptionFilter {
           : error.message;
       return { status, body: { code: CODES[status] ?? `HTTP_${status}`, message } };
     }
-    const parserError = error as { type?: string; status?: number; message?: string };
-    if (typeof parserError.status === 'number' && parserError.type) {
+    // body-parser's errors (http-errors): a `type` for its own, `expose` for a client
+    // error it wraps (a body that does not inflate, say).
+    const parserError = error as {
+      type?: string;
+      status?: number;
+      expose?: boolean;
+      message?: string;
+    };
+    if (
+      typeof parserError.status === 'number' &&
+      (parserError.type || (parserError.expose && parserError.status < 500))
+    ) {
       const status = parserError.status;
       return {
         status,

@@ -1,4 +1,5 @@
-import type { Server } from 'node:http';
+import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage, Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -17,7 +18,9 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   );
   ref.server = app.getHttpServer();
   app.use(tracingMiddleware);
-  app.useBodyParser('json', { limit: config.GATEWAY_BODY_LIMIT });
+  // A variable, not a literal: Nest's type leaves `verify` out (it sets one itself only for rawBody).
+  const json = { limit: config.GATEWAY_BODY_LIMIT, verify: refuseInvalidUtf8 };
+  app.useBodyParser('json', json);
   app.disable('x-powered-by');
   const document = SwaggerModule.createDocument(
     app,
@@ -31,4 +34,40 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   );
   SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });
   return app;
+}
+
+/** JSON's encodings: UTF-8 (RFC 8259), and UTF-16 and UTF-32 as RFC 4627 allowed. */
+const JSON_CHARSETS = new Set([
+  'utf-8',
+  'utf-16',
+  'utf-16le',
+  'utf-16be',
+  'utf-32',
+  'utf-32le',
+  'utf-32be',
+]);
+
+/**
+ * body-parser takes any utf-* charset (UTF-7 too, which hides characters from whatever
+ * inspects the bytes) and decodes invalid UTF-8 into U+FFFD: both refused instead.
+ * `charset` is the body's (utf-8 unless the content type names another).
+ */
+function refuseInvalidUtf8(
+  _req: IncomingMessage,
+  _res: unknown,
+  body: Buffer,
+  charset: string,
+): void {
+  if (!JSON_CHARSETS.has(charset)) {
+    throw Object.assign(new Error(`unsupported charset "${charset.toUpperCase()}"`), {
+      status: 415,
+      type: 'charset.unsupported',
+    });
+  }
+  if (charset === 'utf-8' && !isUtf8(body)) {
+    throw Object.assign(new Error('request body is not valid UTF-8'), {
+      status: 400,
+      type: 'entity.verify.failed',
+    });
+  }
 }

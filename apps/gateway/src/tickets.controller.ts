@@ -42,6 +42,10 @@ export class TicketsController {
       'Invalid body or graph (unknown references, duplicate keys, cycles); nothing written',
   })
   @ApiResponse({ status: 415, description: 'The body is not application/json' })
+  @ApiResponse({
+    status: 413,
+    description: 'The body is over the size limit, or too large to reach the orchestrator',
+  })
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
@@ -84,7 +88,15 @@ export class TicketsController {
         // Without a key every submission is new; with one, its id is the key's.
         idempotencyKey ? { id: requestIdOf(ticket.project, idempotencyKey) } : {},
       )
-      .catch((error: Error) => {
+      .catch((error: Error & { code?: string }) => {
+        // Compressed, the ticket is still more than NATS carries: it was never sent.
+        if (error.code === 'MAX_PAYLOAD_EXCEEDED') {
+          throw new ApiError(
+            413,
+            'PAYLOAD_TOO_LARGE',
+            'the ticket is too large to send to the orchestrator, even compressed; nothing was written',
+          );
+        }
         const retry = idempotencyKey
           ? 'submitting again with the same Idempotency-Key is safe'
           : 'the ticket may have been written: send an Idempotency-Key to retry safely';
