@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm test`: every test tier (unit, integration, end to end) in one Jest run,
 // after making sure Postgres, Redis and NATS answer, then the chaos test in its
-// short form. Extra arguments go to Jest, and skip the chaos test (a subset was asked for).
+// short form and the hostile-input suite. Extra arguments go to Jest, and skip
+// those two (a subset was asked for).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,21 +25,38 @@ const result = spawnSync(
   { cwd: root, stdio: 'inherit' },
 );
 let chaos;
+let hostile;
 if (!args.length) {
   console.log('\nchaos test, short form (npm run chaos -- --short):');
   chaos = spawnSync(process.execPath, [join(root, 'tools/chaos.mjs'), '--short'], {
     cwd: root,
     stdio: 'inherit',
   });
+  console.log('\nhostile-input suite (npm run hostile):');
+  hostile = spawnSync(
+    process.execPath,
+    [
+      join(root, 'node_modules/tsx/dist/cli.mjs'),
+      '--tsconfig',
+      'tsconfig.json',
+      'tools/hostile.ts',
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
 }
 // One plain closing line, last of all, that any CI can read.
 if (existsSync(results)) {
   const r = JSON.parse(readFileSync(results, 'utf8'));
   const skipped = r.numPendingTests + r.numTodoTests;
-  const chaosLine = chaos ? `; chaos: ${chaos.status === 0 ? 'passed' : 'FAILED'}` : '';
+  const verdict = (name, run) =>
+    run ? `; ${name}: ${run.status === 0 ? 'passed' : 'FAILED'}` : '';
   console.log(
-    `\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}${chaosLine}`,
+    `\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}${verdict('chaos', chaos)}${verdict('hostile', hostile)}`,
   );
 }
 const failed = (status) => (status === 0 ? 0 : 1);
-process.exit(failed(result.status) || (chaos ? failed(chaos.status) : 0));
+process.exit(
+  failed(result.status) ||
+    (chaos ? failed(chaos.status) : 0) ||
+    (hostile ? failed(hostile.status) : 0),
+);
