@@ -73,6 +73,37 @@ describe('gateway API', () => {
     ]);
   });
 
+  it('declares every path parameter, and no header as required that is not', async () => {
+    interface Parameter {
+      name: string;
+      in: string;
+      required?: boolean;
+    }
+    const { body } = await call('/docs-json');
+    const doc = body as { paths: Record<string, Record<string, { parameters?: Parameter[] }>> };
+    const problems: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      const inPath = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      for (const [method, operation] of Object.entries(operations)) {
+        const parameters = operation.parameters ?? [];
+        for (const name of inPath) {
+          if (!parameters.some((p) => p.in === 'path' && p.name === name)) {
+            problems.push(`${method} ${path}: path parameter ${name} undeclared`);
+          }
+        }
+        const headers = parameters.filter((p) => p.in === 'header');
+        for (const header of headers) {
+          if (header.required) problems.push(`${method} ${path}: header ${header.name} required`);
+        }
+        const names = headers.map((h) => h.name.toLowerCase());
+        if (new Set(names).size !== names.length) {
+          problems.push(`${method} ${path}: a header declared twice`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
   it.each([
     ['malformed JSON', 400, '{"title": ', 'application/json', 'BAD_REQUEST', /not valid JSON/],
     [

@@ -1,5 +1,5 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
 import { TicketQueries } from '@drover/workflow';
 import { ApiError, parseOrThrow } from './api-error';
@@ -16,6 +16,7 @@ export class TasksController {
   ) {}
 
   @Get('tasks/:id')
+  @ApiParam({ name: 'id', description: 'task id (UUID)' })
   @ApiOperation({ summary: 'A task with its runs (every attempt)' })
   async task(@Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
@@ -25,6 +26,7 @@ export class TasksController {
   }
 
   @Post('tasks/:id/cancel')
+  @ApiParam({ name: 'id', description: 'task id (UUID)' })
   @HttpCode(200)
   @ApiOperation({
     summary: 'Cancel a task: stopped if running, never retried; its dependents become BLOCKED',
@@ -39,6 +41,7 @@ export class TasksController {
   }
 
   @Get('runs/:id/logs')
+  @ApiParam({ name: 'id', description: 'run id (UUID)' })
   @ApiOperation({ summary: "A page of a run's log lines, from line `after`" })
   @ApiQuery({ name: 'after', required: false, description: 'first line number (0-based)' })
   @ApiQuery({ name: 'limit', required: false })

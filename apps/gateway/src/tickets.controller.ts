@@ -1,6 +1,15 @@
 import { createHash } from 'node:crypto';
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import type { Request } from 'express';
+import {
+  ApiBody,
+  ApiHeader,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects, SubmitTicket } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
@@ -53,11 +62,10 @@ export class TicketsController {
       'Up to 200 visible ASCII characters. Submitting again with the same key returns the ticket the first submission created (409 if the body differs), so a retry after a lost answer or a 503 never creates a second ticket.',
   })
   @ApiResponse({ status: 409, description: 'The Idempotency-Key was used for a different body' })
-  async submit(
-    @Body() body: unknown,
-    @Headers('content-type') contentType?: string,
-    @Headers('idempotency-key') idempotencyKey?: string,
-  ) {
+  async submit(@Body() body: unknown, @Req() req: Request) {
+    // Read from the request, not with @Headers: the OpenAPI document would list those as required.
+    const contentType = req.get('content-type');
+    const idempotencyKey = req.get('idempotency-key');
     if (!contentType || !/^application\/json\b/i.test(contentType)) {
       throw new ApiError(
         415,
@@ -129,6 +137,7 @@ export class TicketsController {
   }
 
   @Post(':id/cancel')
+  @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
   @HttpCode(200)
   @ApiOperation({
     summary: 'Cancel a ticket: waiting tasks never start, running ones are stopped',
@@ -143,6 +152,7 @@ export class TicketsController {
   }
 
   @Get(':id')
+  @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
   @ApiOperation({ summary: 'A ticket with its tasks and their status' })
   async get(@Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
