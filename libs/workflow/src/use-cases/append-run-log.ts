@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Subjects, type RunLogAppended } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 import { appendToOutbox } from '@drover/events';
+import { leaseHolderRun } from './lease-holder';
 import { ReportUseCase, type Effects } from './report-use-case';
 
 /**
@@ -25,10 +26,7 @@ export class AppendRunLog extends ReportUseCase<RunLogAppended> {
     const [run] = await tx.$queryRaw<
       { id: string; task_id: string; ticket_id: string; inserted: number }[]
     >`
-      WITH r AS (
-        SELECT id, task_id, ticket_id FROM run
-        WHERE id = ${batch.runId}::uuid AND lease_token = ${batch.leaseToken}::uuid
-          AND error_class IS DISTINCT FROM 'RUNNER_LOST'),
+      WITH r AS (${leaseHolderRun(batch)}),
       c AS (
         INSERT INTO log_chunk (run_id, first_line, line_count, lines)
         SELECT r.id, ${batch.firstLine}, ${batch.lines.length}, ${JSON.stringify(batch.lines)}::jsonb FROM r

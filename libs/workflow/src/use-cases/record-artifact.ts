@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { Subjects, type RunArtifactStored } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 import { appendToOutbox } from '@drover/events';
+import { leaseHolderRun } from './lease-holder';
 import { ReportUseCase, type Effects } from './report-use-case';
 
 /**
@@ -27,10 +28,7 @@ export class RecordArtifact extends ReportUseCase<RunArtifactStored> {
     const [run] = await tx.$queryRaw<
       { id: string; task_id: string; ticket_id: string; written: number }[]
     >`
-      WITH r AS (
-        SELECT id, task_id, ticket_id FROM run
-        WHERE id = ${report.runId}::uuid AND lease_token = ${report.leaseToken}::uuid
-          AND error_class IS DISTINCT FROM 'RUNNER_LOST'),
+      WITH r AS (${leaseHolderRun(report)}),
       a AS (
         INSERT INTO artifact (run_id, name, kind, size, sha256, content_type)
         SELECT r.id, ${name}, ${kind}::"ArtifactKind", ${size}::bigint, ${sha256}, ${contentType}
