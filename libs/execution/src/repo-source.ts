@@ -57,7 +57,7 @@ export async function checkRepo(
 export async function inspectRepo(
   repo: string,
   policy: SourcePolicy,
-  lookup: HostLookup,
+  lookup: HostLookup = defaultLookup,
   signal?: AbortSignal,
 ): Promise<Target> {
   const refuse = (message: string) => new InvalidSpecError('repo', message);
@@ -270,7 +270,7 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
-export async function defaultLookup(host: string): Promise<string[]> {
+async function defaultLookup(host: string): Promise<string[]> {
   const answers = await dnsLookup(host, { all: true });
   return answers.map((answer) => answer.address);
 }

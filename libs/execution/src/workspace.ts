@@ -4,13 +4,7 @@ import { isIPv6 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { refNameProblem } from '@drover/contracts';
-import {
-  defaultLookup,
-  inspectRepo,
-  type HostLookup,
-  type SourcePolicy,
-  type Target,
-} from './repo-source';
+import { inspectRepo, type HostLookup, type SourcePolicy, type Target } from './repo-source';
 import { GitError, InvalidSpecError } from './workspace-errors';
 
 export interface WorkspaceChange {
@@ -75,12 +69,7 @@ export interface PrepareOptions {
 export async function prepareWorkspace(opts: PrepareOptions): Promise<{ commit: string }> {
   const stop = stopWhen(opts.signal, opts.timeoutMs, 'preparing the workspace');
   try {
-    const target = await inspectRepo(
-      opts.repo,
-      opts.policy,
-      opts.lookup ?? defaultLookup,
-      stop.signal,
-    );
+    const target = await inspectRepo(opts.repo, opts.policy, opts.lookup, stop.signal);
     await checkRef(opts.ref, 'clone_branch');
     if ((await readdir(opts.dir)).length > 0) {
       throw new GitError(`workspace ${opts.dir} is not empty`);
@@ -199,12 +188,7 @@ export async function commitAndPush(opts: PushOptions): Promise<{ commit: string
   await checkRef(branch, 'push_branch');
   const stop = stopWhen(opts.signal, opts.timeoutMs, 'pushing the workspace');
   try {
-    const target = await inspectRepo(
-      opts.repo,
-      opts.policy,
-      opts.lookup ?? defaultLookup,
-      stop.signal,
-    );
+    const target = await inspectRepo(opts.repo, opts.policy, opts.lookup, stop.signal);
     await guardWorkspace(opts.dir);
     return await withHome(async (home) => {
       const git = gitIn(opts.dir, home, {
