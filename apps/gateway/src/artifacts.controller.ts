@@ -77,28 +77,31 @@ export class ArtifactsController {
   @ApiResponse({ status: 404, description: 'No such run, or the run has no diff yet' })
   async diff(@Param() params: unknown, @Res() res: Response): Promise<void> {
     const { id } = parseOrThrow(IdParam, params, 'path');
-    const { run, artifact } = await this.artifacts.find(id, DIFF_ARTIFACT);
-    if (!run) throw noRun(id);
-    if (!artifact) {
-      throw new ApiError(
-        404,
-        'NO_DIFF',
-        `run ${id} has no diff yet: its runner stores ${DIFF_ARTIFACT} once the run's changes are computed`,
-      );
-    }
+    const artifact = await this.recorded(
+      id,
+      DIFF_ARTIFACT,
+      () =>
+        new ApiError(
+          404,
+          'NO_DIFF',
+          `run ${id} has no diff yet: its runner stores ${DIFF_ARTIFACT} once the run's changes are computed`,
+        ),
+    );
     await this.send(res, id, artifact, {
       'Content-Type': 'text/x-diff; charset=utf-8',
       'Content-Disposition': `inline; filename="${DIFF_ARTIFACT}"`,
     });
   }
 
-  /** The row of artifact `name` of run `id`; 404 unless the run recorded it. */
-  private async recorded(id: string, name: string): Promise<ArtifactRecord> {
+  /** The row of artifact `name` of run `id`; 404 unless the run recorded it (`missing` says why). */
+  private async recorded(
+    id: string,
+    name: string,
+    missing = () => new ApiError(404, 'NOT_FOUND', `run ${id} has no artifact named ${name}`),
+  ): Promise<ArtifactRecord> {
     const { run, artifact } = await this.artifacts.find(id, name);
     if (!run) throw noRun(id);
-    if (!artifact) {
-      throw new ApiError(404, 'NOT_FOUND', `run ${id} has no artifact named ${name}`);
-    }
+    if (!artifact) throw missing();
     return artifact;
   }
 
