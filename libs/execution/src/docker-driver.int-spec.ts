@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { DockerDriver, dockerClient } from './docker-driver';
 import type { CommandResult, SandboxCommand, SandboxDriver, SandboxLimits } from './sandbox-driver';
-import { sandboxTestImage } from '@drover/testing';
+import { sandboxTestImage, waitFor } from '@drover/testing';
 
 // Runs against the real engine the Jest global setup provides (Podman's Docker API
 // here, Docker Engine elsewhere) with its busybox test image: user `sandbox`, uid 1000.
@@ -87,19 +87,6 @@ async function run(
   const started = Date.now();
   const result = await using.exec(workspace, command, (s, t) => output[s].push(t), signal);
   return { ...result, ...output, elapsedMs: Date.now() - started };
-}
-
-/** Resolves once `condition` holds; polls every 50 ms up to `timeoutMs`. */
-async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describe(DockerDriver.name, () => {

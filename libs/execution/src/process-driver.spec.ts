@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { processGone } from '@drover/testing';
+import { processGone, waitFor } from '@drover/testing';
 import { ProcessDriver } from './process-driver';
 import type { CommandResult, SandboxCommand } from './sandbox-driver';
 
@@ -44,19 +44,6 @@ async function run(
   const output: Output = { stdout: [], stderr: [] };
   const result = await driver.exec(where, command, (s, t) => output[s].push(t), signal);
   return { ...result, ...output };
-}
-
-/** Resolves once `condition` holds; polls every 20 ms up to `timeoutMs`. */
-async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** Waits for the script to write a pid to `file` in the workspace and returns it. */

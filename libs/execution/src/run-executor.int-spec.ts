@@ -11,7 +11,7 @@ import {
   type StopReason,
 } from '@drover/contracts';
 import { LocalArtifactStore } from '@drover/storage';
-import { sandboxTestImage, testGit } from '@drover/testing';
+import { sandboxTestImage, testGit, waitFor } from '@drover/testing';
 import type { AgentOutcome } from './command-agent';
 import { DockerDriver, dockerClient } from './docker-driver';
 import { RunExecutor, type RunReporter } from './run-executor';
@@ -292,12 +292,11 @@ describe('RunExecutor in a container', () => {
       const controller = new AbortController();
       const reports = new Reports();
       const pending = executorFor(reports).execute(dispatched, controller.signal);
-      const deadline = Date.now() + 30_000;
-      const sleeping = () =>
-        reports.lines.some((l) => l.stream === 'stdout' && l.text === 'sleeping');
-      while (!sleeping() && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(
+        () => reports.lines.some((l) => l.stream === 'stdout' && l.text === 'sleeping'),
+        'the step to start',
+        30_000,
+      );
       const running = await docker.listContainers({
         filters: { label: [`drover.run=${dispatched.runId}`] },
       });
