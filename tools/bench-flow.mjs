@@ -8,7 +8,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'nats';
 import pg from 'pg';
-import { buildApps, freePort, migrate, startApps, stopApps, waitForGateway } from './lib/stack.mjs';
+import {
+  bootstrapKey,
+  buildApps,
+  freePort,
+  migrate,
+  startApps,
+  stopApps,
+  waitForGateway,
+} from './lib/stack.mjs';
 import { ensureInfra } from './lib/infra.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,12 +40,13 @@ const env = {
   RUNNER_SANDBOX: 'process',
 };
 migrate(root, env);
+const apiKey = bootstrapKey(root, env).key.key;
 buildApps(root, ['gateway', 'orchestrator', 'scheduler', 'agent-runner', 'health-monitor']);
 const procs = startApps(root, env, join(root, 'tmp/bench-logs'));
 const url = `http://127.0.0.1:${port}`;
 const db = new pg.Client({ connectionString: databaseUrl });
 try {
-  await waitForGateway(url, procs);
+  await waitForGateway(url, procs, apiKey);
   await db.connect();
   const body = {
     title: `bench ${tasks}`,
@@ -46,7 +55,7 @@ try {
   const started = performance.now();
   const res = await fetch(`${url}/tickets`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
     body: JSON.stringify(body),
   });
   if (res.status !== 201) throw new Error(`submit answered ${res.status}: ${await res.text()}`);

@@ -31,7 +31,15 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { APPS, buildApps, freePort, migrate, startApp, stopApps } from './lib/stack.mjs';
+import {
+  APPS,
+  bootstrapKey,
+  buildApps,
+  freePort,
+  migrate,
+  startApp,
+  stopApps,
+} from './lib/stack.mjs';
 import { answers } from './lib/infra.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -744,6 +752,9 @@ async function statusLine() {
   }
 }
 
+/** `Authorization` of the harness's admin key, set once migrations have run. */
+let auth = {};
+
 async function waitUntilUp(url, runnerIds, timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs;
   let last = 'nothing answered';
@@ -751,7 +762,9 @@ async function waitUntilUp(url, runnerIds, timeoutMs = 90_000) {
     if (startupFailure) throw startupFailure;
     try {
       const health = await fetch(`${url}/health`);
-      const runners = await fetch(`${url}/runners`).then((r) => (r.ok ? r.json() : { items: [] }));
+      const runners = await fetch(`${url}/runners`, { headers: auth }).then((r) =>
+        r.ok ? r.json() : { items: [] },
+      );
       const online = runners.items.filter((r) => r.status === 'ONLINE' && runnerIds.includes(r.id));
       last = `/health ${health.status}, ${online.length} of ${runnerIds.length} runners ONLINE`;
       if (health.ok && online.length === runnerIds.length) return;
@@ -787,7 +800,7 @@ async function submitTicket(url, n, size) {
     try {
       const res = await fetch(`${url}/tickets`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...auth, 'content-type': 'application/json' },
         body: JSON.stringify(ticketBody(effectsFile, tag, size)),
         signal: AbortSignal.timeout(30_000),
       });
@@ -823,7 +836,7 @@ async function submitTicket(url, n, size) {
 async function ticketTaskIds(url, ticketId) {
   for (;;) {
     try {
-      const res = await fetch(`${url}/tickets/${ticketId}`);
+      const res = await fetch(`${url}/tickets/${ticketId}`, { headers: auth });
       if (res.ok) return (await res.json()).tasks.map((t) => t.id);
     } catch {
       // the gateway or the database is down for a moment
@@ -1197,6 +1210,7 @@ try {
   };
   log('applying migrations to the private database');
   migrate(root, baseEnv, ['ignore', opts.json ? 2 : 1, 2]);
+  auth = { authorization: `Bearer ${bootstrapKey(root, baseEnv).key.key}` };
   log('building the services');
   buildApps(root, APPS);
   pool = new pg.Pool({ connectionString: databaseUrl, max: 3 });

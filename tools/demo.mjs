@@ -5,6 +5,7 @@
 // bug in a small local git repository (its own test suite as the acceptance
 // command, pushed to a branch), follows both live, and exits 0 when both succeed.
 import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,12 +14,21 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const started = Date.now();
 const log = (msg) => console.log(`demo: ${msg}`);
 
-const { npmInstallIfNeeded, buildApps, migrate, freePort, startApps, stopApps, waitForGateway } =
-  await import('./lib/stack.mjs');
+const {
+  npmInstallIfNeeded,
+  buildApps,
+  migrate,
+  bootstrapKey,
+  freePort,
+  startApps,
+  stopApps,
+  waitForGateway,
+} = await import('./lib/stack.mjs');
 const { ensureInfra } = await import('./lib/infra.mjs');
 const { ensureEngine, TEST_IMAGE } = await import('./lib/engine.mjs');
 
 let dockerHost = null;
+let apiKey = null;
 try {
   npmInstallIfNeeded(root, log);
   log('checking Postgres, Redis and NATS...');
@@ -30,6 +40,8 @@ try {
   });
   log('applying migrations...');
   migrate(root, process.env);
+  log('issuing an admin API key of project "default" (npm run bootstrap)...');
+  apiKey = bootstrapKey(root, process.env).key.key;
   log('building the services and the CLI...');
   buildApps(root);
 } catch (error) {
@@ -51,6 +63,8 @@ const env = {
   LOG_LEVEL: 'warn',
   // The demo's repository is a local one.
   RUNNER_ALLOW_LOCAL_REPOS: 'true',
+  // Secret task env values work in the demo: a fresh key each run unless one is set.
+  DROVER_SECRETS_KEY: process.env.DROVER_SECRETS_KEY || randomBytes(32).toString('base64'),
   ...sandbox,
 };
 const logDir = join(root, 'tmp/demo-logs');
@@ -60,7 +74,7 @@ log(
 const procs = startApps(root, env, logDir);
 let code = 1;
 try {
-  await waitForGateway(url, procs);
+  await waitForGateway(url, procs, apiKey);
   log(`Drover is up at ${url} (API docs: ${url}/docs); submitting examples/hello-ticket.json\n`);
   code = await submit(url, 'examples/hello-ticket.json');
   if (code === 0) {
@@ -92,7 +106,11 @@ function submit(apiUrl, file) {
     const cli = spawn(
       process.execPath,
       [join(root, 'dist/apps/cli/main.js'), 'submit', file, '--wait'],
-      { cwd: root, env: { ...process.env, DROVER_API_URL: apiUrl }, stdio: 'inherit' },
+      {
+        cwd: root,
+        env: { ...process.env, DROVER_API_URL: apiUrl, DROVER_API_KEY: apiKey },
+        stdio: 'inherit',
+      },
     );
     cli.on('exit', (c) => resolve(c ?? 1));
   });

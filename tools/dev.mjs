@@ -3,13 +3,26 @@
 // output prefixed; Ctrl-C stops them all cleanly.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildApps, migrate, npmInstallIfNeeded, startApps, stopApps } from './lib/stack.mjs';
+import {
+  bootstrapKey,
+  buildApps,
+  migrate,
+  npmInstallIfNeeded,
+  startApps,
+  stopApps,
+} from './lib/stack.mjs';
 import { ensureInfra } from './lib/infra.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 npmInstallIfNeeded(root, console.log);
 await ensureInfra();
 migrate(root, process.env);
+if (!process.env.DROVER_API_KEY) {
+  const { key } = bootstrapKey(root, process.env);
+  console.log(
+    `an admin key of project "default", shown only now:\n  export DROVER_API_KEY=${key.key}`,
+  );
+}
 buildApps(root);
 const procs = startApps(root, process.env, join(root, 'tmp/dev-logs'), true);
 let stopping = false;

@@ -15,7 +15,7 @@ const TERMINAL_TICKET: readonly TicketStatus[] = ['SUCCEEDED', 'FAILED', 'CANCEL
 
 // A test wrapped in logged() that fails makes afterAll print the services' output.
 const { services, logged } = useServices();
-const http = () => new DroverHttp(services().baseUrl);
+const http = () => new DroverHttp(services().baseUrl, services().apiKey);
 
 async function submitRefused(ticket: SubmitTicketInput): Promise<ErrorBody> {
   const res = await http().post('/tickets', ticket);
@@ -209,7 +209,7 @@ describe('Drover end to end', () => {
       const clients: EventStreamClient[] = [];
       const open = async (since: number) => {
         const url = `${services().wsUrl}/events?since=${since}&ticket=${id}`;
-        const client = await EventStreamClient.connect(url);
+        const client = await EventStreamClient.connect(url, services().apiKey);
         clients.push(client);
         return client;
       };

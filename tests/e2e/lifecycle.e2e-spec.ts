@@ -75,7 +75,7 @@ describe('runner lifecycle', () => {
   // No runner of the stack's own: each test starts the one runner it needs. A test
   // wrapped in logged() that fails makes afterAll print the services' output.
   const { services: stack, logged } = useServices({ runner: false });
-  const http = () => new DroverHttp(stack().baseUrl);
+  const http = () => new DroverHttp(stack().baseUrl, stack().apiKey);
 
   function waitForRunnerStatus(id: string, status: RunnerView['status'], timeoutMs: number) {
     return waitFor(

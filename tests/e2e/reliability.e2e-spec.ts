@@ -26,7 +26,7 @@ const treeStep = (seconds: number, after = 'echo done') =>
 
 describe('reliable execution', () => {
   const { services: stack, logged } = useServices({ runner: false });
-  const http = () => new DroverHttp(stack().baseUrl);
+  const http = () => new DroverHttp(stack().baseUrl, stack().apiKey);
   const runners: AppHandle[] = [];
 
   afterEach(async () => {

@@ -31,7 +31,7 @@ describe('sandboxed execution', () => {
       RUNNER_ALLOW_LOCAL_REPOS: 'true',
     },
   });
-  const http = () => new DroverHttp(stack().baseUrl);
+  const http = () => new DroverHttp(stack().baseUrl, stack().apiKey);
   const docker = dockerClient(engineHost());
   const runners: AppHandle[] = [];
   let root: string;
@@ -150,7 +150,9 @@ describe('sandboxed execution', () => {
         'iteration-2.log',
         'result.json',
       ]);
-      const diff = await fetch(`${stack().baseUrl}/runs/${runId}/diff`);
+      const diff = await fetch(`${stack().baseUrl}/runs/${runId}/diff`, {
+        headers: { authorization: `Bearer ${stack().apiKey}` },
+      });
       expect(diff.status).toBe(200);
       const patch = await diff.text();
       expect(patch).toContain('-echo $(( $1 - $2 ))');

@@ -1,11 +1,9 @@
-import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -22,11 +20,10 @@ import {
 import { NatsBus } from '@drover/messaging';
 import { LocalArtifactStore } from '@drover/storage';
 import { createTestEnv, POLICY_DEFAULTS, waitFor, type TestEnv } from '@drover/testing';
-import { CreateTicket, RecordArtifact } from '@drover/workflow';
+import { ApiKeys, CreateTicket, DEFAULT_PROJECT, RecordArtifact } from '@drover/workflow';
 import { createGateway } from '@drover/app-gateway';
 import { OrchestratorModule } from '@drover/app-orchestrator';
-
-const ROOT = join(__dirname, '../..');
+import { drover as runCli } from './support/cli';
 
 interface ErrorBody {
   error: { code: string; message: string; details?: { path: string; message: string }[] };
@@ -54,6 +51,7 @@ let dir: string;
 let store: LocalArtifactStore;
 let gateway: NestExpressApplication;
 let baseUrl: string;
+let apiKey: string;
 let orchestrator: INestApplicationContext;
 let bus: NatsBus;
 let record: RecordArtifact;
@@ -85,6 +83,11 @@ beforeAll(async () => {
   bus = await NatsBus.connect({ url: env.natsUrl, prefix: env.subjectPrefix, service: 'runner' });
   await bus.ensureStreams(['reports']);
   record = new RecordArtifact(env.prisma);
+  ({ key: apiKey } = await new ApiKeys(env.prisma).issue({
+    projectId: DEFAULT_PROJECT.id,
+    name: 'artifacts-api',
+    role: 'viewer',
+  }));
 }, 60_000);
 
 afterAll(async () => {
@@ -146,7 +149,7 @@ function reportOf(
 }
 
 async function call(path: string) {
-  const res = await fetch(`${baseUrl}${path}`);
+  const res = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${apiKey}` } });
   const bytes = Buffer.from(await res.arrayBuffer());
   return { status: res.status, headers: res.headers, bytes };
 }
@@ -159,7 +162,8 @@ async function json<T>(path: string): Promise<{ status: number; body: T }> {
 /** GET with the path sent exactly as written (fetch would resolve `..` and re-encode). */
 function rawGet(path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${baseUrl}/`, { path, method: 'GET' }, (res) => {
+    const headers = { authorization: `Bearer ${apiKey}` };
+    const req = request(`${baseUrl}/`, { path, method: 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () =>
@@ -369,6 +373,7 @@ describe('artifact.stored on the WebSocket stream', () => {
     const run = await newRun();
     const ws = new WebSocket(
       `${baseUrl.replace('http', 'ws')}/events?ticket=${run.ticketId}&since=0`,
+      { headers: { authorization: `Bearer ${apiKey}` } },
     );
     const received: StreamEvent[] = [];
     ws.on('message', (raw: Buffer) =>
@@ -401,7 +406,6 @@ describe('artifact.stored on the WebSocket stream', () => {
 });
 
 describe('drover CLI', () => {
-  const exec = promisify(execFile);
   let run: Run;
   const diff = 'diff --git a/y b/y\n+added\n';
 
@@ -411,22 +415,7 @@ describe('drover CLI', () => {
     await storeArtifact(run, 'result.json', '{"ok":true}', 'application/json', 'result');
   });
 
-  async function drover(...args: string[]) {
-    const tsx = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
-    const main = join(ROOT, 'apps/cli/src/main.ts');
-    return exec(process.execPath, [tsx, '--tsconfig', 'tsconfig.json', main, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, DROVER_API_URL: baseUrl, NO_COLOR: '1' },
-      encoding: 'buffer',
-    }).then(
-      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
-      (error: { code: number; stdout: Buffer; stderr: Buffer }) => ({
-        code: error.code,
-        stdout: error.stdout,
-        stderr: error.stderr.toString('utf8'),
-      }),
-    );
-  }
+  const drover = (...args: string[]) => runCli(baseUrl, apiKey, ...args);
 
   it('lists, downloads and prints a diff, and exits 3 for an unknown name', async () => {
     const listed = await drover('--json', 'artifacts', run.id);

@@ -20,8 +20,9 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function call(path: string, init?: RequestInit) {
-  const res = await fetch(`${stack.baseUrl}${path}`, init);
+async function call(path: string, init: RequestInit = {}) {
+  const headers = { ...stack.auth, ...(init.headers as Record<string, string> | undefined) };
+  const res = await fetch(`${stack.baseUrl}${path}`, { ...init, headers });
   return { status: res.status, body: await res.json() };
 }
 
@@ -42,7 +43,9 @@ async function waitForStatus(id: string, status: string) {
 /** The HTTP status the server answers a WebSocket upgrade with (101 when accepted). */
 function upgradeStatus(path: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}${path}`);
+    const ws = new WebSocket(`${stack.baseUrl.replace('http', 'ws')}${path}`, {
+      headers: stack.auth,
+    });
     ws.on('open', () => {
       ws.close();
       resolve(101);
@@ -59,7 +62,13 @@ describe('gateway API', () => {
     const doc = body as { openapi: string; paths: Record<string, unknown> };
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/events/token',
       '/health',
+      '/keys/{id}',
+      '/me',
+      '/projects',
+      '/projects/{id}',
+      '/projects/{id}/keys',
       '/runners',
       '/runs/{id}/artifacts',
       '/runs/{id}/artifacts/{name}',
@@ -132,12 +141,12 @@ describe('gateway API', () => {
       /body\.owner: unknown field/,
     ],
     [
-      'an unknown project',
-      422,
+      "another project than the key's",
+      403,
       '{"title":"t","project":"nope","tasks":[{"key":"a","steps":[{"run":"x"}]}]}',
       'application/json',
-      'UNKNOWN_PROJECT',
-      /project "nope"/,
+      'FORBIDDEN',
+      /belongs to project "default"/,
     ],
   ])('answers %s with %i and writes nothing', async (_what, status, body, type, code, message) => {
     const before = await stack.env.prisma.ticket.count();

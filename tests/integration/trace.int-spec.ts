@@ -21,7 +21,7 @@ describe('OpenTelemetry across services', () => {
   it('puts one ticket in one trace spanning gateway, orchestrator, scheduler and runner', async () => {
     const res = await fetch(`${stack.baseUrl}/tickets`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...stack.auth, 'content-type': 'application/json' },
       body: JSON.stringify({
         title: 'traced',
         tasks: [
@@ -34,7 +34,9 @@ describe('OpenTelemetry across services', () => {
     const ticket = (await res.json()) as { id: string };
     await waitFor(
       async () => {
-        const t = (await (await fetch(`${stack.baseUrl}/tickets/${ticket.id}`)).json()) as {
+        const t = (await (
+          await fetch(`${stack.baseUrl}/tickets/${ticket.id}`, { headers: stack.auth })
+        ).json()) as {
           status: string;
         };
         return t.status === 'SUCCEEDED';

@@ -40,6 +40,29 @@ export function migrate(root, env, stdio = 'inherit') {
   );
 }
 
+/**
+ * Issues an admin key of `project` (created if missing) with `npm run bootstrap`'s
+ * script against `env.DATABASE_URL`; returns `{ project, key }` (`key.key` is the secret).
+ */
+export function bootstrapKey(root, env, project = 'default') {
+  const out = execFileSync(
+    process.execPath,
+    [
+      join(root, 'node_modules/tsx/dist/cli.mjs'),
+      '--tsconfig',
+      'tsconfig.json',
+      'tools/bootstrap.ts',
+      '--project',
+      project,
+      '--key-name',
+      'local stack',
+      '--json',
+    ],
+    { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return JSON.parse(out);
+}
+
 export function freePort(preferred) {
   const tryPort = (port) =>
     new Promise((resolve) => {
@@ -97,7 +120,8 @@ export async function stopApps(procs, timeoutMs = 15_000) {
   );
 }
 
-export async function waitForGateway(url, procs, timeoutMs = 60_000) {
+export async function waitForGateway(url, procs, apiKey, timeoutMs = 60_000) {
+  const headers = { authorization: `Bearer ${apiKey}` };
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const dead = procs.find(({ child }) => child.exitCode !== null);
@@ -105,7 +129,9 @@ export async function waitForGateway(url, procs, timeoutMs = 60_000) {
       throw new Error(`${dead.app} exited with code ${dead.child.exitCode} during start-up`);
     try {
       const health = await fetch(`${url}/health`);
-      const runners = await fetch(`${url}/runners`).then((r) => (r.ok ? r.json() : { items: [] }));
+      const runners = await fetch(`${url}/runners`, { headers }).then((r) =>
+        r.ok ? r.json() : { items: [] },
+      );
       if (health.ok && runners.items.some((r) => r.status === 'ONLINE')) return;
     } catch {
       // not up yet

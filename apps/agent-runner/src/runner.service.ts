@@ -84,6 +84,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       gitTimeoutMs: config.RUNNER_GIT_TIMEOUT_MS,
       logFlushMs: config.RUNNER_LOG_FLUSH_MS,
       keepWorkspaces: config.RUNNER_KEEP_WORKSPACES,
+      secretsKey: config.DROVER_SECRETS_KEY,
     });
     await this.bus.ensureConsumer('work', Consumers.runners);
     this.bus.subscribe(Subjects.runStopRequested, RunStopRequested, (stop) => {

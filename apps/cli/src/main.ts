@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { CliConfigSchema, loadConfig } from '@drover/config';
+import { createKey, createProject, listKeys, revokeKey, whoami } from './access-commands';
 import { ApiError, DroverApi } from './api-client';
 import { artifact, artifacts, diff } from './artifact-commands';
 import { cancel, logs, runners, statusCommand, submit } from './commands';
@@ -80,6 +81,42 @@ program
   .option('--task', 'the id is a task, not a ticket', false)
   .action(async (id: string, o: { task: boolean }) => {
     exitCode = await cancel(api(), o.task ? 'task' : 'ticket', id, { json: json() });
+  });
+
+program
+  .command('whoami')
+  .description("the API key's project and role")
+  .action(async () => {
+    exitCode = await whoami(api(), { json: json() });
+  });
+const keys = program
+  .command('keys')
+  .description("list the project's API keys (admins); see also keys create|revoke")
+  .action(async () => {
+    exitCode = await listKeys(api(), { json: json() });
+  });
+keys
+  .command('create <name>')
+  .description('issue a key of your project; its secret is shown only once')
+  .requiredOption('--role <role>', 'viewer, member or admin')
+  .option('--expires <date-time>', 'when it stops working (ISO 8601), e.g. 2027-01-01T00:00:00Z')
+  .action(async (name: string, o: { role: string; expires?: string }) => {
+    exitCode = await createKey(api(), name, o, { json: json() });
+  });
+keys
+  .command('revoke <id>')
+  .description('revoke a key of your project: it stops working at once')
+  .action(async (id: string) => {
+    exitCode = await revokeKey(api(), id, { json: json() });
+  });
+program
+  .command('projects')
+  .description('manage projects (operator admins)')
+  .command('create <slug>')
+  .description('create a project and its first admin key')
+  .option('--name <name>', 'display name (default: the slug)')
+  .action(async (slug: string, o: { name?: string }) => {
+    exitCode = await createProject(api(), slug, o, { json: json() });
   });
 
 program

@@ -5,9 +5,9 @@ import {
   type ArgumentsHost,
   type ExceptionFilter,
 } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import type { z } from 'zod';
-import { validate, type Issue } from '@drover/contracts';
+import { validate, type ErrorBody, type Issue } from '@drover/contracts';
 
 /** An error answer: `{ error: { code, message, details } }` with an HTTP status. */
 export class ApiError extends Error {
@@ -16,8 +16,16 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: Issue[],
+    /** Sent as `Retry-After` (a 429 or a 503 that will pass). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
+  }
+
+  /** The error a service replied with (`{ status, error }` of a failed command). */
+  static fromReply(reply: { status: number; error: ErrorBody }): ApiError {
+    const { code, message, details, retryAfterSeconds } = reply.error;
+    return new ApiError(reply.status, code, message, details, retryAfterSeconds);
   }
 }
 
@@ -45,11 +53,25 @@ export function parseOrThrow<S extends z.ZodType>(
   );
 }
 
+/** 415 unless the request's body is declared as JSON. */
+export function requireJson(req: Request): void {
+  const contentType = req.get('content-type');
+  if (!contentType || !/^application\/json\b/i.test(contentType)) {
+    throw new ApiError(
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      `send the body as application/json (got ${contentType ?? 'no content type'})`,
+    );
+  }
+}
+
 const CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
   413: 'PAYLOAD_TOO_LARGE',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   422: 'INVALID_REQUEST',
   429: 'TOO_MANY_REQUESTS',
@@ -65,6 +87,10 @@ export class ApiErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const { status, body } = this.toAnswer(error);
     if (res.headersSent) return;
+    if (error instanceof ApiError && error.retryAfterSeconds !== undefined) {
+      res.setHeader('Retry-After', String(error.retryAfterSeconds));
+    }
+    if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer');
     res.status(status).json({ error: body });
   }
 

@@ -1,19 +1,32 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { Server } from 'node:http';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { GatewayConfig } from '@drover/config';
 import { PrismaService } from '@drover/db';
 import { InfraModule } from '@drover/service-kit';
-import { ArtifactQueries, TicketQueries } from '@drover/workflow';
+import { ApiKeys, ArtifactQueries, Projects, TicketQueries } from '@drover/workflow';
 import { ApiErrorFilter } from './api-error';
 import { artifactStoreProvider } from './artifact-store.provider';
 import { ArtifactsController } from './artifacts.controller';
+import { AccessGuard } from './auth/access.guard';
+import { Authenticator } from './auth/authenticator';
+import { EventTokens } from './auth/event-tokens';
+import { RateLimits, redisProvider } from './auth/rate-limits';
+import { EventsController } from './events.controller';
 import { EventStreamServer, HTTP_SERVER } from './event-stream.server';
 import { CancelCommand } from './cancel';
 import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
+import { ProjectsController } from './projects.controller';
 import { TasksController } from './tasks.controller';
 import { TicketsController } from './tickets.controller';
+
+/** A provider of `cls` built on the service's Prisma client. */
+const onPrisma = <T>(cls: new (prisma: PrismaService) => T) => ({
+  provide: cls,
+  inject: [PrismaService],
+  useFactory: (prisma: PrismaService) => new cls(prisma),
+});
 
 @Module({})
 export class GatewayModule {
@@ -30,21 +43,27 @@ export class GatewayModule {
           database: true,
         }),
       ],
-      controllers: [TicketsController, TasksController, ArtifactsController, HealthController],
+      controllers: [
+        TicketsController,
+        TasksController,
+        ArtifactsController,
+        ProjectsController,
+        EventsController,
+        HealthController,
+      ],
       providers: [
         { provide: GatewayConfig, useValue: config },
         { provide: HTTP_SERVER, useValue: server },
         { provide: APP_FILTER, useClass: ApiErrorFilter },
-        {
-          provide: TicketQueries,
-          inject: [PrismaService],
-          useFactory: (p: PrismaService) => new TicketQueries(p),
-        },
-        {
-          provide: ArtifactQueries,
-          inject: [PrismaService],
-          useFactory: (p: PrismaService) => new ArtifactQueries(p),
-        },
+        { provide: APP_GUARD, useClass: AccessGuard },
+        onPrisma(TicketQueries),
+        onPrisma(ArtifactQueries),
+        onPrisma(ApiKeys),
+        onPrisma(Projects),
+        redisProvider,
+        RateLimits,
+        Authenticator,
+        EventTokens,
         artifactStoreProvider,
         HealthProbe,
         EventStreamServer,

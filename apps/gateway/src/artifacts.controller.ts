@@ -1,6 +1,13 @@
 import { pipeline } from 'node:stream/promises';
 import { Controller, Get, Inject, Logger, Param, Res } from '@nestjs/common';
-import { ApiOperation, ApiParam, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiOperation,
+  ApiParam,
+  ApiProduces,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import {
   ArtifactNotFoundError,
@@ -9,9 +16,10 @@ import {
   type ArtifactStore,
   type StoredArtifact,
 } from '@drover/storage';
-import { ArtifactQueries, type ArtifactRecord } from '@drover/workflow';
+import { ArtifactQueries, type ArtifactRecord, type Caller } from '@drover/workflow';
 import { ApiError, parseOrThrow } from './api-error';
 import { ARTIFACT_STORE } from './artifact-store.provider';
+import { CallerOf, Needs } from './auth/access';
 import { ArtifactParams, IdParam } from './dto';
 
 /** The name a runner stores a run's diff under. */
@@ -24,6 +32,8 @@ const noRun = (id: string) => new ApiError(404, 'NOT_FOUND', `no run with id ${i
  * artifact store. Only a name recorded for that run is ever read from the store.
  */
 @ApiTags('runs')
+@ApiBearerAuth()
+@Needs('viewer')
 @Controller('runs/:id')
 @ApiParam({ name: 'id', description: 'run id (UUID)' })
 export class ArtifactsController {
@@ -42,9 +52,9 @@ export class ArtifactsController {
   })
   @ApiResponse({ status: 400, description: 'The id is not a UUID' })
   @ApiResponse({ status: 404, description: 'No such run' })
-  async list(@Param() params: unknown) {
+  async list(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
-    const items = await this.artifacts.listForRun(id);
+    const items = await this.artifacts.listForRun(caller.projectId, id);
     if (!items) throw noRun(id);
     return {
       items: items.map((a) => ({ ...a, url: `/runs/${id}/artifacts/${a.name}` })),
@@ -61,9 +71,13 @@ export class ArtifactsController {
     description: 'The id is not a UUID, or the name is not a stored name (path, "..", %, NUL ...)',
   })
   @ApiResponse({ status: 404, description: 'No such run, or the run has no artifact of that name' })
-  async download(@Param() params: unknown, @Res() res: Response): Promise<void> {
+  async download(
+    @CallerOf() caller: Caller,
+    @Param() params: unknown,
+    @Res() res: Response,
+  ): Promise<void> {
     const { id, name } = parseOrThrow(ArtifactParams, params, 'path');
-    const artifact = await this.recorded(id, checkedName(name));
+    const artifact = await this.recorded(caller, id, checkedName(name));
     await this.send(res, id, artifact, {
       'Content-Disposition': `attachment; filename="${artifact.name}"`,
     });
@@ -75,9 +89,14 @@ export class ArtifactsController {
   @ApiResponse({ status: 200, description: '`diff.patch`, as text/x-diff; charset=utf-8' })
   @ApiResponse({ status: 400, description: 'The id is not a UUID' })
   @ApiResponse({ status: 404, description: 'No such run, or the run has no diff yet' })
-  async diff(@Param() params: unknown, @Res() res: Response): Promise<void> {
+  async diff(
+    @CallerOf() caller: Caller,
+    @Param() params: unknown,
+    @Res() res: Response,
+  ): Promise<void> {
     const { id } = parseOrThrow(IdParam, params, 'path');
     const artifact = await this.recorded(
+      caller,
       id,
       DIFF_ARTIFACT,
       () =>
@@ -95,11 +114,12 @@ export class ArtifactsController {
 
   /** The row of artifact `name` of run `id`; 404 unless the run recorded it (`missing` says why). */
   private async recorded(
+    caller: Caller,
     id: string,
     name: string,
     missing = () => new ApiError(404, 'NOT_FOUND', `run ${id} has no artifact named ${name}`),
   ): Promise<ArtifactRecord> {
-    const { run, artifact } = await this.artifacts.find(id, name);
+    const { run, artifact } = await this.artifacts.find(caller.projectId, id, name);
     if (!run) throw noRun(id);
     if (!artifact) throw missing();
     return artifact;

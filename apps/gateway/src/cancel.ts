@@ -22,9 +22,7 @@ export class CancelCommand {
           `the orchestrator did not answer: ${error.message}; cancelling again is safe`,
         );
       });
-    if (!reply.ok) {
-      throw new ApiError(reply.status, reply.error.code, reply.error.message, reply.error.details);
-    }
+    if (!reply.ok) throw ApiError.fromReply(reply);
     return { cancelled: reply.cancelled, blocked: reply.blocked };
   }
 }

@@ -7,6 +7,7 @@ import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { GatewayConfig } from '@drover/config';
 import { createLogger } from '@drover/service-kit';
 import { GatewayModule } from './app.module';
+import { Authenticator } from './auth/authenticator';
 import { tracingMiddleware } from './tracing.middleware';
 
 /** The gateway app, configured but not listening (tests start it in-process). */
@@ -18,6 +19,8 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   );
   ref.server = app.getHttpServer();
   app.use(tracingMiddleware);
+  // Before the body parser: a request without a valid key is refused unread.
+  app.use(app.get(Authenticator).middleware);
   // A variable, not a literal: Nest's type leaves `verify` out (it sets one itself only for rawBody).
   const json = { limit: config.GATEWAY_BODY_LIMIT, verify: refuseInvalidUtf8 };
   app.useBodyParser('json', json);
@@ -27,9 +30,10 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
     new DocumentBuilder()
       .setTitle('Drover API')
       .setDescription(
-        'Tickets, tasks, runs, logs and runners. Live events: WebSocket at /events?since=<seq>&ticket=<id>.',
+        'Tickets, tasks, runs, logs, artifacts, runners, projects and keys. Every route but /health and /docs needs `Authorization: Bearer <key>`. Live events: WebSocket at /events?since=<seq>&ticket=<id> (the key in the header, or `token=` from POST /events/token).',
       )
       .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key: drv_...' })
       .build(),
   );
   SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });

@@ -1,9 +1,11 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { Needs } from './auth/access';
 import { HealthProbe } from './health.probe';
 
 @ApiTags('health')
+@Needs('public')
 @Controller('health')
 export class HealthController {
   constructor(private readonly probe: HealthProbe) {}

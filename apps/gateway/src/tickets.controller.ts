@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import type { Request } from 'express';
 import {
+  ApiBearerAuth,
   ApiBody,
   ApiHeader,
   ApiOperation,
@@ -18,8 +19,10 @@ import {
   InvalidCursorError,
   TicketQueries,
   validateGraph,
+  type Caller,
 } from '@drover/workflow';
-import { ApiError, parseOrThrow } from './api-error';
+import { ApiError, parseOrThrow, requireJson } from './api-error';
+import { CallerOf, Needs } from './auth/access';
 import { CancelCommand } from './cancel';
 import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
 
@@ -31,6 +34,8 @@ function requestIdOf(project: string, key: string): string {
 }
 
 @ApiTags('tickets')
+@ApiBearerAuth()
+@Needs('viewer')
 @Controller('tickets')
 export class TicketsController {
   constructor(
@@ -41,6 +46,7 @@ export class TicketsController {
   ) {}
 
   @Post()
+  @Needs('member')
   @HttpCode(201)
   @ApiOperation({ summary: 'Submit a ticket: tasks with depends_on references' })
   @ApiBody({ type: SubmitTicketDto })
@@ -62,17 +68,15 @@ export class TicketsController {
       'Up to 200 visible ASCII characters. Submitting again with the same key returns the ticket the first submission created (409 if the body differs), so a retry after a lost answer or a 503 never creates a second ticket.',
   })
   @ApiResponse({ status: 409, description: 'The Idempotency-Key was used for a different body' })
-  async submit(@Body() body: unknown, @Req() req: Request) {
+  @ApiResponse({
+    status: 403,
+    description: "A viewer key, or `project` names another project than the key's",
+  })
+  @ApiResponse({ status: 429, description: "The project's hourly task quota is spent" })
+  async submit(@CallerOf() caller: Caller, @Body() body: unknown, @Req() req: Request) {
+    requireJson(req);
     // Read from the request, not with @Headers: the OpenAPI document would list those as required.
-    const contentType = req.get('content-type');
     const idempotencyKey = req.get('idempotency-key');
-    if (!contentType || !/^application\/json\b/i.test(contentType)) {
-      throw new ApiError(
-        415,
-        'UNSUPPORTED_MEDIA_TYPE',
-        `send the ticket as application/json (got ${contentType ?? 'no content type'})`,
-      );
-    }
     if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
       throw new ApiError(
         400,
@@ -82,6 +86,17 @@ export class TicketsController {
       );
     }
     const ticket = parseOrThrow(SubmitTicket, body, 'body');
+    // The project is the key's; naming another one is refused, not quietly overridden.
+    const named = (body as { project?: unknown }).project;
+    if (named !== undefined && named !== caller.projectSlug) {
+      throw new ApiError(
+        403,
+        'FORBIDDEN',
+        `this key belongs to project "${caller.projectSlug}"; leave "project" out or set it to that`,
+        [{ path: 'body.project', message: `not the key's project` }],
+      );
+    }
+    ticket.project = caller.projectSlug;
     const graph = validateGraph(ticket.tasks);
     if (!graph.ok) {
       const details = describeGraphErrors(graph.errors);
@@ -114,10 +129,8 @@ export class TicketsController {
           `the orchestrator did not answer: ${error.message}; ${retry}`,
         );
       });
-    if (!reply.ok) {
-      throw new ApiError(reply.status, reply.error.code, reply.error.message, reply.error.details);
-    }
-    return this.queries.getTicket(reply.ticketId);
+    if (!reply.ok) throw ApiError.fromReply(reply);
+    return this.queries.getTicket(caller.projectId, reply.ticketId);
   }
 
   @Get()
@@ -125,10 +138,10 @@ export class TicketsController {
   @ApiQuery({ name: 'status', required: false })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'cursor', required: false })
-  async list(@Query() query: unknown) {
+  async list(@CallerOf() caller: Caller, @Query() query: unknown) {
     const q = parseOrThrow(ListTicketsQuery(this.config.GATEWAY_MAX_PAGE_SIZE), query, 'query');
     try {
-      return await this.queries.listTickets(q);
+      return await this.queries.listTickets(caller.projectId, q);
     } catch (error) {
       if (error instanceof InvalidCursorError)
         throw new ApiError(400, 'INVALID_CURSOR', error.message);
@@ -137,6 +150,7 @@ export class TicketsController {
   }
 
   @Post(':id/cancel')
+  @Needs('member')
   @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
   @HttpCode(200)
   @ApiOperation({
@@ -145,18 +159,19 @@ export class TicketsController {
   @ApiResponse({ status: 200, description: 'What was cancelled, and the ticket now' })
   @ApiResponse({ status: 404, description: 'No such ticket' })
   @ApiResponse({ status: 409, description: 'The ticket is already final; nothing changed' })
-  async cancel(@Param() params: unknown) {
+  async cancel(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
-    const result = await this.cancelCommand.send({ target: 'ticket', id });
-    return { ...result, ticket: await this.queries.getTicket(id) };
+    const { projectId } = caller;
+    const result = await this.cancelCommand.send({ target: 'ticket', id, projectId });
+    return { ...result, ticket: await this.queries.getTicket(projectId, id) };
   }
 
   @Get(':id')
   @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
   @ApiOperation({ summary: 'A ticket with its tasks and their status' })
-  async get(@Param() params: unknown) {
+  async get(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
-    const ticket = await this.queries.getTicket(id);
+    const ticket = await this.queries.getTicket(caller.projectId, id);
     if (!ticket) throw new ApiError(404, 'NOT_FOUND', `no ticket with id ${id}`);
     return ticket;
   }

@@ -42,13 +42,18 @@ export class OrchestratorModule {
           provide: CreateTicket,
           inject: [PrismaService],
           useFactory: (prisma: PrismaService) =>
-            new CreateTicket(prisma, {
-              maxAttempts: config.DROVER_RETRY_MAX_ATTEMPTS,
-              timeoutMs: config.DROVER_TASK_TIMEOUT_MS,
-              backoffBaseMs: config.DROVER_RETRY_BACKOFF_MS,
-              backoffFactor: config.DROVER_RETRY_FACTOR,
-              backoffCapMs: config.DROVER_RETRY_MAX_BACKOFF_MS,
-            }),
+            new CreateTicket(
+              prisma,
+              {
+                maxAttempts: config.DROVER_RETRY_MAX_ATTEMPTS,
+                timeoutMs: config.DROVER_TASK_TIMEOUT_MS,
+                backoffBaseMs: config.DROVER_RETRY_BACKOFF_MS,
+                backoffFactor: config.DROVER_RETRY_FACTOR,
+                backoffCapMs: config.DROVER_RETRY_MAX_BACKOFF_MS,
+              },
+              { maxTasksPerHour: config.DROVER_PROJECT_MAX_TASKS_PER_HOUR },
+              config.DROVER_SECRETS_KEY,
+            ),
         },
         {
           provide: StartRun,

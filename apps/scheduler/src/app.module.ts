@@ -25,7 +25,12 @@ export class SchedulerModule {
           provide: DispatchReadyTasks,
           inject: [PrismaService],
           useFactory: (prisma: PrismaService) =>
-            new DispatchReadyTasks(prisma, config.DROVER_CONCURRENCY, config.SCHEDULER_BATCH_SIZE),
+            new DispatchReadyTasks(
+              prisma,
+              config.DROVER_CONCURRENCY,
+              config.SCHEDULER_BATCH_SIZE,
+              config.DROVER_PROJECT_MAX_RUNNING_TASKS,
+            ),
         },
         SchedulerLoop,
       ],

@@ -8,6 +8,7 @@ import {
   ConcurrencyLimits,
   GatewayConfigSchema,
   loadSchedulerConfig,
+  OrchestratorConfigSchema,
   RunnerConfigSchema,
 } from './services';
 
@@ -268,5 +269,31 @@ describe(loadSchedulerConfig.name, () => {
 describe('ConcurrencyLimits', () => {
   it('keeps an explicit default over the built-in 8', () => {
     expect(ConcurrencyLimits.parse({ default: 2, claude: 4 })).toEqual({ default: 2, claude: 4 });
+  });
+});
+
+describe('project quotas', () => {
+  it('default to no limit (0) in the scheduler and the orchestrator', () => {
+    expect(loadSchedulerConfig({}, ARGV).DROVER_PROJECT_MAX_RUNNING_TASKS).toBe(0);
+    expect(loadConfig(OrchestratorConfigSchema, {}).DROVER_PROJECT_MAX_TASKS_PER_HOUR).toBe(0);
+  });
+
+  it('read limits that are set', () => {
+    const scheduler = loadSchedulerConfig({ DROVER_PROJECT_MAX_RUNNING_TASKS: '20' }, ARGV);
+    const orchestrator = loadConfig(OrchestratorConfigSchema, {
+      DROVER_PROJECT_MAX_TASKS_PER_HOUR: '1000',
+    });
+    expect(scheduler.DROVER_PROJECT_MAX_RUNNING_TASKS).toBe(20);
+    expect(orchestrator.DROVER_PROJECT_MAX_TASKS_PER_HOUR).toBe(1000);
+  });
+
+  it('refuse a negative or fractional limit', () => {
+    const error = configErrorOf(() =>
+      loadConfig(OrchestratorConfigSchema, { DROVER_PROJECT_MAX_TASKS_PER_HOUR: '-1' }),
+    );
+    expect(error.problems[0]).toMatch(/^DROVER_PROJECT_MAX_TASKS_PER_HOUR: .*\(got "-1"\)$/);
+    expect(() => loadSchedulerConfig({ DROVER_PROJECT_MAX_RUNNING_TASKS: '2.5' }, ARGV)).toThrow(
+      /DROVER_PROJECT_MAX_RUNNING_TASKS/,
+    );
   });
 });

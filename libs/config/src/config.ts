@@ -10,6 +10,9 @@ export class ConfigError extends Error {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** Variables whose values an error never repeats. */
+const SECRET_NAME = /SECRET|PASSWORD|TOKEN|_KEYS?$/;
+
 /**
  * Parses `env` with `schema`. Empty strings count as unset so that a blank
  * `FOO=` in a .env file falls back to the default rather than failing.
@@ -25,7 +28,8 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.
     throw new ConfigError(
       result.error.issues.map((issue) => {
         const key = issue.path.length ? issue.path.map(String).join('.') : '(environment)';
-        const given = typeof issue.path[0] === 'string' ? input[issue.path[0]] : undefined;
+        const name = issue.path[0];
+        const given = typeof name === 'string' && !SECRET_NAME.test(name) ? input[name] : undefined;
         return `${key}: ${issue.message}${given === undefined ? '' : ` (got "${given}")`}`;
       }),
     );

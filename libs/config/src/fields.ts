@@ -21,6 +21,34 @@ export const boolVar = (fallback: boolean) =>
     .default(fallback ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+const SECRETS_KEY_BYTES = 32;
+
+/**
+ * DROVER_SECRETS_KEY: the key secret task env values are sealed with (orchestrator)
+ * and opened with (runners), 32 bytes as base64 (`openssl rand -base64 32`) or hex.
+ * Unset: tickets with secrets are refused and runners cannot open them.
+ */
+export const secretsKeyVar = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (raw === undefined) return undefined;
+    const trimmed = raw.trim();
+    const key = /^[0-9a-fA-F]+$/.test(trimmed)
+      ? Buffer.from(trimmed, 'hex')
+      : /^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)
+        ? Buffer.from(trimmed, 'base64')
+        : undefined;
+    if (key?.length !== SECRETS_KEY_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be ${SECRETS_KEY_BYTES} bytes as base64 (44 characters, e.g. from \`openssl rand -base64 32\`) or hex (64 characters)`,
+      });
+      return z.NEVER;
+    }
+    return key;
+  });
+
 /** Tracing. Without an endpoint, trace context still crosses every hop; nothing is exported. */
 export const TelemetryConfigSchema = z.object({
   OTEL_SERVICE_NAME: z.string().optional(),

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { argValue, ConfigError, loadConfig, type Env } from './config';
-import { boolVar, CommonConfigSchema, intVar } from './fields';
+import { boolVar, CommonConfigSchema, intVar, secretsKeyVar } from './fields';
 
 /**
  * A class whose instances have the parsed shape of `schema`: usable both as a
@@ -21,6 +21,28 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
   GATEWAY_BODY_LIMIT: z.string().default('10mb'),
   /** Safety net for the event tail when no NATS notification arrives. */
   GATEWAY_EVENT_POLL_MS: intVar(500, 10),
+  /** Requests one API key may make per `GATEWAY_RATE_WINDOW_MS` (shared by replicas in Redis); 0: no limit. */
+  GATEWAY_RATE_LIMIT: intVar(1200, 0),
+  GATEWAY_RATE_WINDOW_MS: intVar(60_000, 1000),
+  /**
+   * Browser origins allowed to open the event stream (comma-separated, e.g.
+   * `https://drover.example.com`); a page on the gateway's own host is always allowed.
+   */
+  GATEWAY_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((list) =>
+      list
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    ),
+  /** The project whose admin keys may create projects (the bootstrap command's). */
+  GATEWAY_OPERATOR_PROJECT: z.string().default('default'),
+  /** How long a token from `POST /events/token` may be used to open the event stream. */
+  GATEWAY_EVENT_TOKEN_TTL_MS: intVar(60_000, 1000),
+  /** How often open event streams re-check their key (closed once it is revoked or expired). */
+  GATEWAY_KEY_RECHECK_MS: intVar(5_000, 100),
 });
 /** DI token and type of the gateway's configuration. */
 export abstract class GatewayConfig extends configClass(GatewayConfigSchema) {}
@@ -58,6 +80,13 @@ export const OrchestratorConfigSchema = CommonConfigSchema.extend({
   ORCHESTRATOR_REPORT_BATCH: intVar(256, 1, 4096),
   /** Most runner reports taken from JetStream and not yet applied. */
   ORCHESTRATOR_REPORT_CONCURRENCY: intVar(512, 1, 8192),
+  /** Seals secret task env values before they are stored; without it they are refused. */
+  DROVER_SECRETS_KEY: secretsKeyVar,
+  /**
+   * Tasks a project may submit in any rolling hour, unless its row sets its own
+   * (`project.max_tasks_per_hour`); 0: no limit.
+   */
+  DROVER_PROJECT_MAX_TASKS_PER_HOUR: intVar(0, 0, 100_000_000),
 });
 export abstract class OrchestratorConfig extends configClass(OrchestratorConfigSchema) {}
 
@@ -87,6 +116,11 @@ export const SchedulerConfigSchema = CommonConfigSchema.extend({
   SCHEDULER_BATCH_SIZE: intVar(256, 1, 10_000),
   /** Safety-net poll when no event wakes the scheduler. */
   SCHEDULER_POLL_MS: intVar(500, 10),
+  /**
+   * Tasks a project may have DISPATCHED or RUNNING at once, unless its row sets
+   * its own (`project.max_running_tasks`); 0: no limit.
+   */
+  DROVER_PROJECT_MAX_RUNNING_TASKS: intVar(0, 0, 1_000_000),
 });
 export abstract class SchedulerConfig extends configClass(SchedulerConfigSchema) {}
 
@@ -143,6 +177,8 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_KEEP_WORKSPACES: boolVar(false),
   /** Flush buffered log lines at least this often. */
   RUNNER_LOG_FLUSH_MS: intVar(100, 10),
+  /** Opens secret task env values (the orchestrator's key); without it such runs fail. */
+  DROVER_SECRETS_KEY: secretsKeyVar,
 });
 export abstract class RunnerConfig extends configClass(RunnerConfigSchema) {}
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SEALED_FORMAT } from './secrets';
 
 /** Agents a task can name. CLI agents take a `prompt`; `command` takes `steps`; `oracle` a `solution`. */
 export const CLI_AGENTS = ['claude-code', 'codex', 'gemini-cli', 'opencode', 'aider'] as const;
@@ -40,12 +41,55 @@ export const Text = (min: number, max: number) =>
   z.string().min(min).max(max).refine(isStorableText, UNSTORABLE_MESSAGE);
 
 /**
+ * Shortest secret. Runners replace secrets in their output with `***`: a shorter
+ * value would match ordinary text, and the pattern of its masking would tell it.
+ */
+export const MIN_SECRET_LENGTH = 4;
+
+const hasOwn = (value: unknown, key: string) =>
+  typeof value === 'object' && value !== null && Object.hasOwn(value, key);
+
+/** `{"secret": "..."}`: sealed by the orchestrator before it is stored, never shown again. */
+export const SecretEnvValue = z
+  .object({
+    secret: Text(MIN_SECRET_LENGTH, SPEC_LIMITS.envValueLength).describe(
+      `a secret value, at least ${MIN_SECRET_LENGTH} characters`,
+    ),
+  })
+  .strict();
+
+/** A secret as stored and sent to runners: see `sealSecret`. Written only by the orchestrator. */
+export const SealedEnvValue = z
+  .object({
+    sealed: z
+      .string()
+      .max(4 * SPEC_LIMITS.envValueLength + 64)
+      .regex(SEALED_FORMAT, 'must be v1.<iv>.<tag>.<ciphertext>'),
+  })
+  .strict();
+
+/** A variable's value as submitted: plain text, or a secret. */
+export const EnvValue = z.union([Text(0, SPEC_LIMITS.envValueLength), SecretEnvValue], {
+  error: (issue) =>
+    hasOwn(issue.input, 'sealed')
+      ? 'sealed values are written by the orchestrator; submit {"secret": "<value>"}'
+      : 'must be a string or {"secret": "<value>"}',
+});
+export type EnvValue = z.infer<typeof EnvValue>;
+
+/** A variable's value as stored: plain text, or a sealed secret. */
+export const StoredEnvValue = z.union([Text(0, SPEC_LIMITS.envValueLength), SealedEnvValue], {
+  error: () => 'must be a string or {"sealed": "v1.<iv>.<tag>.<ciphertext>"}',
+});
+export type StoredEnvValue = z.infer<typeof StoredEnvValue>;
+
+/**
  * Variables for commands, names checked by `EnvName`. zod's record skips a
  * `__proto__` key without checking its name or value, so it is refused here first.
  */
-function envVars<S extends z.ZodType<Record<string, string>>>(record: S) {
+function envVars<S extends z.ZodType<Record<string, unknown>>>(record: S) {
   return z.preprocess((value, ctx) => {
-    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+    if (hasOwn(value, '__proto__')) {
       ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'is not a variable name' });
     }
     return value;
@@ -61,16 +105,38 @@ export const WorkspacePath = z
   .refine((p) => !p.split(/[\\/]/).includes('..'), 'must not contain ".."')
   .refine(isStorableText, UNSTORABLE_MESSAGE);
 
-export const CommandStep = z
-  .object({
-    name: Text(1, 200).optional(),
-    run: Text(1, SPEC_LIMITS.stepLength),
-    env: envVars(z.record(EnvName, Text(0, SPEC_LIMITS.envValueLength))).optional(),
-    cwd: WorkspacePath.optional(),
-    timeout_seconds: z.number().int().positive().max(SPEC_LIMITS.stepTimeoutSeconds).optional(),
-  })
-  .strict();
+const commandStep = <V extends z.ZodType>(value: V) =>
+  z
+    .object({
+      name: Text(1, 200).optional(),
+      run: Text(1, SPEC_LIMITS.stepLength),
+      env: envVars(z.record(EnvName, value)).optional(),
+      cwd: WorkspacePath.optional(),
+      timeout_seconds: z.number().int().positive().max(SPEC_LIMITS.stepTimeoutSeconds).optional(),
+    })
+    .strict();
+
+/** A shell step as submitted (env values plain or `{secret}`). */
+export const CommandStep = commandStep(EnvValue);
 export type CommandStep = z.infer<typeof CommandStep>;
+/** A shell step as stored and dispatched (env values plain or `{sealed}`). */
+export const StoredCommandStep = commandStep(StoredEnvValue);
+export type StoredCommandStep = z.infer<typeof StoredCommandStep>;
+
+/** A task's variables, at most `SPEC_LIMITS.envEntries`, none named DROVER_*. */
+const taskEnv = <V extends z.ZodType>(value: V) =>
+  envVars(
+    z
+      .record(EnvName, value)
+      .refine(
+        (env) => Object.keys(env).length <= SPEC_LIMITS.envEntries,
+        `at most ${SPEC_LIMITS.envEntries} variables`,
+      )
+      .refine(
+        (env) => !Object.keys(env).some((k) => k.startsWith('DROVER_')),
+        'names starting with DROVER_ are reserved',
+      ),
+  );
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\s\x00-\x1f\x7f]/;
@@ -181,18 +247,8 @@ export const SpecFields = {
   allowed_paths: z.array(PathGlob).min(1).max(SPEC_LIMITS.pathGlobs).optional(),
   forbidden_paths: z.array(PathGlob).max(SPEC_LIMITS.pathGlobs).optional(),
   context_files: z.array(WorkspacePath).max(SPEC_LIMITS.contextFiles).optional(),
-  env: envVars(
-    z
-      .record(EnvName, Text(0, SPEC_LIMITS.envValueLength))
-      .refine(
-        (env) => Object.keys(env).length <= SPEC_LIMITS.envEntries,
-        `at most ${SPEC_LIMITS.envEntries} variables`,
-      )
-      .refine(
-        (env) => !Object.keys(env).some((k) => k.startsWith('DROVER_')),
-        'names starting with DROVER_ are reserved',
-      ),
-  ).optional(),
+  /** Values are text, or `{"secret": "..."}` (sealed at rest, redacted from output). */
+  env: taskEnv(EnvValue).optional(),
   image: ImageRef.optional(),
   /** Gives the sandbox a network; none by default. */
   network: z.boolean().optional(),
@@ -252,8 +308,13 @@ export function specProblems(agent: AgentName, spec: SpecObject): SpecProblem[] 
   return problems;
 }
 
-/** What a runner gets to execute a task; stored as the task's `spec`. */
+/**
+ * What a runner gets to execute a task; stored as the task's `spec`. Secrets in
+ * it are sealed: the orchestrator seals them (`sealSecret`) before parsing this.
+ */
 export const TaskSpec = SpecObject.extend({
+  steps: z.array(StoredCommandStep).min(1).max(100).optional(),
+  env: taskEnv(StoredEnvValue).optional(),
   acceptance_commands: z.array(z.string()).default([]),
   max_iterations: z.number().int().min(1).max(SPEC_LIMITS.maxIterations).default(1),
   network: z.boolean().default(false),

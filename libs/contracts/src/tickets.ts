@@ -111,6 +111,8 @@ export const ErrorBody = z.object({
   code: z.string(),
   message: z.string(),
   details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** For a 429 or 503: when asking again may succeed (the gateway's `Retry-After`). */
+  retryAfterSeconds: z.number().int().min(0).optional(),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
@@ -120,10 +122,13 @@ export const CreateTicketReply = z.discriminatedUnion('ok', [
 ]);
 export type CreateTicketReply = z.infer<typeof CreateTicketReply>;
 
-/** Cancels a ticket's open tasks, or one task (and blocks its dependents). */
+/**
+ * Cancels a ticket's open tasks, or one task (and blocks its dependents), of the
+ * caller's project: another project's id is answered as not found.
+ */
 export const CancelRequest = z.discriminatedUnion('target', [
-  z.object({ target: z.literal('ticket'), id: z.uuid() }),
-  z.object({ target: z.literal('task'), id: z.uuid() }),
+  z.object({ target: z.literal('ticket'), id: z.uuid(), projectId: z.uuid() }),
+  z.object({ target: z.literal('task'), id: z.uuid(), projectId: z.uuid() }),
 ]);
 export type CancelRequest = z.infer<typeof CancelRequest>;
 

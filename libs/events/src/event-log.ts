@@ -1,6 +1,9 @@
 import type { PrismaClient } from '@drover/db';
 import { PublicEvents, type PublicEventType, type StreamEvent } from '@drover/contracts';
 
+/** An event of the log with the project whose stream shows it (null: every project's). */
+export type LoggedEvent = StreamEvent & { projectId: string | null };
+
 const typeBySubject = new Map<string, PublicEventType>(
   Object.entries(PublicEvents).map(([type, def]) => [def.subject, type as PublicEventType]),
 );
@@ -26,7 +29,7 @@ export class EventLog {
     since: number,
     limit: number,
     until?: number,
-  ): Promise<{ events: StreamEvent[]; cursor: number; scanned: number }> {
+  ): Promise<{ events: LoggedEvent[]; cursor: number; scanned: number }> {
     const rows = await this.prisma.event.findMany({
       where: { seq: until === undefined ? { gt: since } : { gt: since, lte: until } },
       orderBy: { seq: 'asc' },
@@ -35,12 +38,13 @@ export class EventLog {
         seq: true,
         subject: true,
         ticketId: true,
+        projectId: true,
         data: true,
         occurredAt: true,
         internal: true,
       },
     });
-    const events: StreamEvent[] = [];
+    const events: LoggedEvent[] = [];
     let cursor = since;
     for (const row of rows) {
       if (row.seq === null) continue;
@@ -53,6 +57,7 @@ export class EventLog {
         occurredAt: row.occurredAt.toISOString(),
         ticketId: row.ticketId,
         data: row.data as never,
+        projectId: row.projectId,
       });
     }
     return { events, cursor, scanned: rows.length };

@@ -1,12 +1,13 @@
-import type { StreamEvent } from '@drover/contracts';
 import { KickedLoop } from '@drover/util';
-import type { EventLog } from './event-log';
+import type { EventLog, LoggedEvent } from './event-log';
 
 /** A consumer of the live event stream. */
 export interface TailSubscriber {
+  /** Only this project's events (and fleet events, which have none); all when absent. */
+  projectId?: string;
   /** Only events of this ticket; all when absent. */
   ticketId?: string;
-  send(event: StreamEvent): void;
+  send(event: LoggedEvent): void;
 }
 
 interface Subscription {
@@ -78,11 +79,11 @@ export class EventTail {
     return unsubscribe;
   }
 
-  private deliver(sub: Subscription, event: StreamEvent): void {
+  private deliver(sub: Subscription, event: LoggedEvent): void {
     if (sub.closed || event.seq <= sub.cursor) return;
-    if (!sub.subscriber.ticketId || sub.subscriber.ticketId === event.ticketId) {
-      sub.subscriber.send(event);
-    }
+    const { projectId, ticketId } = sub.subscriber;
+    const ofProject = !projectId || event.projectId === null || event.projectId === projectId;
+    if (ofProject && (!ticketId || ticketId === event.ticketId)) sub.subscriber.send(event);
     sub.cursor = event.seq;
   }
 

@@ -24,15 +24,23 @@ export async function appendToOutbox(
   if (!messages.length) return;
   const traceparent = currentTraceparent();
   const ids = messages.map(() => randomUUID());
-  // One statement whatever the count (a 10,000-task ticket writes 10,001 events).
+  // One statement whatever the count (a 10,000-task ticket writes 10,001 events), in
+  // the given order (ids follow it). A ticket's events carry its project: the event
+  // stream shows them to it alone.
   await tx.$executeRaw`
-    INSERT INTO event (message_id, subject, ticket_id, internal, data, correlation_id, traceparent)
-    SELECT * FROM unnest(
+    INSERT INTO event (message_id, subject, ticket_id, internal, data, correlation_id, traceparent,
+      project_id)
+    SELECT m.message_id, m.subject, m.ticket_id, m.internal, m.data, m.correlation_id,
+      m.traceparent, (SELECT project_id FROM ticket WHERE ticket.id = m.ticket_id)
+    FROM unnest(
       ${ids}::uuid[],
       ${messages.map((m) => m.subject)}::text[],
       ${messages.map((m) => m.ticketId ?? null)}::uuid[],
       ${messages.map((m) => m.internal ?? false)}::boolean[],
       ${messages.map((m) => JSON.stringify(m.data))}::jsonb[],
       ${ids.map((id) => correlationId ?? id)}::text[],
-      ${messages.map((m) => m.traceparent ?? traceparent)}::text[])`;
+      ${messages.map((m) => m.traceparent ?? traceparent)}::text[])
+      WITH ORDINALITY AS m(message_id, subject, ticket_id, internal, data, correlation_id,
+        traceparent, n)
+    ORDER BY m.n`;
 }

@@ -11,6 +11,7 @@ import {
   type AgentContext,
   type AgentOutcome,
 } from './command-agent';
+import type { OpenedSpec } from './secret-env';
 
 /** One iteration of the agent: how it ended and what it reported. */
 export interface AgentIteration {
@@ -34,7 +35,7 @@ const MAX_PARSED_LINES = 20_000;
  */
 export async function runAgentOnce(
   agent: string,
-  spec: TaskSpec,
+  spec: OpenedSpec,
   ctx: AgentContext,
   options: { prompt: string; iteration: number; providerEnv: Readonly<Record<string, string>> },
 ): Promise<AgentIteration> {

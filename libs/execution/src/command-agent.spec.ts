@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CommandStep } from '@drover/contracts';
 import { RELEASE, runCommandSteps, type AgentContext, type AgentOutcome } from './command-agent';
 import { ProcessDriver } from './process-driver';
+import type { OpenedStep } from './secret-env';
 
 type Stream = 'stdout' | 'stderr' | 'system';
 
@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 async function runSteps(
-  steps: readonly CommandStep[],
+  steps: readonly OpenedStep[],
   signal: AbortSignal = new AbortController().signal,
 ): Promise<{ outcome: AgentOutcome; logs: [Stream, string][] }> {
   const logs: [Stream, string][] = [];

@@ -1,4 +1,5 @@
-import type { CommandStep, ErrorClass, RunOutcome, StopReason } from '@drover/contracts';
+import type { ErrorClass, RunOutcome, StopReason } from '@drover/contracts';
+import type { OpenedStep } from './secret-env';
 import type { SandboxDriver } from './sandbox-driver';
 
 /** Abort reason of a runner giving work back (shutdown), as opposed to a cancel. */
@@ -30,7 +31,7 @@ export interface AgentContext {
  * stops at the first that fails. Each step may set env, cwd and a timeout.
  */
 export async function runCommandSteps(
-  steps: readonly CommandStep[],
+  steps: readonly OpenedStep[],
   ctx: AgentContext,
 ): Promise<AgentOutcome> {
   const started = Date.now();

@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import {
+  sealSecret,
   TaskSpec,
   type ArtifactInfo,
   type LogLine,
@@ -112,7 +113,7 @@ function work(agent: string, spec: Partial<TaskSpec>, timeoutMs = 120_000): RunD
   };
 }
 
-function executorFor(reports: Reports): RunExecutor {
+function executorFor(reports: Reports, secretsKey?: Uint8Array): RunExecutor {
   return new RunExecutor({
     workdir: join(root, 'runs'),
     driver,
@@ -123,12 +124,17 @@ function executorFor(reports: Reports): RunExecutor {
     gitTimeoutMs: 60_000,
     logFlushMs: 20,
     keepWorkspaces: false,
+    secretsKey,
   });
 }
 
-async function execute(dispatched: RunDispatched, signal = new AbortController().signal) {
+async function execute(
+  dispatched: RunDispatched,
+  signal = new AbortController().signal,
+  secretsKey?: Uint8Array,
+) {
   const reports = new Reports();
-  const outcome = await executorFor(reports).execute(dispatched, signal);
+  const outcome = await executorFor(reports, secretsKey).execute(dispatched, signal);
   expect(reports.outcome).toEqual(outcome);
   return { outcome, reports };
 }
@@ -375,4 +381,89 @@ describe('RunExecutor in a container', () => {
       expect(outcome.errorMessage).toMatch(/^clone_branch: /);
     }
   }, 60_000);
+});
+
+describe('RunExecutor with secret env values', () => {
+  const KEY = randomBytes(32);
+  const SECRET = 'tok-8f3a9c2e1b';
+  const STEP_SECRET = 'step-5e7d1f';
+  // The step proves it got both values without either appearing in its text.
+  const STEP = [
+    '[ "$TOKEN" = "tok-""8f3a9c2e1b" ] && [ "$STEP_TOKEN" = "step-""5e7d1f" ] || exit 9',
+    'echo "secrets received"',
+    'printf %s "$TOKEN"; echo',
+    'echo "Authorization: Bearer $TOKEN; step $STEP_TOKEN; plain $PLAIN"',
+    'echo "$TOKEN" >&2',
+    // One line in two writes a second apart: two chunks of the stream.
+    'printf %s "${TOKEN%%8f3a*}"; sleep 1; printf "%s\\n" "${TOKEN#tok-}"',
+    // A line the log clips, the secret across the cut.
+    'head -c 16376 /dev/zero | tr "\\000" x; echo "$TOKEN"',
+    'printf %s "$TOKEN" > src/token.txt',
+    // A file named by the secret, outside allowed_paths: the error message names it.
+    'touch "$TOKEN.txt"',
+  ].join('\n');
+
+  const withSecrets = () =>
+    work('command', {
+      env: { TOKEN: { sealed: sealSecret(SECRET, KEY) }, PLAIN: 'plain-value' },
+      steps: [{ run: STEP, env: { STEP_TOKEN: { sealed: sealSecret(STEP_SECRET, KEY) } } }],
+      allowed_paths: ['src/**'],
+    });
+
+  // Whole values and the part a clipped line would keep (the step's text holds only halves).
+  const leaks = (text: string) => [SECRET, STEP_SECRET, 'tok-8f3a'].filter((s) => text.includes(s));
+
+  it('gives the sandbox the values and reports *** in their place, never the values', async () => {
+    const dispatched = withSecrets();
+    const { outcome, reports } = await execute(dispatched, undefined, KEY);
+
+    // The step got both values (it exits 9 otherwise) and went on to break the write policy.
+    expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'POLICY_VIOLATION' });
+    expect(outcome.errorMessage).toBe(
+      'changes the task may not make: ***.txt (outside allowed_paths)',
+    );
+    const lines = reports.lines.map((l) => `${l.stream} ${l.text}`);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'stdout secrets received',
+        'stdout ***',
+        'stdout Authorization: Bearer ***; step ***; plain plain-value',
+        'stderr ***',
+      ]),
+    );
+    expect(lines.filter((l) => l === 'stdout ***')).toHaveLength(2);
+    const clipped = reports.lines.find((l) => l.text.startsWith('xxxx'));
+    // Clipped first (at 16384 characters), it would have kept "tok-8f3a".
+    expect(clipped?.text).toMatch(/^x{16376}\*\*\*$/);
+    expect(leaks(lines.join('\n'))).toEqual([]);
+
+    const names = reports.artifacts.map((a) => a.name);
+    expect(names).toEqual(['iteration-1.log', 'diff.patch', 'result.json']);
+    const texts = await Promise.all(names.map((name) => artifact(dispatched.runId, name)));
+    for (const text of texts) expect(leaks(text)).toEqual([]);
+    const [iterationLog, diff, result] = texts;
+    expect(iterationLog).toContain('Authorization: Bearer ***; step ***; plain plain-value');
+    expect(diff).toContain('diff --git a/***.txt b/***.txt');
+    expect(diff).toMatch(/\+\*\*\*\n\\ No newline at end of file/);
+    const { filesChanged } = JSON.parse(result) as { filesChanged: { path: string }[] };
+    expect(filesChanged.map((f) => f.path).sort()).toEqual(['***.txt', 'src/token.txt']);
+    expect(leaks(JSON.stringify(outcome))).toEqual([]);
+  }, 120_000);
+
+  it.each([
+    ['no key', undefined, 'this runner has no DROVER_SECRETS_KEY to open it'],
+    ['another key', randomBytes(32), 'DROVER_SECRETS_KEY cannot open (sealed with another key'],
+  ])(
+    'ends INVALID_SPEC naming the variable when the runner has %s',
+    async (_, key, says) => {
+      const { outcome, reports } = await execute(withSecrets(), undefined, key);
+      expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'INVALID_SPEC' });
+      expect(outcome.errorMessage).toMatch(/^env\.TOKEN: is a secret/);
+      expect(outcome.errorMessage).toContain(says);
+      // Nothing ran.
+      expect(reports.text()).not.toContain('secrets received');
+      expect(reports.artifacts).toEqual([]);
+    },
+    60_000,
+  );
 });

@@ -16,9 +16,11 @@ import { ImageMissingError } from './docker-driver';
 import { composePrompt, readContextFiles, runAgentOnce, type AgentIteration } from './agent-step';
 import { failure, stopped, succeeded, type AgentContext, type AgentOutcome } from './command-agent';
 import { LogBuffer } from './log-buffer';
+import { Redactor } from './redactor';
 import type { SandboxDriver, SandboxLimits } from './sandbox-driver';
 import { exitText, failureFeedback, runAcceptance, type AcceptanceResult } from './verification';
 import type { SourcePolicy } from './repo-source';
+import { openSpecSecrets, type OpenedSpec } from './secret-env';
 import { commitAndPush, diffWorkspace, prepareWorkspace, type WorkspaceChange } from './workspace';
 import { GitError, InvalidSpecError } from './workspace-errors';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
@@ -45,6 +47,8 @@ export interface ExecutorOptions {
   gitTimeoutMs: number;
   logFlushMs: number;
   keepWorkspaces: boolean;
+  /** DROVER_SECRETS_KEY: opens a task's secret env values; without it, such runs fail. */
+  secretsKey?: Uint8Array;
 }
 
 /** One iteration of the verification loop, as result.json tells it. */
@@ -54,15 +58,23 @@ interface IterationRecord {
   acceptance: AcceptanceResult[];
 }
 
-/** A run's log, also kept per iteration for the iteration's log artifact. */
+/**
+ * A run's log, also kept per iteration for the iteration's log artifact. Each
+ * line comes whole from the drivers and is redacted before it is kept or sent.
+ */
 class RunLog {
   private current: string[] = [];
   private size = 0;
   private static readonly MAX_ITERATION_BYTES = 8 * 1024 * 1024;
 
-  constructor(readonly buffer: LogBuffer) {}
+  constructor(
+    readonly buffer: LogBuffer,
+    readonly redactor: Redactor,
+  ) {}
 
-  line(stream: LogStream, text: string): void {
+  line(stream: LogStream, raw: string): void {
+    // Before the buffer clips a long line: a secret across the cut would leave half of it.
+    const text = this.redactor.text(raw);
     this.buffer.push(stream, text);
     if (this.size > RunLog.MAX_ITERATION_BYTES) return;
     const entry = `${new Date().toISOString()} ${stream} ${text}`;
@@ -97,7 +109,7 @@ export function keepsArtifacts(work: RunDispatched): boolean {
   );
 }
 
-function policyOf(spec: TaskSpec): WritePolicy {
+function policyOf(spec: Pick<TaskSpec, 'allowed_paths' | 'forbidden_paths'>): WritePolicy {
   return { allowed: spec.allowed_paths, forbidden: spec.forbidden_paths };
 }
 
@@ -130,15 +142,25 @@ export class RunExecutor {
     await mkdir(this.options.workdir, { recursive: true, mode: 0o700 });
     // Private to the runner; the workspace inside is opened to the sandbox user.
     const runDir = await mkdtemp(join(this.options.workdir, `run-${work.runId}-`));
+    const redactor = new Redactor();
     const log = new RunLog(
       new LogBuffer((first, lines) => reporter.log(work, first, lines), this.options.logFlushMs),
+      redactor,
     );
     let outcome: AgentOutcome;
     try {
-      outcome = await this.run(work, join(runDir, 'workspace'), signal, log);
+      const { spec, secrets } = openSpecSecrets(work.spec, this.options.secretsKey);
+      redactor.add(secrets);
+      outcome = await this.run(work, spec, join(runDir, 'workspace'), signal, log);
     } catch (error) {
-      outcome = this.crashed(work, error, signal);
+      outcome = this.crashed(work, error, signal, redactor);
     }
+    // Messages and results can quote output (a CLI agent's last words, a command).
+    outcome = {
+      ...outcome,
+      errorMessage: outcome.errorMessage === null ? null : redactor.text(outcome.errorMessage),
+      result: redactor.value(outcome.result),
+    };
     log.line('system', outcome.errorMessage ?? `run ${outcome.outcome.toLowerCase()}`);
     await log.buffer.flush();
     await reporter.finished(work, outcome, new Date());
@@ -152,11 +174,11 @@ export class RunExecutor {
 
   private async run(
     work: RunDispatched,
+    spec: OpenedSpec,
     workspace: string,
     signal: AbortSignal,
     log: RunLog,
   ): Promise<AgentOutcome> {
-    const spec: TaskSpec = work.spec;
     const started = Date.now();
     const { driver, ignored } = this.options.driver.forRun({
       runId: work.runId,
@@ -189,7 +211,14 @@ export class RunExecutor {
       ? await readContextFiles(workspace, spec.context_files)
       : [];
 
-    const { outcome: verified, iterations } = await this.verify(work, ctx, base, context, log);
+    const { outcome: verified, iterations } = await this.verify(
+      work,
+      spec,
+      ctx,
+      base,
+      context,
+      log,
+    );
     let outcome = verified;
 
     // What is kept (and pushed) is the workspace as the run leaves it.
@@ -197,7 +226,7 @@ export class RunExecutor {
     if (base) {
       const diff = await diffWorkspace(workspace, base);
       changes = diff.files;
-      await this.store(work, 'diff.patch', 'diff', diff.patch, 'text/x-diff; charset=utf-8');
+      await this.store(work, log, 'diff.patch', 'diff', diff.patch, 'text/x-diff; charset=utf-8');
       const breaches = checkWritePolicy(changes, policyOf(spec));
       if (outcome.outcome === 'SUCCEEDED' && breaches.length) {
         outcome = failure(null, 'POLICY_VIOLATION', describeBreaches(breaches));
@@ -240,11 +269,13 @@ export class RunExecutor {
       pushed,
       sandbox: { driver: driver.name, image: spec.image ?? null, network: spec.network },
     };
+    const details = log.redactor.value({ ...summary, iterationDetails: iterations });
     await this.store(
       work,
+      log,
       'result.json',
       'result',
-      `${JSON.stringify({ runId: work.runId, taskId: work.taskId, attempt: work.attempt, ...summary, iterationDetails: iterations }, null, 2)}\n`,
+      `${JSON.stringify({ runId: work.runId, taskId: work.taskId, attempt: work.attempt, ...details }, null, 2)}\n`,
       'application/json',
     );
     return { ...outcome, result: summary };
@@ -257,12 +288,12 @@ export class RunExecutor {
    */
   private async verify(
     work: RunDispatched,
+    spec: OpenedSpec,
     ctx: AgentContext,
     base: string | null,
     context: readonly { path: string; text: string }[],
     log: RunLog,
   ): Promise<{ outcome: AgentOutcome; iterations: IterationRecord[] }> {
-    const spec = work.spec;
     const iterations: IterationRecord[] = [];
     const feedback: string[] = [];
     for (let iteration = 1; ; iteration++) {
@@ -305,6 +336,7 @@ export class RunExecutor {
       const text = log.take();
       await this.store(
         work,
+        log,
         `iteration-${iteration}.log`,
         'log',
         text,
@@ -346,21 +378,28 @@ export class RunExecutor {
     return commit;
   }
 
-  /** Stores an artifact of an agent run and reports it; plain runs keep none. */
+  /** Stores an artifact of an agent run, its secrets redacted, and reports it; plain runs keep none. */
   private async store(
     work: RunDispatched,
+    log: RunLog,
     name: string,
     kind: ArtifactKind,
     body: string,
     contentType: string,
   ): Promise<void> {
     if (!keepsArtifacts(work)) return;
-    const meta = await this.options.artifacts.put(work.runId, name, body, contentType);
+    const text = log.redactor.text(body);
+    const meta = await this.options.artifacts.put(work.runId, name, text, contentType);
     await this.options.reporter.artifact(work, { ...meta, kind });
   }
 
   /** The outcome of a run that threw: the task's fault, a stop, or the machinery's. */
-  private crashed(work: RunDispatched, error: unknown, signal: AbortSignal): AgentOutcome {
+  private crashed(
+    work: RunDispatched,
+    error: unknown,
+    signal: AbortSignal,
+    redactor: Redactor,
+  ): AgentOutcome {
     if (error instanceof InvalidSpecError) return failure(null, 'INVALID_SPEC', error.message);
     // The task's own image: its author's mistake. The runner's default: this runner's.
     if (error instanceof ImageMissingError && error.image === work.spec.image) {
@@ -373,7 +412,7 @@ export class RunExecutor {
     if (error instanceof GitError && error.reason === 'aborted' && signal.aborted) {
       return stopped('git', null, signal.reason);
     }
-    const message = (error as Error).message;
+    const message = redactor.text((error as Error).message);
     this.logger.error(`run ${work.runId} failed in the runner: ${message}`);
     return failure(null, 'INFRA', `runner error: ${message}`);
   }

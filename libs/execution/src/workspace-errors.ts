@@ -1,11 +1,13 @@
+import type { EnvPath } from '@drover/contracts';
+
 /**
- * A task's repository or ref refused before any git runs. The run ends with
- * error class INVALID_SPEC and this message, which starts with the field
- * ("repo: the ext:: transport is not allowed").
+ * A task's repository or ref refused before any git runs, or a secret env value
+ * the runner cannot open. The run ends with error class INVALID_SPEC and this
+ * message, which starts with the field ("repo: the ext:: transport is not allowed").
  */
 export class InvalidSpecError extends Error {
   constructor(
-    readonly field: 'repo' | 'clone_branch' | 'push_branch',
+    readonly field: 'repo' | 'clone_branch' | 'push_branch' | EnvPath,
     message: string,
   ) {
     super(`${field}: ${message}`);

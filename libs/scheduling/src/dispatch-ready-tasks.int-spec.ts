@@ -57,6 +57,29 @@ function activeTasks(prisma: PrismaClient = env.prisma): Promise<number> {
   return prisma.task.count({ where: { status: { in: ['DISPATCHED', 'RUNNING'] } } });
 }
 
+/** Makes sure a project `slug` exists with this running-task limit (null: the default). */
+async function project(slug: string, maxRunningTasks: number | null): Promise<string> {
+  const row = await env.prisma.project.upsert({
+    where: { slug },
+    create: { slug, name: slug, maxRunningTasks },
+    update: { maxRunningTasks },
+  });
+  return row.id;
+}
+
+/** DISPATCHED or RUNNING tasks of one project. */
+function activeOf(projectId: string): Promise<number> {
+  return env.prisma.task.count({
+    where: { projectId, status: { in: ['DISPATCHED', 'RUNNING'] } },
+  });
+}
+
+/** Reports every DISPATCHED run of a project as succeeded. */
+async function finishAll(projectId: string): Promise<void> {
+  const runs = await env.prisma.run.findMany({ where: { projectId, status: 'DISPATCHED' } });
+  for (const run of runs) expect(await succeed(env.prisma, run)).toBe(true);
+}
+
 describe(DispatchReadyTasks.name, () => {
   it('dispatches exactly the limit with leased runs, then none until a run ends', async () => {
     const ticketId = await createTicket(8);
@@ -231,5 +254,40 @@ describe(DispatchReadyTasks.name, () => {
     expect(await dispatcher.execute()).toBe(0);
     expect(await env.prisma.run.count()).toBe(10);
     expect(await activeTasks()).toBe(10);
+  });
+
+  it("holds a project at its own running-task limit without holding back another's work", async () => {
+    const a = await project('limited-a', 2);
+    const b = await project('unlimited-b', null);
+    // A's work is more urgent: were its waiting tasks to take the batch, B would get none.
+    await createTicket(5, { project: 'limited-a', priority: 10 });
+    await createTicket(3, { project: 'unlimited-b' });
+    const dispatcher = new DispatchReadyTasks(env.prisma, { default: 100 }, 5);
+
+    expect(await dispatcher.execute()).toBe(5);
+    expect(await activeOf(a)).toBe(2);
+    expect(await activeOf(b)).toBe(3);
+    expect(await env.prisma.task.count({ where: { projectId: a, status: 'READY' } })).toBe(3);
+
+    expect(await dispatcher.execute()).toBe(0);
+
+    await finishAll(a);
+    expect(await dispatcher.execute()).toBe(2);
+    expect(await activeOf(a)).toBe(2);
+    expect(await env.prisma.task.count({ where: { projectId: a, status: 'SUCCEEDED' } })).toBe(2);
+    expect(await env.prisma.task.count({ where: { projectId: a, status: 'READY' } })).toBe(1);
+    expect(await activeOf(b)).toBe(3);
+  });
+
+  it("applies the configured default to projects without their own limit, and a row's own over it", async () => {
+    const plain = await project('plain', null);
+    const raised = await project('raised', 4);
+    await createTicket(6, { project: 'plain' });
+    await createTicket(6, { project: 'raised' });
+    const dispatcher = new DispatchReadyTasks(env.prisma, { default: 100 }, 100, 1);
+
+    expect(await dispatcher.execute()).toBe(5);
+    expect(await activeOf(plain)).toBe(1);
+    expect(await activeOf(raised)).toBe(4);
   });
 });

@@ -5,10 +5,17 @@ import type { Prisma, PrismaClient } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { contextFromTraceparent, SpanKind, traceparentOf, tracer } from '@drover/telemetry';
 import { runChanged, runDispatched, taskChanged, ticketChanged } from '@drover/workflow';
-import { chooseDispatch, limitFor, type Limits } from './choose-dispatch';
+import {
+  chooseDispatch,
+  limitFor,
+  projectLimit,
+  projectRoom,
+  type Limits,
+  type ProjectLimits,
+} from './choose-dispatch';
 
 /** Records a dispatch span in the ticket's trace; returns its context for the work message. */
-function traceDispatch(task: CandidateRow, runId: string): string | null {
+function traceDispatch(task: ChosenTask, runId: string): string | null {
   const span = tracer().startSpan(
     'dispatch task',
     {
@@ -32,12 +39,18 @@ const DISPATCH_LOCK = 72_707_371;
 
 interface CandidateRow {
   id: string;
-  ticket_id: string;
   project_id: string;
-  key: string;
   provider: string;
   priority: number;
   ready_at: Date;
+}
+
+/** What a chosen task's run and work message are made of. */
+interface ChosenTask {
+  id: string;
+  ticket_id: string;
+  project_id: string;
+  key: string;
   agent: string;
   spec: TaskSpec;
   attempt: number;
@@ -45,12 +58,21 @@ interface CandidateRow {
   traceparent: string | null;
 }
 
+/** Tasks DISPATCHED or RUNNING, per provider and per project. */
+interface Active {
+  byProvider: Record<string, number>;
+  byProject: Record<string, number>;
+}
+
 /**
  * One scheduling pass: in a single transaction, under an advisory lock shared by
- * every scheduler, count active runs per provider, read the best READY tasks
- * within each provider's free capacity, create a run with a fresh lease token
- * for each chosen task, and queue the work for runners through the outbox.
- * Returns how many tasks were dispatched.
+ * every scheduler, count active tasks per provider and per project, read the
+ * best READY tasks within each provider's and each project's free capacity,
+ * create a run with a fresh lease token for each chosen task, and queue the work
+ * for runners through the outbox. Returns how many tasks were dispatched.
+ *
+ * `projectDefault` is the most active tasks of a project whose row sets no
+ * `max_running_tasks`; 0 (and a row's 0) means no limit.
  */
 export class DispatchReadyTasks {
   private readonly logger = new Logger(DispatchReadyTasks.name);
@@ -59,50 +81,89 @@ export class DispatchReadyTasks {
     private readonly prisma: PrismaClient,
     private readonly limits: Limits,
     private readonly batchSize: number,
+    private readonly projectDefault = 0,
   ) {}
 
   async execute(): Promise<number> {
     return this.prisma.$transaction(
       async (tx) => {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(${DISPATCH_LOCK}::bigint)`;
-        const activeRows = await tx.$queryRaw<{ provider: string; n: number }[]>`
-          SELECT provider, count(*)::int AS n FROM task
-          WHERE status IN ('DISPATCHED', 'RUNNING') GROUP BY provider`;
-        const active = Object.fromEntries(activeRows.map((r) => [r.provider, r.n]));
-        const caps: Record<string, number> = {};
-        for (const provider of Object.keys({ ...this.limits, ...active })) {
-          caps[provider] = Math.max(0, limitFor(this.limits, provider) - (active[provider] ?? 0));
-        }
-        // Per provider, only as many of the best candidates as it has room for.
-        const rows = await tx.$queryRaw<CandidateRow[]>`
-          SELECT id, ticket_id, project_id, key, provider, priority, ready_at, agent, spec, attempt,
-            timeout_ms,
-            (SELECT traceparent FROM ticket WHERE ticket.id = c.ticket_id) AS traceparent FROM (
-            SELECT t.*, row_number() OVER (
-              PARTITION BY provider ORDER BY priority DESC, ready_at, id) AS rn
-            FROM task t WHERE status = 'READY') c
-          WHERE rn <= LEAST(${this.batchSize}::int, COALESCE((${JSON.stringify(caps)}::jsonb ->> provider)::int, ${this.limits.default}::int))`;
+        const active = await countActive(tx);
+        const projects = await this.projectLimits(tx, active.byProject);
+        const rows = await this.candidates(tx, active.byProvider, projects);
         const chosen = chooseDispatch(
-          rows.map((r) => ({ ...r, readyAt: r.ready_at.getTime() })),
-          active,
+          rows.map((r) => ({ ...r, projectId: r.project_id, readyAt: r.ready_at.getTime() })),
+          active.byProvider,
           this.limits,
           this.batchSize,
+          projects,
         );
         if (!chosen.length) return 0;
-        const byId = new Map(rows.map((r) => [r.id, r]));
         return this.dispatch(
           tx,
-          chosen.map((c) => byId.get(c.id) as CandidateRow),
+          await readChosen(
+            tx,
+            chosen.map((c) => c.id),
+          ),
         );
       },
       { timeout: 30_000 },
     );
   }
 
-  private async dispatch(
+  /** The running-task limits of the projects, as their rows and the default set them. */
+  private async projectLimits(
     tx: Prisma.TransactionClient,
-    candidates: CandidateRow[],
-  ): Promise<number> {
+    active: Record<string, number>,
+  ): Promise<ProjectLimits> {
+    const own = await tx.project.findMany({
+      where: { maxRunningTasks: { not: null } },
+      select: { id: true, maxRunningTasks: true },
+    });
+    return {
+      active,
+      limits: Object.fromEntries(
+        own.map((p) => [p.id, projectLimit(p.maxRunningTasks, this.projectDefault)]),
+      ),
+      fallback: projectLimit(null, this.projectDefault),
+    };
+  }
+
+  /**
+   * The READY tasks that can be chosen: per project and provider, only as many
+   * of the best as both have room for (and the batch). The greedy choice takes a
+   * prefix of each such group, so no task it would take is left out, and a
+   * project or provider at its limit contributes nothing.
+   */
+  private candidates(
+    tx: Prisma.TransactionClient,
+    activeByProvider: Record<string, number>,
+    projects: ProjectLimits,
+  ): Promise<CandidateRow[]> {
+    const batch = this.batchSize;
+    const providerRooms: Record<string, number> = {};
+    for (const provider of Object.keys({ ...this.limits, ...activeByProvider })) {
+      const left = limitFor(this.limits, provider) - (activeByProvider[provider] ?? 0);
+      providerRooms[provider] = Math.min(batch, Math.max(0, left));
+    }
+    const projectRooms: Record<string, number> = {};
+    for (const projectId of Object.keys({ ...projects.limits, ...projects.active })) {
+      projectRooms[projectId] = Math.min(batch, projectRoom(projects, projectId));
+    }
+    // A provider or project in neither map has nothing active and the default limit.
+    const providerFallback = Math.min(batch, this.limits.default);
+    const projectFallback = Math.min(batch, projects.fallback);
+    return tx.$queryRaw<CandidateRow[]>`
+      SELECT id, project_id, provider, priority, ready_at FROM (
+        SELECT id, project_id, provider, priority, ready_at, row_number() OVER (
+          PARTITION BY project_id, provider ORDER BY priority DESC, ready_at, id) AS rn
+        FROM task WHERE status = 'READY') c
+      WHERE rn <= LEAST(
+        COALESCE((${JSON.stringify(providerRooms)}::jsonb ->> provider)::int, ${providerFallback}::int),
+        COALESCE((${JSON.stringify(projectRooms)}::jsonb ->> project_id::text)::int, ${projectFallback}::int))`;
+  }
+
+  private async dispatch(tx: Prisma.TransactionClient, candidates: ChosenTask[]): Promise<number> {
     // Compare-and-set: a task cancelled since it was read is not dispatched.
     const claimed = new Set(
       (
@@ -165,4 +226,26 @@ export class DispatchReadyTasks {
     this.logger.debug(`dispatched ${tasks.length} tasks`);
     return tasks.length;
   }
+}
+
+async function countActive(tx: Prisma.TransactionClient): Promise<Active> {
+  const rows = await tx.$queryRaw<{ provider: string; project_id: string; n: number }[]>`
+    SELECT provider, project_id, count(*)::int AS n FROM task
+    WHERE status IN ('DISPATCHED', 'RUNNING') GROUP BY provider, project_id`;
+  const active: Active = { byProvider: {}, byProject: {} };
+  for (const { provider, project_id: projectId, n } of rows) {
+    active.byProvider[provider] = (active.byProvider[provider] ?? 0) + n;
+    active.byProject[projectId] = (active.byProject[projectId] ?? 0) + n;
+  }
+  return active;
+}
+
+/** The chosen tasks in full, in the order chosen. */
+async function readChosen(tx: Prisma.TransactionClient, ids: string[]): Promise<ChosenTask[]> {
+  const rows = await tx.$queryRaw<ChosenTask[]>`
+    SELECT t.id, t.ticket_id, t.project_id, t.key, t.agent, t.spec, t.attempt, t.timeout_ms,
+      k.traceparent
+    FROM task t JOIN ticket k ON k.id = t.ticket_id WHERE t.id = ANY(${ids}::uuid[])`;
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return ids.flatMap((id) => byId.get(id) ?? []);
 }

@@ -17,6 +17,12 @@ export interface TestEnv {
   destroy(): Promise<void>;
 }
 
+/**
+ * The DROVER_SECRETS_KEY of every test env (base64 of 32 fixed bytes), so that
+ * stacks started from it take secret task env values. Tests only.
+ */
+export const TEST_SECRETS_KEY = Buffer.alloc(32, 'drover-test-secrets-key').toString('base64');
+
 function required(name: string): string {
   const value = process.env[name];
   if (!value)
@@ -64,6 +70,7 @@ export async function createTestEnv(): Promise<TestEnv> {
       REDIS_URL: redisUrl,
       DROVER_SUBJECT_PREFIX: subjectPrefix,
       DROVER_REDIS_PREFIX: redisPrefix,
+      DROVER_SECRETS_KEY: TEST_SECRETS_KEY,
     },
     prisma,
     async destroy() {

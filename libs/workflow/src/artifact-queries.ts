@@ -35,25 +35,26 @@ function toRecord(row: {
 export class ArtifactQueries {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** The artifacts of a run, by name; null when there is no such run. */
-  async listForRun(runId: string): Promise<ArtifactRecord[] | null> {
+  /** The artifacts of a run, by name; null when the project has no such run. */
+  async listForRun(projectId: string, runId: string): Promise<ArtifactRecord[] | null> {
     const run = await this.prisma.run.findUnique({
-      where: { id: runId },
+      where: { id: runId, projectId },
       select: { artifacts: { orderBy: { name: 'asc' }, select: artifactFields } },
     });
     return run ? run.artifacts.map(toRecord) : null;
   }
 
   /**
-   * One recorded artifact of a run: `run` is false when the run does not exist,
-   * `artifact` null when the run has no artifact of that name.
+   * One recorded artifact of a run: `run` is false when the project has no such
+   * run, `artifact` null when the run has no artifact of that name.
    */
   async find(
+    projectId: string,
     runId: string,
     name: string,
   ): Promise<{ run: boolean; artifact: ArtifactRecord | null }> {
     const run = await this.prisma.run.findUnique({
-      where: { id: runId },
+      where: { id: runId, projectId },
       select: { artifacts: { where: { name }, select: artifactFields } },
     });
     const [artifact] = run?.artifacts ?? [];

@@ -15,6 +15,7 @@ import {
   type TestEnv,
 } from '@drover/testing';
 import { TimerQueue } from '@drover/timers';
+import { DEFAULT_PROJECT } from './access/projects';
 import { ArtifactQueries } from './artifact-queries';
 import { CreateTicket } from './use-cases/create-ticket';
 import { Reconciler } from './use-cases/reconciler';
@@ -221,19 +222,22 @@ describe(ArtifactQueries.name, () => {
     await record.execute(report(run, info('diff.patch', 'diff\n')));
     await record.execute(report(other, info('secret.txt', 'not yours', { kind: 'file' })));
 
-    const listed = await queries.listForRun(run.id);
+    const listed = await queries.listForRun(DEFAULT_PROJECT.id, run.id);
     expect(listed?.map((a) => [a.name, a.kind, a.size])).toEqual([
       ['diff.patch', 'diff', 5],
       ['iteration-1.log', 'log', 4],
     ]);
     expect(listed?.[0]?.createdAt).toBeInstanceOf(Date);
-    expect(await queries.listForRun(randomUUID())).toBeNull();
+    expect(await queries.listForRun(DEFAULT_PROJECT.id, randomUUID())).toBeNull();
 
-    expect((await queries.find(run.id, 'diff.patch')).artifact?.sha256).toBe(
+    expect((await queries.find(DEFAULT_PROJECT.id, run.id, 'diff.patch')).artifact?.sha256).toBe(
       info('diff.patch', 'diff\n').sha256,
     );
-    expect(await queries.find(run.id, 'secret.txt')).toEqual({ run: true, artifact: null });
-    expect(await queries.find(randomUUID(), 'diff.patch')).toEqual({
+    expect(await queries.find(DEFAULT_PROJECT.id, run.id, 'secret.txt')).toEqual({
+      run: true,
+      artifact: null,
+    });
+    expect(await queries.find(DEFAULT_PROJECT.id, randomUUID(), 'diff.patch')).toEqual({
       run: false,
       artifact: null,
     });

@@ -21,6 +21,7 @@ import {
   type TestEnv,
 } from '@drover/testing';
 import { TimerQueue } from '@drover/timers';
+import { DEFAULT_PROJECT } from './access/projects';
 import { JITTER } from './retry-policy';
 import { CancelWork } from './use-cases/cancel-work';
 import { CreateTicket } from './use-cases/create-ticket';
@@ -362,7 +363,11 @@ describe(CancelWork.name, () => {
       data: { status: 'READY' },
     });
 
-    const reply = await cancel.execute({ target: 'ticket', id: ticketId });
+    const reply = await cancel.execute({
+      target: 'ticket',
+      id: ticketId,
+      projectId: DEFAULT_PROJECT.id,
+    });
 
     expect(reply.ok).toBe(true);
     expect(await statuses(ticketId)).toEqual({
@@ -384,7 +389,9 @@ describe(CancelWork.name, () => {
 
     // Cancelling again is answered clearly and changes nothing.
     const events = await env.prisma.event.count();
-    expect(await cancel.execute({ target: 'ticket', id: ticketId })).toEqual({
+    expect(
+      await cancel.execute({ target: 'ticket', id: ticketId, projectId: DEFAULT_PROJECT.id }),
+    ).toEqual({
       ok: false,
       status: 409,
       error: {
@@ -408,7 +415,11 @@ describe(CancelWork.name, () => {
     const victim = await taskOf(ticketId, 'victim');
     expect(victim.status).toBe('READY');
 
-    const reply = await cancel.execute({ target: 'task', id: victim.id });
+    const reply = await cancel.execute({
+      target: 'task',
+      id: victim.id,
+      projectId: DEFAULT_PROJECT.id,
+    });
 
     expect(reply).toMatchObject({
       ok: true,
@@ -424,12 +435,16 @@ describe(CancelWork.name, () => {
       sibling: 'READY',
     });
     const doneTask = await taskOf(ticketId, 'done');
-    expect(await cancel.execute({ target: 'task', id: doneTask.id })).toMatchObject({
+    expect(
+      await cancel.execute({ target: 'task', id: doneTask.id, projectId: DEFAULT_PROJECT.id }),
+    ).toMatchObject({
       ok: false,
       status: 409,
       error: { message: `task ${doneTask.id} is already SUCCEEDED; nothing was changed` },
     });
-    expect(await cancel.execute({ target: 'task', id: randomUUID() })).toMatchObject({
+    expect(
+      await cancel.execute({ target: 'task', id: randomUUID(), projectId: DEFAULT_PROJECT.id }),
+    ).toMatchObject({
       ok: false,
       status: 404,
     });

@@ -1,5 +1,6 @@
 import type { LogLine, TicketStatus } from '@drover/contracts';
 import type { Prisma, PrismaClient } from '@drover/db';
+import { maskSpec } from './mask-spec';
 
 export interface Page<T> {
   items: T[];
@@ -36,15 +37,23 @@ const ticketFields = {
   project: { select: { slug: true } },
 } as const;
 
-/** Read side of tickets, tasks, runs, logs and runners, shaped for the API. */
+/**
+ * Read side of tickets, tasks, runs, logs and runners, shaped for the API. Every
+ * read of a project's data takes the caller's project: another project's id reads
+ * as absent.
+ */
 export class TicketQueries {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async listTickets(q: { status?: TicketStatus; limit: number; cursor?: string }) {
+  async listTickets(
+    projectId: string,
+    q: { status?: TicketStatus; limit: number; cursor?: string },
+  ) {
     const after = q.cursor ? decodeCursor(q.cursor) : undefined;
     if (after === null) throw new InvalidCursorError('cursor is not one this API returned');
     const rows = await this.prisma.ticket.findMany({
       where: {
+        projectId,
         ...(q.status ? { status: q.status } : {}),
         ...(after
           ? {
@@ -81,10 +90,10 @@ export class TicketQueries {
     return result;
   }
 
-  async getTicket(id: string) {
+  async getTicket(projectId: string, id: string) {
     const ticket = await this.snapshot(
       this.prisma.ticket.findUnique({
-        where: { id },
+        where: { id, projectId },
         select: {
           ...ticketFields,
           tasks: {
@@ -118,10 +127,10 @@ export class TicketQueries {
     };
   }
 
-  async getTask(id: string) {
+  async getTask(projectId: string, id: string) {
     const task = await this.snapshot(
       this.prisma.task.findUnique({
-        where: { id },
+        where: { id, projectId },
         select: {
           id: true,
           ticketId: true,
@@ -168,16 +177,17 @@ export class TicketQueries {
     );
     if (!task) return null;
     const { dependsOn, ...rest } = task;
-    return { ...rest, dependsOn: dependsOn.map((d) => d.dependsOn) };
+    // Secret env values are never returned: not even sealed.
+    return { ...rest, spec: maskSpec(rest.spec), dependsOn: dependsOn.map((d) => d.dependsOn) };
   }
 
   /**
    * Lines `after` .. `after + limit - 1` of a run's log (0-based line numbers).
    * `after + limit` may pass the integer range of line numbers, hence bigint.
    */
-  async getRunLogs(runId: string, after: number, limit: number) {
+  async getRunLogs(projectId: string, runId: string, after: number, limit: number) {
     const run = await this.prisma.run.findUnique({
-      where: { id: runId },
+      where: { id: runId, projectId },
       select: { id: true, taskId: true, status: true, logLines: true },
     });
     if (!run) return null;

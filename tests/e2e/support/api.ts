@@ -132,12 +132,16 @@ async function waitForView<T>(
 
 /** The gateway's HTTP API, typed; every answer is validated. */
 export class DroverHttp {
-  constructor(private readonly baseUrl: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly apiKey: string,
+  ) {}
 
   private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<RawAnswer> {
+    const auth = { authorization: `Bearer ${this.apiKey}` };
     const res = await fetch(`${this.baseUrl}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? auth : { ...auth, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(15_000),
     });

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import { createTestEnv, waitFor, type TestEnv } from '@drover/testing';
+import { ApiKeys, DEFAULT_PROJECT } from '@drover/workflow';
 
 const ROOT = join(__dirname, '../../..');
 const run = promisify(execFile);
@@ -124,6 +125,8 @@ export interface RunningServices {
   baseUrl: string;
   /** `ws://127.0.0.1:<port>` of the gateway (append `/events?...`). */
   wsUrl: string;
+  /** An admin key of the default project, for every request the tests make. */
+  apiKey: string;
   /** The private database, NATS prefix and Redis prefix the services use. */
   env: TestEnv;
   /** RUNNER_ID of the stack's own runner (none runs when started with `runner: false`). */
@@ -358,8 +361,11 @@ async function terminate(proc: ServiceProcess): Promise<ExitReport> {
   return reportOf(proc, exit, killed);
 }
 
-async function get(url: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+async function get(url: string, apiKey: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, {
+    headers: { authorization: `Bearer ${apiKey}` },
+    signal: AbortSignal.timeout(5000),
+  });
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -370,8 +376,8 @@ async function get(url: string): Promise<{ status: number; body: unknown }> {
   return { status: res.status, body };
 }
 
-async function runnerIsOnline(baseUrl: string, runnerId: string): Promise<boolean> {
-  const { status, body } = await get(`${baseUrl}/runners`);
+async function runnerIsOnline(baseUrl: string, apiKey: string, runnerId: string): Promise<boolean> {
+  const { status, body } = await get(`${baseUrl}/runners`, apiKey);
   if (status !== 200) return false;
   const runner = RunnersPage.parse(body).items.find((r) => r.id === runnerId);
   return runner?.status === 'ONLINE';
@@ -431,6 +437,11 @@ export async function runAppToExit(
 export async function startServices(options: StartOptions = {}): Promise<RunningServices> {
   const bundleDir = await prepareApps();
   const env = await createTestEnv();
+  const { key: apiKey } = await new ApiKeys(env.prisma).issue({
+    projectId: DEFAULT_PROJECT.id,
+    name: 'e2e',
+    role: 'admin',
+  });
   const port = await freePort();
   const runnerId = `e2e-runner-${randomBytes(4).toString('hex')}`;
   const workdir = await mkdtemp(join(tmpdir(), 'drover-e2e-'));
@@ -449,6 +460,8 @@ export async function startServices(options: StartOptions = {}): Promise<Running
     // Control-plane tests run plain commands; the sandbox tests ask for docker.
     RUNNER_SANDBOX: 'process',
     DROVER_ARTIFACTS: `file://${join(workdir, 'artifacts')}`,
+    // The tests poll hard; the limit itself is tested against the gateway in-process.
+    GATEWAY_RATE_LIMIT: '0',
     ...options.env,
   };
   const envFor = (name: AppName, extra: Readonly<Record<string, string>> = {}) => ({
@@ -512,7 +525,7 @@ export async function startServices(options: StartOptions = {}): Promise<Running
           throw new Error(`it exited during start-up (${signal ?? code})`);
         }),
         waitFor(
-          () => runnerIsOnline(baseUrl, id),
+          () => runnerIsOnline(baseUrl, apiKey, id),
           `runner ${id} to be listed ONLINE`,
           READY_TIMEOUT_MS,
           100,
@@ -555,14 +568,14 @@ export async function startServices(options: StartOptions = {}): Promise<Running
       exitedEarly,
       (async () => {
         await waitFor(
-          async () => (await get(`${baseUrl}/health`)).status === 200,
+          async () => (await get(`${baseUrl}/health`, apiKey)).status === 200,
           'GET /health to answer 200',
           READY_TIMEOUT_MS,
           100,
         );
         if (!withRunner) return;
         await waitFor(
-          () => runnerIsOnline(baseUrl, runnerId),
+          () => runnerIsOnline(baseUrl, apiKey, runnerId),
           `runner ${runnerId} to be listed ONLINE`,
           READY_TIMEOUT_MS,
           100,
@@ -577,6 +590,7 @@ export async function startServices(options: StartOptions = {}): Promise<Running
   return {
     baseUrl,
     wsUrl: `ws://127.0.0.1:${port}`,
+    apiKey,
     env,
     runnerId,
     logs,

@@ -99,9 +99,9 @@ export class EventStreamClient {
   }
 
   /** Opens the stream; rejects with the status and body if the upgrade is refused. */
-  static connect(url: string, timeoutMs = 10_000): Promise<EventStreamClient> {
+  static connect(url: string, apiKey: string, timeoutMs = 10_000): Promise<EventStreamClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${apiKey}` } });
       const client = new EventStreamClient(ws, url);
       const timer = setTimeout(() => {
         ws.terminate();

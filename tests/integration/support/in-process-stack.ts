@@ -13,6 +13,7 @@ import {
   RunnerConfigSchema,
 } from '@drover/config';
 import { createTestEnv, type TestEnv } from '@drover/testing';
+import { ApiKeys, DEFAULT_PROJECT } from '@drover/workflow';
 import { AgentRunnerModule } from '@drover/app-agent-runner';
 import { createGateway } from '@drover/app-gateway';
 import { HealthMonitorModule } from '@drover/app-health-monitor';
@@ -22,6 +23,10 @@ import { SchedulerModule } from '@drover/app-scheduler';
 export interface InProcessStack {
   env: TestEnv;
   baseUrl: string;
+  /** An admin key of the default project. */
+  apiKey: string;
+  /** `{ authorization: 'Bearer <apiKey>' }`, to spread into a request's headers. */
+  auth: { authorization: string };
   stop(): Promise<void>;
 }
 
@@ -29,7 +34,9 @@ export interface InProcessStack {
  * All five services in this process (one Nest app each, as in production, but
  * sharing a process so a test can read their spans from one exporter).
  */
-export async function startInProcessStack(): Promise<InProcessStack> {
+export async function startInProcessStack(
+  extra: Readonly<Record<string, string>> = {},
+): Promise<InProcessStack> {
   const env = await createTestEnv();
   const scratch = join(tmpdir(), 'drover-in-process', env.subjectPrefix);
   const vars = {
@@ -43,6 +50,8 @@ export async function startInProcessStack(): Promise<InProcessStack> {
     DROVER_ARTIFACTS: pathToFileURL(join(scratch, 'artifacts')).href,
     HEALTH_CHECK_INTERVAL_MS: '200',
     GATEWAY_PORT: '0',
+    GATEWAY_RATE_LIMIT: '0',
+    ...extra,
   };
   const logger = ['error', 'warn'] as const;
   const apps: INestApplicationContext[] = [];
@@ -60,8 +69,15 @@ export async function startInProcessStack(): Promise<InProcessStack> {
   await gateway.listen(0, '127.0.0.1');
   apps.push(gateway);
   const address = gateway.getHttpServer().address() as { port: number };
+  const { key: apiKey } = await new ApiKeys(env.prisma).issue({
+    projectId: DEFAULT_PROJECT.id,
+    name: 'in-process',
+    role: 'admin',
+  });
   return {
     env,
+    apiKey,
+    auth: { authorization: `Bearer ${apiKey}` },
     baseUrl: `http://127.0.0.1:${address.port}`,
     async stop() {
       // Runner first so it releases work while the control plane still listens.

@@ -13,6 +13,17 @@ import { endRun } from '../run-ending';
 import { afterTaskEnded, closeTasks } from '../task-ending';
 import { ReportUseCase, type Effects } from './report-use-case';
 
+/** Whether the target is the requesting project's: another project's reads as absent. */
+async function owns(tx: Tx, request: CancelRequest): Promise<boolean> {
+  const rows =
+    request.target === 'ticket'
+      ? await tx.$queryRaw<unknown[]>`
+          SELECT 1 FROM ticket WHERE id = ${request.id}::uuid AND project_id = ${request.projectId}::uuid`
+      : await tx.$queryRaw<unknown[]>`
+          SELECT 1 FROM task WHERE id = ${request.id}::uuid AND project_id = ${request.projectId}::uuid`;
+  return rows.length > 0;
+}
+
 interface OpenTask {
   id: string;
   ticket_id: string;
@@ -39,6 +50,7 @@ export class CancelWork extends ReportUseCase<CancelRequest, CancelReply> {
     effects: Effects,
     correlationId?: string,
   ): Promise<CancelReply> {
+    if (!(await owns(tx, request))) return notFound(request.target, request.id);
     const events: OutboxMessage[] = [];
     const reply =
       request.target === 'ticket'

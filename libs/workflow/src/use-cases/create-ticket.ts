@@ -1,8 +1,12 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import {
+  mapSpecEnv,
   providerForAgent,
+  sealSecret,
   type CreateTicketReply,
+  type EnvValue,
+  type StoredEnvValue,
   type SubmitTicket,
   type TaskPolicy,
   TaskSpec,
@@ -14,6 +18,15 @@ import { currentTraceparent } from '@drover/telemetry';
 import { describeGraphErrors, validateGraph } from '../graph';
 import { taskChanged, ticketChanged } from '../outbox-messages';
 import { resolvePolicy, type PolicyDefaults } from '../retry-policy';
+import {
+  checkHourlyQuota,
+  hourlyLimit,
+  NO_SUBMISSION_QUOTA,
+  tooLargeForQuota,
+  type ProjectQuota,
+  type QuotaRefusal,
+  type SubmissionQuota,
+} from '../submission-quota';
 
 interface NewTask {
   id: string;
@@ -43,11 +56,19 @@ interface Edge {
  */
 export class CreateTicket {
   private readonly logger = new Logger(CreateTicket.name);
+  private readonly hashKey: Buffer | undefined;
 
   constructor(
     private readonly prisma: PrismaClient,
     private readonly defaults: PolicyDefaults,
-  ) {}
+    private readonly quota: SubmissionQuota = NO_SUBMISSION_QUOTA,
+    /** DROVER_SECRETS_KEY; without it, tickets with secret env values are refused. */
+    private readonly secretsKey?: Uint8Array,
+  ) {
+    this.hashKey = secretsKey
+      ? Buffer.from(hkdfSync('sha256', secretsKey, '', 'drover request hash v1', 32))
+      : undefined;
+  }
 
   /**
    * `requestId` identifies the request (an Idempotency-Key, else the message's
@@ -59,7 +80,9 @@ export class CreateTicket {
     correlationId?: string,
     requestId?: string,
   ): Promise<CreateTicketReply> {
-    const requestHash = createHash('sha256').update(JSON.stringify(input)).digest('hex');
+    const secrets = secretPaths(input);
+    if (secrets.length && !this.secretsKey) return secretsUnavailable(secrets);
+    const requestHash = this.requestHash(input, secrets.length > 0);
     if (requestId) {
       const earlier = await this.earlier(requestId, requestHash);
       if (earlier) return earlier;
@@ -88,6 +111,13 @@ export class CreateTicket {
         },
       };
     }
+    const quota: ProjectQuota = {
+      id: project.id,
+      slug: project.slug,
+      limit: hourlyLimit(project.maxTasksPerHour, this.quota.maxTasksPerHour),
+    };
+    const tooLarge = tooLargeForQuota(quota, input.tasks.length);
+    if (tooLarge) return tooLarge;
 
     const ticketId = randomUUID();
     const now = new Date();
@@ -95,7 +125,7 @@ export class CreateTicket {
     const tasks: NewTask[] = input.tasks.map((t, position) => {
       const ready = t.depends_on.length === 0;
       // Only the fields a runner needs: TaskSpec keeps them and drops the rest.
-      const spec = TaskSpec.parse(t);
+      const spec = TaskSpec.parse(this.sealed(t));
       return {
         id: ids.get(t.key) as string,
         ticketId,
@@ -124,7 +154,7 @@ export class CreateTicket {
     ];
 
     try {
-      await this.write({
+      const refused = await this.write({
         ticket: {
           id: ticketId,
           projectId: project.id,
@@ -137,7 +167,14 @@ export class CreateTicket {
         correlationId,
         requestId,
         requestHash,
+        quota,
       });
+      if (refused) {
+        this.logger.log(`ticket refused, project ${project.id}: ${refused.error.message}`);
+        // The same request, racing this one, may be what filled the quota.
+        const earlier = requestId ? await this.earlier(requestId, requestHash) : undefined;
+        return earlier ?? refused;
+      }
     } catch (error) {
       // The same request, racing this one, wrote its ticket first.
       const earlier = requestId ? await this.earlier(requestId, requestHash) : undefined;
@@ -146,6 +183,29 @@ export class CreateTicket {
     }
     this.logger.log(`ticket ${ticketId} created with ${tasks.length} tasks`);
     return { ok: true, ticketId, taskCount: tasks.length };
+  }
+
+  /**
+   * What identifies the body for idempotency. A body with secrets is hashed with
+   * a key of its own (derived from the secrets key): a plain hash kept beside the
+   * ticket would let whoever reads the table confirm a guess of a secret.
+   */
+  private requestHash(input: SubmitTicket, hasSecrets: boolean): string {
+    const body = JSON.stringify(input);
+    return hasSecrets && this.hashKey
+      ? createHmac('sha256', this.hashKey).update(body).digest('hex')
+      : createHash('sha256').update(body).digest('hex');
+  }
+
+  /** The task with each `{secret}` replaced by its `{sealed}` form: no plaintext is stored. */
+  private sealed(task: SubmitTicket['tasks'][number]) {
+    const key = this.secretsKey;
+    return mapSpecEnv(task, (value: EnvValue): StoredEnvValue => {
+      if (typeof value === 'string') return value;
+      // Unreachable: execute() refuses secrets when there is no key.
+      if (!key) throw new Error('a secret reached sealing without a secrets key');
+      return { sealed: sealSecret(value.secret, key) };
+    });
   }
 
   /** The ticket an earlier identical request wrote, or a refusal when the body differs. */
@@ -171,7 +231,10 @@ export class CreateTicket {
     return { ok: true, ticketId: ticket.id, taskCount: ticket._count.tasks };
   }
 
-  /** Ticket, tasks, edges and events in one transaction: all of it or nothing. */
+  /**
+   * Ticket, tasks, edges and events in one transaction: all of it or nothing.
+   * Nothing, and the refusal, when the tasks would pass the project's hourly quota.
+   */
   private async write(w: {
     ticket: { id: string; projectId: string; title: string; priority: number };
     tasks: NewTask[];
@@ -180,10 +243,13 @@ export class CreateTicket {
     correlationId?: string;
     requestId?: string;
     requestHash: string;
-  }): Promise<void> {
+    quota: ProjectQuota;
+  }): Promise<QuotaRefusal | undefined> {
     const { ticket, tasks, requestId, requestHash } = w;
-    await this.prisma.$transaction(
+    return this.prisma.$transaction(
       async (tx) => {
+        const refused = await checkHourlyQuota(tx, w.quota, tasks.length);
+        if (refused) return refused;
         await tx.ticket.create({
           data: {
             ...ticket,
@@ -196,10 +262,38 @@ export class CreateTicket {
         await insertTasks(tx, tasks);
         await insertEdges(tx, ticket.id, w.edges);
         await appendToOutbox(tx, w.events, w.correlationId);
+        return undefined;
       },
       { timeout: 60_000 },
     );
   }
+}
+
+/** Where the ticket's secret env values are, as `tasks.0.env.TOKEN` or `tasks.0.steps.1.env.TOKEN`. */
+function secretPaths(input: SubmitTicket): string[] {
+  return input.tasks.flatMap((task, i) => {
+    const paths: string[] = [];
+    mapSpecEnv(task, (value: EnvValue, path) => {
+      if (typeof value !== 'string') paths.push(`tasks.${i}.${path}`);
+    });
+    return paths;
+  });
+}
+
+function secretsUnavailable(paths: string[]): CreateTicketReply {
+  return {
+    ok: false,
+    status: 422,
+    error: {
+      code: 'SECRETS_UNAVAILABLE',
+      message:
+        'this ticket has secret env values, and secrets need DROVER_SECRETS_KEY on the orchestrator, which is not set',
+      details: paths.map((path) => ({
+        path,
+        message: 'a secret cannot be stored without DROVER_SECRETS_KEY',
+      })),
+    },
+  };
 }
 
 /** All of a ticket's tasks in one statement (createMany would send one parameter per field). */

@@ -1,0 +1,102 @@
+import type { DroverApi } from './api-client';
+import { print, type Output } from './commands';
+import { dim, table } from './render';
+
+interface Me {
+  keyId: string;
+  role: string;
+  expiresAt: string | null;
+  project: { id: string; slug: string; name: string };
+}
+
+interface Key {
+  id: string;
+  name: string;
+  role: string;
+  prefix: string;
+  project: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  /** Only in the answer that creates the key. */
+  key?: string;
+}
+
+const me = (api: DroverApi) => api.request<Me>('GET', '/me');
+
+const keyState = (k: Key) =>
+  k.revokedAt ? `revoked ${k.revokedAt}` : k.expiresAt ? `expires ${k.expiresAt}` : 'active';
+
+/** How to use a new key, said once: the secret is never shown again. */
+const handOver = (key: Key) =>
+  `key ${key.id} (${key.role} of ${key.project}); shown only now:\n\n  export DROVER_API_KEY=${key.key}\n`;
+
+/** `drover whoami`: the key's project and role. */
+export async function whoami(api: DroverApi, opts: Output): Promise<number> {
+  const who = await me(api);
+  print(
+    opts,
+    `project ${who.project.slug} (${who.project.id}), role ${who.role}, key ${who.keyId}${who.expiresAt ? `, expires ${who.expiresAt}` : ''}`,
+    who,
+  );
+  return 0;
+}
+
+/** `drover keys`: the project's keys, never their secrets. */
+export async function listKeys(api: DroverApi, opts: Output): Promise<number> {
+  const { project } = await me(api);
+  const page = await api.request<{ items: Key[] }>('GET', `/projects/${project.id}/keys`);
+  print(
+    opts,
+    table(
+      ['ID', 'NAME', 'ROLE', 'PREFIX', 'CREATED', 'STATE'],
+      page.items.map((k) => [k.id, k.name, k.role, dim(k.prefix), k.createdAt, keyState(k)]),
+    ),
+    page,
+  );
+  return 0;
+}
+
+/** `drover keys create <name> --role <role> [--expires <date-time>]`. */
+export async function createKey(
+  api: DroverApi,
+  name: string,
+  o: { role: string; expires?: string },
+  opts: Output,
+): Promise<number> {
+  const { project } = await me(api);
+  const key = await api.request<Key>('POST', `/projects/${project.id}/keys`, {
+    name,
+    role: o.role,
+    ...(o.expires ? { expires_at: o.expires } : {}),
+  });
+  print(opts, handOver(key), key);
+  return 0;
+}
+
+/** `drover keys revoke <id>`: the key stops working at once. */
+export async function revokeKey(api: DroverApi, id: string, opts: Output): Promise<number> {
+  const key = await api.request<Key>('DELETE', `/keys/${encodeURIComponent(id)}`);
+  print(opts, `key ${key.id} (${key.name}) revoked at ${key.revokedAt}`, key);
+  return 0;
+}
+
+/** `drover projects create <slug> [--name <name>]` (operator admins): the project and its first admin key. */
+export async function createProject(
+  api: DroverApi,
+  slug: string,
+  o: { name?: string },
+  opts: Output,
+): Promise<number> {
+  const created = await api.request<{ project: { id: string; slug: string }; key: Key }>(
+    'POST',
+    '/projects',
+    { slug, name: o.name ?? slug },
+  );
+  print(
+    opts,
+    `project ${created.project.slug} (${created.project.id}) created; its first admin ${handOver(created.key)}`,
+    created,
+  );
+  return 0;
+}

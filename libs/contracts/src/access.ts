@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { Text } from './task-spec';
+import { ProjectSlug } from './tickets';
+
+/**
+ * What an API key may do within its project: `viewer` reads, `member` also submits
+ * and cancels, `admin` also manages the project's keys. Admins of the operator
+ * project may also create projects.
+ */
+export const KeyRole = z.enum(['viewer', 'member', 'admin']);
+export type KeyRole = z.infer<typeof KeyRole>;
+
+/** Roles in the order of what they allow: each may do all that those before it may. */
+export const KEY_ROLES: readonly KeyRole[] = KeyRole.options;
+
+/** True when `role` allows what `needed` allows. */
+export function roleAllows(role: KeyRole, needed: KeyRole): boolean {
+  return KEY_ROLES.indexOf(role) >= KEY_ROLES.indexOf(needed);
+}
+
+const Quota = z.number().int().min(0).max(1_000_000);
+
+/** The body of `POST /projects/:id/keys`. */
+export const CreateKey = z
+  .object({
+    name: Text(1, 100),
+    role: KeyRole,
+    /** When the key stops working; never when absent. Must be in the future. */
+    expires_at: z.iso
+      .datetime({ offset: true, message: 'must be an ISO 8601 date-time' })
+      .refine((at) => Date.parse(at) > Date.now(), 'must be in the future')
+      .optional(),
+  })
+  .strict();
+export type CreateKey = z.infer<typeof CreateKey>;
+
+/** The body of `POST /projects`: the project and, in the answer, its first admin key. */
+export const CreateProject = z
+  .object({
+    slug: ProjectSlug,
+    name: Text(1, 200),
+    /** Tasks DISPATCHED or RUNNING at once; the scheduler's default when absent. */
+    max_running_tasks: Quota.optional(),
+    /** Tasks submitted per rolling hour; the orchestrator's default when absent. */
+    max_tasks_per_hour: Quota.optional(),
+  })
+  .strict();
+export type CreateProject = z.infer<typeof CreateProject>;
