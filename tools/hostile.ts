@@ -3,7 +3,11 @@
 // with fast-check (seeded: the seed is printed, `--seed` replays it), sends a
 // hand-written corpus and hostile WebSocket frames, and checks that every request
 // invalid by construction gets a 4xx, every valid one its expected status, nothing a 5xx
-// or no answer, no service dies, and /health answers 200 at the end.
+// or no answer, no service dies, and /health answers 200 at the end. Every request carries
+// the suite's key (an admin of the operator project, issued by the bootstrap script) but
+// those about keys themselves: the auth corpus, and the authorization matrix (every
+// operation times every kind of credential, each cell's status written down beforehand),
+// printed after the table.
 //
 //   --runs N   generated requests, spread over the operations (default 5,000); the
 //              corpus and the WebSocket frames come on top
@@ -11,21 +15,26 @@
 //   --json     print the summary as JSON on stdout (progress goes to stderr; `npm run -s`
 //              keeps npm's own banner off stdout)
 //
-// The generators are in tools/hostile/{generators,ticket-*,wire-mutations}.ts, the
-// per-endpoint rules in endpoint-rules.ts, the corpus in corpus.ts, idempotency.ts and
-// websocket.ts. Only the seed ticket's fixed commands ever run: the runner is stopped
-// before anything generated is submitted.
+// The generators are in tools/hostile/{generators,ticket-*,wire-mutations,access-bodies}.ts,
+// the per-endpoint rules in endpoint-rules.ts, the corpus in corpus.ts, auth-corpus.ts,
+// idempotency.ts, websocket.ts and ws-auth.ts, the matrix in authz.ts. Only the seed
+// tickets' fixed commands ever run: the runner is stopped before anything generated is
+// submitted.
 import fc from 'fast-check';
+import { authCorpus } from './hostile/auth-corpus';
+import { authorizationMatrix, matrixTable, type MatrixResult } from './hostile/authz';
 import { corpus } from './hostile/corpus';
 import { operationCases, share } from './hostile/generators';
 import { attackIdempotency } from './hostile/idempotency';
 import { loadOperations, type Operation } from './hostile/openapi';
+import { createPrincipals, expired } from './hostile/principals';
 import { Recorder, table, type Tally } from './hostile/report';
 import { seed as seedStack } from './hostile/seed';
 import { Sender } from './hostile/send';
 import { Stack } from './hostile/stack';
 import type { Case } from './hostile/types';
 import { attackEventStream } from './hostile/websocket';
+import { attackEventStreamAuth } from './hostile/ws-auth';
 import type { Pools } from './hostile/endpoint-rules';
 
 const MIN_REQUESTS = 5_000;
@@ -104,7 +113,7 @@ interface Verdict {
   reasons: string[];
 }
 
-function verdict(totals: Tally, health: boolean, crashed: string[]): Verdict {
+function verdict(totals: Tally, matrix: MatrixResult, health: boolean, crashed: string[]): Verdict {
   const reasons = [
     totals.sent < MIN_REQUESTS
       ? `${totals.sent} requests, fewer than ${MIN_REQUESTS} (raise --runs)`
@@ -113,6 +122,8 @@ function verdict(totals: Tally, health: boolean, crashed: string[]): Verdict {
     totals.failures ? `${totals.failures} got no answer (timeouts, resets)` : '',
     totals.invalidNon4xx ? `${totals.invalidNon4xx} invalid requests answered other than 4xx` : '',
     totals.mismatches ? `${totals.mismatches} answers other than expected` : '',
+    matrix.unexpected ? `${matrix.unexpected} authorization matrix cells other than expected` : '',
+    ...matrix.problems.map((p) => `authorization matrix: ${p}`),
     health ? '' : 'GET /health did not answer 200 at the end',
     crashed.length ? `services exited: ${crashed.join(', ')}` : '',
   ].filter(Boolean);
@@ -133,14 +144,18 @@ async function main(): Promise<number> {
   process.once('SIGTERM', interrupted);
   try {
     await stack.start();
-    const pools = await seedStack(stack, log);
+    const principals = await createPrincipals(stack.url, stack.operator);
+    log(`projects ${principals.a.slug} and ${principals.b.slug}, and their keys`);
+    const { pools, targets } = await seedStack(stack, principals, log);
+    await expired(principals);
     const operations = await loadOperations(stack.url);
     log(
       `${operations.length} operations in /docs-json: ${operations.map((o) => o.key).join(', ')}`,
     );
-    const sender = new Sender(new URL(stack.url));
+    const key = principals.operator.admin.key;
+    const sender = new Sender(new URL(stack.url), key);
     const recorder = new Recorder();
-    const fixed = corpus(pools);
+    const fixed = [...corpus(pools), ...authCorpus(operations, pools, principals)];
     log(`corpus: ${fixed.length} requests`);
     const phase = performance.now();
     await sendAll(fixed, sender, recorder, 4);
@@ -152,13 +167,16 @@ async function main(): Promise<number> {
     log(`generated requests sent in ${Math.round((performance.now() - sending) / 1000)} s`);
     log('idempotency and the event stream');
     await attackIdempotency(sender, recorder);
-    await attackEventStream(stack.url, sender, recorder);
+    await attackEventStream(stack.url, key, sender, recorder);
+    await attackEventStreamAuth(stack.url, principals, pools, recorder);
+    log('the authorization matrix');
+    const matrix = await authorizationMatrix(stack.url, operations, principals, targets);
     log('done sending');
     sender.close();
     const health = await healthy(stack.url);
     const crashed = stack.crashed();
     const totals = recorder.totals();
-    const result = verdict(totals, health, crashed);
+    const result = verdict(totals, matrix, health, crashed);
     const seconds = (performance.now() - started) / 1000;
     if (options.json) {
       const summary = {
@@ -174,11 +192,13 @@ async function main(): Promise<number> {
         endpoints: Object.fromEntries(recorder.endpoints),
         classes: Object.fromEntries(recorder.classes),
         problems: recorder.problems.slice(0, 100),
+        matrix,
       };
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     } else {
       printProblems(recorder);
       console.log(table(recorder));
+      console.log(`\nauthorization matrix (expected, or expected≠got):\n${matrixTable(matrix)}`);
       console.log(`\nGET /health at the end: ${health ? '200' : 'NOT 200'}`);
       console.log(`seed ${options.seed}, ${Math.round(seconds)} s; replay: ${replay}`);
       console.log(

@@ -1,6 +1,7 @@
 // Requests for every operation of the document: valid ones from its schema and the
 // rules, and each hostile class that applies to the operation, labelled.
 import fc from 'fast-check';
+import { mutatedAccessBodies } from './access-bodies';
 import { fillPath, RULES, type Pools } from './endpoint-rules';
 import type { Operation } from './openapi';
 import { rawRequest } from './send';
@@ -224,15 +225,16 @@ export function ticketCase(body: BodyCase, endpoint = 'POST /tickets'): Case {
 function ticketCases(op: Operation, pools: Pools): Weighted[] {
   if (!op.body) throw new Error(`${op.key} has no body schema in the document`);
   const root = op.body;
+  const slugs = ['no-such-project', ...pools.foreign.slugs];
   const validBodies = fc.tuple(validTicket(root), fc.nat()).map(([ticket, pick]): BodyCase => {
-    // Any project but "default" is unknown to a fresh database: 422, nothing written.
-    const unknownProject = pick % 12 === 0;
-    return unknownProject
+    // A project but the key's ("default"), existing or not: 403, nothing written.
+    const otherProject = pick % 12 === 0 ? slugs[(pick >> 4) % slugs.length] : undefined;
+    return otherProject
       ? {
-          cls: 'valid',
-          what: 'a valid ticket of an unknown project',
-          body: { ...ticket, project: 'no-such-project' },
-          expect: invalid([422], 'project'),
+          cls: 'foreign-id',
+          what: `a valid ticket of project ${otherProject}, not the key's`,
+          body: { ...ticket, project: otherProject },
+          expect: invalid([403], 'project'),
         }
       : {
           cls: 'valid',
@@ -257,11 +259,11 @@ export function operationCases(op: Operation, pools: Pools): fc.Arbitrary<Case> 
   const rule = RULES[op.key];
   if (!rule)
     throw new Error(`no rule for ${op.key}: say in endpoint-rules.ts what a valid request gets`);
-  const validCases = rule.valid(pools).map((v): Case => ({
+  const validCases = rule.valid(pools, op).map((v): Case => ({
     endpoint: op.key,
-    cls: 'valid',
+    cls: v.cls ?? 'valid',
     what: v.what,
-    wire: http(op.method, v.path),
+    wire: http(op.method, v.path, v.body),
     expect: v.expect,
   }));
   const parts: Weighted[] =
@@ -272,6 +274,9 @@ export function operationCases(op: Operation, pools: Pools): fc.Arbitrary<Case> 
           { weight: 2, arbitrary: malformedBodies(op, pools) },
           { weight: 2, arbitrary: headerInjection(op, pools) },
         ];
+  if (op.body && op.key !== 'POST /tickets') {
+    parts.push({ weight: 8, arbitrary: mutatedAccessBodies(op, fillPath(op.template, pools)) });
+  }
   if (op.pathParams.length) parts.push({ weight: 6, arbitrary: pathInjection(op, pools) });
   if (op.query.length) parts.push({ weight: 8, arbitrary: queryCases(op, pools) });
   return fc.oneof(...parts);
@@ -280,6 +285,6 @@ export function operationCases(op: Operation, pools: Pools): fc.Arbitrary<Case> 
 /** How many of the budget each operation gets: the ticket body has the most to attack. */
 export function share(op: Operation): number {
   if (op.key === 'POST /tickets') return 8;
-  if (op.query.length) return 2;
+  if (op.query.length || op.body) return 2;
   return 1;
 }

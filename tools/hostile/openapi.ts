@@ -66,7 +66,7 @@ const OpenApiDoc = z.object({
   components: z.object({ schemas: z.record(z.string(), JsonSchemaDoc).default({}) }).optional(),
 });
 
-export type Method = 'GET' | 'POST';
+export type Method = 'GET' | 'POST' | 'DELETE';
 
 export interface Operation {
   /** `POST /tickets/{id}/cancel`: how the table names it. */
@@ -91,8 +91,10 @@ export async function loadOperations(base: string): Promise<Operation[]> {
   for (const [template, methods] of Object.entries(doc.paths)) {
     for (const [name, op] of Object.entries(methods)) {
       const method = name.toUpperCase();
-      if (method !== 'GET' && method !== 'POST') {
-        throw new Error(`${method} ${template}: the suite knows GET and POST only; add the method`);
+      if (method !== 'GET' && method !== 'POST' && method !== 'DELETE') {
+        throw new Error(
+          `${method} ${template}: the suite knows GET, POST and DELETE only; add the method`,
+        );
       }
       const params = op.parameters ?? [];
       const body = op.requestBody?.content['application/json']?.schema;

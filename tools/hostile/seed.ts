@@ -1,39 +1,37 @@
-// The suite's own data: one ticket of fixed, harmless commands that runs to its end
-// (runs, log lines, artifacts, a diff), then, with the runner stopped, one that stays
-// open (tasks to cancel). Nothing the generators submit afterwards ever executes.
+// The suite's own data. Before the runner stops: one ticket of fixed, harmless commands
+// in the operator project and one in project A, each run to its end (runs, log lines,
+// artifacts, a diff). Then, with the runner stopped, tickets that stay open (tasks to
+// cancel), one of them in project B. Nothing submitted afterwards ever executes.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { Api } from './api';
 import type { Pools } from './endpoint-rules';
+import type { Principals } from './principals';
 import type { Stack } from './stack';
 
 const Created = z.object({ id: z.uuid(), tasks: z.array(z.object({ id: z.uuid() })) });
 const Ticket = z.object({ status: z.string() });
 const Task = z.object({ runs: z.array(z.object({ id: z.uuid() })) });
 const Artifacts = z.object({ items: z.array(z.object({ name: z.string() })) });
+const Logs = z.object({ lines: z.array(z.unknown()) });
 const Page = z.object({ nextCursor: z.string().nullable() });
 
-async function call<S extends z.ZodType>(
-  url: string,
-  schema: S,
-  init?: RequestInit,
-): Promise<z.output<S>> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  if (!res.ok)
-    throw new Error(
-      `${init?.method ?? 'GET'} ${url} answered ${res.status}: ${text.slice(0, 300)}`,
-    );
-  return schema.parse(JSON.parse(text));
-}
+type Created = z.output<typeof Created>;
+type Artifact = { run: string; name: string };
 
-const submit = (url: string, ticket: unknown) =>
-  call(`${url}/tickets`, Created, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(ticket),
-  });
+/** Project A's objects for the authorization matrix: each of a finished ticket. */
+export interface Targets {
+  project: { id: string; slug: string };
+  ticket: string;
+  task: string;
+  /** A run with log lines and `artifact` recorded. */
+  run: string;
+  artifact: string;
+  /** A run that stored a diff. */
+  diffRun: string;
+}
 
 /** A git repository with one commit, for the task that leaves a diff. */
 function gitRepo(dir: string): string {
@@ -54,47 +52,94 @@ function gitRepo(dir: string): string {
   return dir;
 }
 
-export async function seed(stack: Stack, log: (line: string) => void): Promise<Pools> {
-  const url = stack.url;
-  const repo = gitRepo(join(stack.workDir, 'repo'));
-  const done = await submit(url, {
-    title: 'hostile seed',
-    tasks: [
-      { key: 'hello', steps: [{ run: 'echo one; echo two; echo three' }] },
-      { key: 'fails', steps: [{ run: 'echo failing; exit 3' }] },
-      { key: 'after', depends_on: ['hello'], steps: [{ run: 'true' }] },
-      { key: 'patch', agent: 'oracle', solution: 'echo hostile >> notes.txt', repo },
-    ],
-  });
+const finished = (repo: string) => ({
+  title: 'hostile seed',
+  tasks: [
+    { key: 'hello', steps: [{ run: 'echo one; echo two; echo three' }] },
+    { key: 'fails', steps: [{ run: 'echo failing; exit 3' }] },
+    { key: 'after', depends_on: ['hello'], steps: [{ run: 'true' }] },
+    { key: 'patch', agent: 'oracle', solution: 'echo hostile >> notes.txt', repo },
+  ],
+});
+
+const waiting = {
+  title: 'hostile open',
+  tasks: [
+    { key: 'w1', agent: 'nop' },
+    { key: 'w2', agent: 'nop', depends_on: ['w1'] },
+    { key: 'w3', agent: 'nop' },
+  ],
+};
+
+async function untilFinal(api: Api, ticket: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const { status } = await call(`${url}/tickets/${done.id}`, Ticket);
-    if (status === 'SUCCEEDED' || status === 'FAILED') break;
-    if (Date.now() > deadline) throw new Error(`the seed ticket is still ${status} after 60 s`);
+    const { status } = await api.get(`/tickets/${ticket}`, Ticket);
+    if (status === 'SUCCEEDED' || status === 'FAILED') return;
+    if (Date.now() > deadline) throw new Error(`ticket ${ticket} is still ${status} after 60 s`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  await stack.stopRunner();
-  log('seed ticket done; runner stopped: nothing submitted from here on runs');
-  const waiting = {
-    title: 'hostile open',
-    tasks: [
-      { key: 'w1', agent: 'nop' },
-      { key: 'w2', agent: 'nop', depends_on: ['w1'] },
-      { key: 'w3', agent: 'nop' },
-    ],
-  };
-  const open = await submit(url, waiting);
-  // Its tasks are cancelled one by one; no ticket cancel reaches them first.
-  const openTasks = await submit(url, waiting);
+}
+
+/** The runs of a finished ticket and what each recorded. */
+async function recorded(
+  api: Api,
+  ticket: Created,
+): Promise<{ runs: string[]; artifacts: Artifact[] }> {
   const runs: string[] = [];
-  for (const task of done.tasks)
-    runs.push(...(await call(`${url}/tasks/${task.id}`, Task)).runs.map((r) => r.id));
-  const artifacts: Pools['artifacts'] = [];
+  for (const task of ticket.tasks)
+    runs.push(...(await api.get(`/tasks/${task.id}`, Task)).runs.map((r) => r.id));
+  const artifacts: Artifact[] = [];
   for (const run of runs) {
-    const { items } = await call(`${url}/runs/${run}/artifacts`, Artifacts);
+    const { items } = await api.get(`/runs/${run}/artifacts`, Artifacts);
     artifacts.push(...items.map((a) => ({ run, name: a.name })));
   }
-  const { nextCursor } = await call(`${url}/tickets?limit=1`, Page);
+  return { runs, artifacts };
+}
+
+async function targetsOf(api: Api, principals: Principals, ticket: Created): Promise<Targets> {
+  const { artifacts } = await recorded(api, ticket);
+  const diffRun = artifacts.find((a) => a.name === 'diff.patch')?.run;
+  let withLog: Artifact | undefined;
+  for (const a of artifacts) {
+    if (withLog || a.name === 'diff.patch') continue;
+    if ((await api.get(`/runs/${a.run}/logs`, Logs)).lines.length) withLog = a;
+  }
+  if (!diffRun || !withLog)
+    throw new Error(`project A's seed left no diff or no run with a log and an artifact`);
+  const { id, slug } = principals.a;
+  return {
+    project: { id, slug },
+    ticket: ticket.id,
+    task: ticket.tasks[0].id,
+    run: withLog.run,
+    artifact: withLog.name,
+    diffRun,
+  };
+}
+
+export async function seed(
+  stack: Stack,
+  principals: Principals,
+  log: (line: string) => void,
+): Promise<{ pools: Pools; targets: Targets }> {
+  const ours = new Api(stack.url, principals.operator.admin.key);
+  const a = ours.as(principals.a.member.key);
+  const repo = gitRepo(join(stack.workDir, 'repo'));
+  const [done, doneA] = await Promise.all([
+    ours.post('/tickets', Created, finished(repo)),
+    a.post('/tickets', Created, finished(repo)),
+  ]);
+  await Promise.all([untilFinal(ours, done.id), untilFinal(a, doneA.id)]);
+  await stack.stopRunner();
+  log('seed tickets done; runner stopped: nothing submitted from here on runs');
+  const open = await ours.post('/tickets', Created, waiting);
+  // Its tasks are cancelled one by one; no ticket cancel reaches them first.
+  const openTasks = await ours.post('/tickets', Created, waiting);
+  const openB = await ours.as(principals.b.admin.key).post('/tickets', Created, waiting);
+  const { runs, artifacts } = await recorded(ours, done);
+  const theirs = await recorded(a, doneA);
+  const { nextCursor } = await ours.get('/tickets?limit=1', Page);
   const pools: Pools = {
     tickets: [done.id, open.id],
     tasks: [...done.tasks, ...openTasks.tasks].map((t) => t.id),
@@ -102,11 +147,24 @@ export async function seed(stack: Stack, log: (line: string) => void): Promise<P
     artifacts,
     diffRuns: [...new Set(artifacts.filter((a) => a.name === 'diff.patch').map((a) => a.run))],
     cursor: nextCursor ?? '',
+    project: principals.operator.id,
+    keys: principals.spare,
+    foreign: {
+      tickets: [doneA.id, openB.id],
+      tasks: [...doneA.tasks, ...openB.tasks].map((t) => t.id),
+      runs: theirs.runs,
+      artifacts: theirs.artifacts,
+      projects: [principals.a.id, principals.b.id],
+      slugs: [principals.a.slug, principals.b.slug],
+      keys: [principals.a.viewer.id, principals.a.member.id, principals.b.admin.id],
+    },
   };
   if (!pools.artifacts.length || !pools.diffRuns.length || !pools.cursor)
     throw new Error(`the seed left too little to attack: ${JSON.stringify(pools)}`);
+  if (!pools.foreign.runs.length || !pools.foreign.artifacts.length)
+    throw new Error(`project A's seed left too little: ${JSON.stringify(pools.foreign)}`);
   log(
-    `seed: ${runs.length} runs, ${artifacts.length} artifacts (${artifacts.map((a) => a.name).join(', ')})`,
+    `seed: ${runs.length} runs, ${artifacts.length} artifacts (${artifacts.map((a) => a.name).join(', ')}); project A ${theirs.runs.length} runs`,
   );
-  return pools;
+  return { pools, targets: await targetsOf(a, principals, doneA) };
 }

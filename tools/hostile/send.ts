@@ -1,5 +1,6 @@
 // Sends cases: through node:http (keep-alive, paths sent as written), or as exact bytes
-// on a socket for what node:http refuses to send (CR, LF or NUL in a header, say).
+// on a socket for what node:http refuses to send (CR, LF or NUL in a header, say). Every
+// case carries the suite's key unless it says otherwise (see `Wire`).
 import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import type { HttpRequest, Outcome, Wire } from './types';
@@ -13,15 +14,26 @@ export class Sender {
   // on it would read as a reset, and every reset here must be the server's doing.
   private readonly agent = new Agent({ keepAlive: false, maxSockets: 16 });
 
-  constructor(private readonly target: URL) {}
+  /** `key`: the API key sent as `Authorization: Bearer <key>` (see `Wire`). */
+  constructor(
+    private readonly target: URL,
+    private readonly key: string,
+  ) {}
 
   send(wire: Wire, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Outcome> {
-    if (wire.kind === 'raw') return this.raw(wire.bytes, timeoutMs);
+    const authorization = wire.anonymous ? undefined : `Bearer ${this.key}`;
+    if (wire.kind === 'raw')
+      return this.raw(withAuthorization(wire.bytes, authorization), timeoutMs);
+    const own = Object.keys(wire.request.headers).some((h) => h.toLowerCase() === 'authorization');
+    const request: HttpRequest =
+      own || !authorization
+        ? wire.request
+        : { ...wire.request, headers: { ...wire.request.headers, authorization } };
     try {
-      return this.http(wire.request, timeoutMs);
+      return this.http(request, timeoutMs);
     } catch {
       // node:http refuses the path or a header (ERR_UNESCAPED_CHARACTERS, ERR_INVALID_CHAR).
-      const { method, path, headers, body } = wire.request;
+      const { method, path, headers, body } = request;
       return this.raw(rawRequest(method, path, Object.entries(headers), body), timeoutMs);
     }
   }
@@ -105,6 +117,22 @@ export class Sender {
       socket.write(bytes);
     });
   }
+}
+
+/**
+ * `bytes` (a request from `rawRequest`) with an `Authorization` header after its request
+ * line, unless it has one already or `authorization` is undefined.
+ */
+function withAuthorization(bytes: Buffer, authorization: string | undefined): Buffer {
+  const end = bytes.indexOf('\r\n\r\n');
+  const head = bytes.subarray(0, end < 0 ? bytes.length : end).toString('latin1');
+  const line = bytes.indexOf('\r\n');
+  if (!authorization || line < 0 || /\r\nauthorization:/i.test(head)) return bytes;
+  return Buffer.concat([
+    bytes.subarray(0, line),
+    Buffer.from(`\r\nAuthorization: ${authorization}`, 'latin1'),
+    bytes.subarray(line),
+  ]);
 }
 
 /**

@@ -13,21 +13,36 @@ import pg from 'pg';
 export const ROOT = join(__dirname, '../..');
 const APPS = ['gateway', 'orchestrator', 'scheduler', 'agent-runner', 'health-monitor'];
 const POSTGRES = 'postgresql://postgres@127.0.0.1:5432';
+/** The one browser origin, besides the gateway's own, allowed to open the event stream. */
+export const ALLOWED_ORIGIN = 'https://console.hostile.example';
 
 interface App {
   app: string;
   child: ChildProcess;
 }
 
+/** What `npm run bootstrap -- --json` prints: an admin key of the project. */
+interface Bootstrapped {
+  project: { id: string; slug: string };
+  key: { id: string; key: string };
+}
+
 /** The parts of tools/lib/stack.mjs and infra.mjs used here. */
 interface StackLib {
   buildApps(root: string, apps: string[]): void;
   migrate(root: string, env: NodeJS.ProcessEnv, stdio?: StdioOptions): void;
+  bootstrapKey(root: string, env: NodeJS.ProcessEnv, project?: string): Bootstrapped;
   freePort(preferred: number): Promise<number>;
   startApps(root: string, env: NodeJS.ProcessEnv, logDir: string): App[];
   stopApps(procs: App[], timeoutMs?: number): Promise<void>;
-  waitForGateway(url: string, procs: App[], timeoutMs?: number): Promise<void>;
+  waitForGateway(url: string, procs: App[], apiKey: string, timeoutMs?: number): Promise<void>;
 }
+
+/**
+ * Requests per key per window: far more than the suite sends (thousands in a minute),
+ * so no answer is a 429, while every request still goes through the limiter.
+ */
+const RATE_LIMIT = 1_000_000;
 interface InfraLib {
   ensureInfra(log: (line: string) => void): Promise<void>;
 }
@@ -43,6 +58,11 @@ export class Stack {
   readonly redisPrefix = `drover-hostile-${this.id}`;
   readonly logDir = join(ROOT, 'tmp/hostile-logs');
   url = '';
+  /**
+   * The suite's own key: an admin of the `default` project, which is the operator
+   * project (GATEWAY_OPERATOR_PROJECT's default). Issued before the services start.
+   */
+  operator: Bootstrapped = { project: { id: '', slug: '' }, key: { id: '', key: '' } };
   private dir = '';
   private procs: App[] = [];
   private lib?: StackLib;
@@ -70,13 +90,18 @@ export class Stack {
       RUNNER_ALLOW_LOCAL_REPOS: 'true',
       RUNNER_SHUTDOWN_GRACE_MS: '2000',
       DROVER_ARTIFACTS: pathToFileURL(join(this.dir, 'artifacts')).href,
+      GATEWAY_RATE_LIMIT: String(RATE_LIMIT),
+      GATEWAY_OPERATOR_PROJECT: 'default',
+      GATEWAY_ALLOWED_ORIGINS: ALLOWED_ORIGIN,
     };
     this.log(`database ${this.database}, subject prefix ${this.prefix}, files in ${this.dir}`);
     lib.migrate(ROOT, env, ['ignore', 2, 2]);
+    this.operator = lib.bootstrapKey(ROOT, env, 'default');
+    this.log(`suite key ${this.operator.key.id}: admin of the operator project "default"`);
     this.log('building the services...');
     lib.buildApps(ROOT, APPS);
     this.procs = lib.startApps(ROOT, env, this.logDir);
-    await lib.waitForGateway(this.url, this.procs);
+    await lib.waitForGateway(this.url, this.procs, this.operator.key.key);
     this.log(`gateway up at ${this.url} (logs in ${this.logDir})`);
   }
 

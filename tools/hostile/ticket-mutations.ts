@@ -150,10 +150,16 @@ function withProto(value: JsonObject): JsonObject {
 /** The limit of a string field the document leaves unbounded (git refs). */
 const LIMIT_OF_REFS = 1024;
 
+/** A string's maxLength, or that of the string among alternatives (`env`: text or a secret). */
+function stringLimit(schema: JsonSchema): number {
+  const text = schema.anyOf?.find((s) => s.type === 'string');
+  return schema.maxLength ?? text?.maxLength ?? LIMIT_OF_REFS;
+}
+
 const hugeString: Mutator = (ticket, root, pick) => {
   const target = choose(strings(positions(ticket, root)), pick);
   // Lengths are in code points, as the schema's maxLength and the contract count them.
-  const max = target.schema.maxLength ?? LIMIT_OF_REFS;
+  const max = stringLimit(target.schema);
   const length = choose([max + 1, max + 1000, 300_000, 1_048_576], pick >> 6);
   const unit = choose(['a', 'é', '😀', ' ', '-'], pick >> 8);
   const value = unit.repeat(length);

@@ -26,6 +26,9 @@ export const INPUT_CLASSES = [
   'idempotency',
   'encoding',
   'websocket',
+  // keys: who may call at all (the corpus in auth-corpus.ts), whose objects (generated)
+  'auth',
+  'foreign-id',
 ] as const;
 export type InputClass = (typeof INPUT_CLASSES)[number];
 
@@ -58,8 +61,14 @@ export interface HttpRequest {
   body?: Buffer;
 }
 
-/** How a case travels: through node:http, or as exact bytes on a socket (what http refuses). */
-export type Wire = { kind: 'http'; request: HttpRequest } | { kind: 'raw'; bytes: Buffer };
+/**
+ * How a case travels: through node:http, or as exact bytes on a socket (what http
+ * refuses). The sender adds the suite's key unless the request names an
+ * `Authorization` header of its own or is `anonymous` (sent without any).
+ */
+export type Wire =
+  | { kind: 'http'; request: HttpRequest; anonymous?: boolean }
+  | { kind: 'raw'; bytes: Buffer; anonymous?: boolean };
 
 export interface Case {
   /** The operation as the OpenAPI document names it: `GET /tickets/{id}`. */

@@ -32,9 +32,10 @@ class Client {
     ws.on('error', () => undefined);
   }
 
-  static open(url: string): Promise<Client> {
+  /** Opens the stream with `key` in the Authorization header. */
+  static open(url: string, key: string): Promise<Client> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${key}` } });
       const client = new Client(ws);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) =>
@@ -105,14 +106,16 @@ const BAD_FRAMES: [string, string | Buffer][] = [
   ['empty frame', ''],
 ];
 
+/** Hostile frames and upgrades on the event stream, every one with the suite's `key`. */
 export async function attackEventStream(
   base: string,
+  key: string,
   sender: Sender,
   recorder: Recorder,
 ): Promise<void> {
   const url = base.replace(/^http/, 'ws');
   await upgrades(sender, recorder);
-  const client = await Client.open(`${url}/events`);
+  const client = await Client.open(`${url}/events`, key);
   const exchange = async (what: string, frame: string | Buffer, expect: Expect) => {
     const c = frameCase(what, expect);
     client.ws.send(frame, { binary: Buffer.isBuffer(frame) });
@@ -129,13 +132,13 @@ export async function attackEventStream(
     ['invalid UTF-8 in a text frame', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), false],
   ];
   for (const [what, frame, binary] of closing) {
-    const c = await Client.open(`${url}/events`);
+    const c = await Client.open(`${url}/events`, key);
     c.ws.send(frame, { binary });
     recorder.record(frameCase(what, invalid([400])), await c.next());
     c.close();
   }
-  recorder.record(frameCase('an unmasked client frame', invalid([400])), await unmasked(base));
-  const after = await Client.open(`${url}/events`);
+  recorder.record(frameCase('an unmasked client frame', invalid([400])), await unmasked(base, key));
+  const after = await Client.open(`${url}/events`, key);
   after.ws.send('{"op":"ping"}');
   recorder.record(
     frameCase('ping on a new connection after all that', valid(200)),
@@ -152,7 +155,7 @@ async function burst(client: Client, recorder: Recorder, count: number): Promise
   }
 }
 
-/** Upgrade requests the server must refuse before any WebSocket exists. */
+/** Upgrade requests the server must refuse before any WebSocket exists (the sender adds the key). */
 async function upgrades(sender: Sender, recorder: Recorder): Promise<void> {
   const headers = (version = '13', key = 'dGhlIHNhbXBsZSBub25jZQ=='): [string, string][] => [
     ['Upgrade', 'websocket'],
@@ -171,8 +174,8 @@ async function upgrades(sender: Sender, recorder: Recorder): Promise<void> {
     ['another path', '/elsewhere', headers()],
     ['a path past /events', '/events/../x', headers()],
     ['version 99', '/events', headers('99')],
-    ['no key', '/events', headers('13', '')],
-    ['a key that is not base64 of 16 bytes', '/events', headers('13', 'short')],
+    ['no Sec-WebSocket-Key', '/events', headers('13', '')],
+    ['a Sec-WebSocket-Key that is not base64 of 16 bytes', '/events', headers('13', 'short')],
   ];
   for (const [what, path, h] of refused) {
     const c: Case = {
@@ -184,7 +187,7 @@ async function upgrades(sender: Sender, recorder: Recorder): Promise<void> {
 }
 
 /** Completes a handshake by hand, then sends a frame without the mask clients must set. */
-function unmasked(base: string): Promise<Outcome> {
+function unmasked(base: string, key: string): Promise<Outcome> {
   const target = new URL(base);
   return new Promise((resolve) => {
     const socket = connect(Number(target.port), target.hostname);
@@ -219,6 +222,7 @@ function unmasked(base: string): Promise<Outcome> {
     socket.on('error', () => undefined);
     socket.write(
       'GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Authorization: Bearer ${key}\r\n` +
         'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
     );
   });
