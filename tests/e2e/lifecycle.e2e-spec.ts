@@ -316,6 +316,34 @@ describe('runner lifecycle', () => {
     }),
     60_000,
   );
+
+  it(
+    'refuses to start a runner whose RUNNER_PROJECT names no project: exit 1, nothing registered',
+    logged(async () => {
+      const { env } = stack();
+      const result = await runAppToExit('agent-runner', {
+        env: {
+          ...env.env,
+          RUNNER_ID: 'e2e-pool-nobody',
+          RUNNER_PROJECT: 'no-such-team',
+          RUNNER_SANDBOX: 'process',
+          LOG_FORMAT: 'json',
+        },
+        timeoutMs: 20_000,
+      });
+      const output = `${result.stdout}${result.stderr}`;
+      expect({ code: result.code, timedOut: result.timedOut }).toEqual({
+        code: 1,
+        timedOut: false,
+      });
+      // LOG_FORMAT=json escapes the quotes around the slug.
+      expect(output).toMatch(
+        /RUNNER_PROJECT=no-such-team: the registry refused this runner: project \\?"no-such-team\\?" does not exist/,
+      );
+      expect((await http().runners()).map((r) => r.id)).not.toContain('e2e-pool-nobody');
+    }),
+    30_000,
+  );
 });
 
 // ---------------------------------------------------------------------------

@@ -106,6 +106,11 @@ const BAD_VALUES: Record<string, [InputClass, Json][]> = {
     ['numeric-overflow', 2 ** 53],
     ['wrong-type', '10'],
   ],
+  own_runners: [
+    ['wrong-type', 'true'],
+    ['wrong-type', 1],
+    ['wrong-type', null],
+  ],
 };
 
 /** Fields of a key or project the server alone sets: a caller naming one is refused. */

@@ -8,14 +8,14 @@ import {
 } from '@nestjs/common';
 import { providerKeysInEnv, RunnerConfig } from '@drover/config';
 import {
-  Consumers,
   HeartbeatReply,
   RegistryReply,
   RunDispatched,
   RunStopRequested,
-  AgentName,
+  runnerConsumer,
   StartRunReply,
   Subjects,
+  workSubject,
   type RunnerHeartbeat,
   type RunStarted,
 } from '@drover/contracts';
@@ -30,8 +30,9 @@ import {
   type SandboxDriver,
 } from '@drover/execution';
 import { artifactStoreFrom } from '@drover/storage';
-import { NatsBus } from '@drover/messaging';
+import { ConsumerOverlapError, NatsBus } from '@drover/messaging';
 import { NatsRunReporter } from './nats-run-reporter';
+import { RunnerRegistration } from './runner-registration';
 
 interface ActiveRun {
   work: RunDispatched;
@@ -50,6 +51,10 @@ const START_TRIES = 3;
  * a run at once when the control plane says so (cancel, timeout, lease lost) or
  * when the task's timeout passes. On shutdown it stops pulling, lets running work
  * finish within the grace period, then releases the rest and deregisters.
+ *
+ * Its pool is the shared one, or with RUNNER_PROJECT that project's own: it takes
+ * work only from its pool's consumer, and its pool is the project id the registry
+ * confirmed.
  */
 @Injectable()
 export class RunnerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -59,14 +64,17 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   private readonly reporter: NatsRunReporter;
   private stopping = false;
   private heartbeat: NodeJS.Timeout | undefined;
-  private registering: Promise<void> | undefined;
+  private readonly registration: RunnerRegistration;
   private pulling: Promise<void> | undefined;
+  /** The project whose own pool this runner serves; null: the shared pool. */
+  private pool: string | null = null;
 
   constructor(
     private readonly bus: NatsBus,
     private readonly config: RunnerConfig,
   ) {
     this.reporter = new NatsRunReporter(bus, config.RUNNER_ID, () => this.stopping);
+    this.registration = new RunnerRegistration(bus, config, () => this.stopping);
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -86,12 +94,12 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       keepWorkspaces: config.RUNNER_KEEP_WORKSPACES,
       secretsKey: config.DROVER_SECRETS_KEY,
     });
-    await this.bus.ensureConsumer('work', Consumers.runners);
     this.bus.subscribe(Subjects.runStopRequested, RunStopRequested, (stop) => {
       this.stop(stop.runId, stop.reason);
       return Promise.resolve();
     });
-    await this.register();
+    this.pool = await this.registration.register();
+    await this.ensureWorkConsumer();
     this.heartbeat = setInterval(() => void this.beat(), this.config.RUNNER_HEARTBEAT_MS);
     this.pulling = Promise.all(
       Array.from({ length: this.config.RUNNER_SLOTS }, () => this.slotLoop()),
@@ -143,33 +151,23 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     });
   }
 
-  private register(): Promise<void> {
-    this.registering ??= this.registerOnce().finally(() => (this.registering = undefined));
-    return this.registering;
-  }
-
-  private async registerOnce(): Promise<void> {
-    const request = {
-      runnerId: this.config.RUNNER_ID,
-      name: this.config.RUNNER_NAME ?? this.config.RUNNER_ID,
-      slots: this.config.RUNNER_SLOTS,
-      capabilities: [...AgentName.options],
-      heartbeatIntervalMs: this.config.RUNNER_HEARTBEAT_MS,
-    };
-    for (let attempt = 1; !this.stopping; attempt++) {
-      try {
-        const reply = await this.bus.request(Subjects.runnerRegister, request, RegistryReply, 5000);
-        if (!reply.ok)
-          throw new Error(`registration refused: ${reply.message ?? 'no reason given'}`);
-        this.logger.log(`registered as ${request.runnerId} with ${request.slots} slots`);
-        return;
-      } catch (error) {
-        if (String((error as Error).message).startsWith('registration refused')) throw error;
-        this.logger.warn(
-          `registration attempt ${attempt} failed (${(error as Error).message}); retrying`,
-        );
-        await new Promise((r) => setTimeout(r, 1000));
-      }
+  /**
+   * Creates the durable consumer of this runner's pool, filtered on the pool's
+   * work subject, if it is missing.
+   */
+  private async ensureWorkConsumer(): Promise<void> {
+    const durable = runnerConsumer(this.pool);
+    try {
+      await this.bus.ensureConsumer('work', durable, {
+        filter_subject: this.bus.subject(workSubject(this.pool)),
+      });
+    } catch (error) {
+      if (!(error instanceof ConsumerOverlapError)) throw error;
+      // Before runner pools, every runner pulled from one unfiltered consumer.
+      throw new Error(
+        `${error.message}; a deployment upgraded from before runner pools must delete the old ` +
+          `unfiltered consumer: nats consumer rm ${this.bus.streamName('work')} runners`,
+      );
     }
   }
 
@@ -204,7 +202,8 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       }
       if (!reply.registered && !this.stopping) {
         this.logger.warn('the registry does not know this runner as online; registering again');
-        await this.register();
+        // Its pool (and so its consumer) stays the one it started with.
+        await this.registration.register();
       }
     } catch (error) {
       // A lost heartbeat is what leases are for; the next one may get through.
@@ -228,7 +227,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     while (!this.stopping) {
       let running: Promise<unknown> | undefined;
       const routes = {
-        [Subjects.runDispatched]: {
+        [workSubject(this.pool)]: {
           schema: RunDispatched,
           handle: async (work: RunDispatched) => {
             running = (await this.accept(work))?.done;
@@ -236,7 +235,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
         },
       };
       try {
-        await this.bus.pullOne('work', Consumers.runners, routes, { expiresMs: 1000 });
+        await this.bus.pullOne('work', runnerConsumer(this.pool), routes, { expiresMs: 1000 });
       } catch (error) {
         if (this.stopping) break;
         this.logger.warn(`pulling work failed: ${(error as Error).message}`);
@@ -298,7 +297,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
     // Slot loops stop taking work; those waiting on a run are released below.
-    await Promise.race([this.pulling, new Promise((r) => setTimeout(r, 1500))]);
+    await Promise.race([this.pulling, new Promise((r) => setTimeout(r, 1500).unref())]);
     if (this.active.size) {
       this.logger.log(
         `waiting up to ${this.config.RUNNER_SHUTDOWN_GRACE_MS} ms for ${this.active.size} runs`,

@@ -81,17 +81,20 @@ export async function revokeKey(api: DroverApi, id: string, opts: Output): Promi
   return 0;
 }
 
-/** `drover projects create <slug> [--name <name>]` (operator admins): the project and its first admin key. */
+/**
+ * `drover projects create <slug> [--name <name>] [--own-runners]` (operator admins):
+ * the project and its first admin key.
+ */
 export async function createProject(
   api: DroverApi,
   slug: string,
-  o: { name?: string },
+  o: { name?: string; ownRunners?: boolean },
   opts: Output,
 ): Promise<number> {
   const created = await api.request<{ project: { id: string; slug: string }; key: Key }>(
     'POST',
     '/projects',
-    { slug, name: o.name ?? slug },
+    { slug, name: o.name ?? slug, ...(o.ownRunners ? { own_runners: true } : {}) },
   );
   print(
     opts,

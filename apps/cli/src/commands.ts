@@ -162,14 +162,16 @@ export async function runners(api: DroverApi, opts: Output): Promise<number> {
       slots: number;
       freeSlots: number;
       lastHeartbeatAt: string;
+      project: string | null;
     }[];
   }>('GET', '/runners');
   print(
     opts,
     table(
-      ['RUNNER', 'STATUS', 'SLOTS', 'FREE', 'LAST HEARTBEAT'],
+      ['RUNNER', 'POOL', 'STATUS', 'SLOTS', 'FREE', 'LAST HEARTBEAT'],
       page.items.map((r) => [
         r.id,
+        r.project ?? 'shared',
         status(r.status),
         String(r.slots),
         String(r.freeSlots),

@@ -42,7 +42,9 @@ program
   });
 program
   .command('runners')
-  .description('list runners with their slots and last heartbeat')
+  .description(
+    "list the shared runners and your project's own, with their slots and last heartbeat",
+  )
   .action(async () => {
     exitCode = await runners(api(), { json: json() });
   });
@@ -115,7 +117,8 @@ program
   .command('create <slug>')
   .description('create a project and its first admin key')
   .option('--name <name>', 'display name (default: the slug)')
-  .action(async (slug: string, o: { name?: string }) => {
+  .option('--own-runners', 'run its tasks only on its own runners (RUNNER_PROJECT=<slug>)')
+  .action(async (slug: string, o: { name?: string; ownRunners?: boolean }) => {
     exitCode = await createProject(api(), slug, o, { json: json() });
   });
 

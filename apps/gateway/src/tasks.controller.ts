@@ -67,8 +67,11 @@ export class TasksController {
 
   @Get('runners')
   @ApiTags('runners')
-  @ApiOperation({ summary: 'The runner fleet: slots, status, last heartbeat' })
-  async runners() {
-    return { items: await this.queries.listRunners() };
+  @ApiOperation({
+    summary:
+      "The runners that may take the project's work: the shared pool's and the project's own (`project`: its slug; null when shared)",
+  })
+  async runners(@CallerOf() caller: Caller) {
+    return { items: await this.queries.listRunners(caller.projectId) };
   }
 }

@@ -80,10 +80,12 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
       Subjects.runnerRegister,
       RegisterRunner,
       async (input): Promise<RegistryReply> => {
-        await this.registry.register(input);
-        this.relay.kick();
-        this.check.kick();
-        return { ok: true };
+        const reply = await this.registry.register(input);
+        if (reply.ok) {
+          this.relay.kick();
+          this.check.kick();
+        }
+        return reply;
       },
       replies,
     );

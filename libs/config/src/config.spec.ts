@@ -162,6 +162,20 @@ describe('config fields', () => {
     expect(config.RUNNER_ID).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
     // Containers unless told otherwise: the unisolated driver must be chosen explicitly.
     expect(config.RUNNER_SANDBOX).toBe('auto');
+    // The shared pool unless a project is named.
+    expect(config.RUNNER_PROJECT).toBeUndefined();
+  });
+
+  it('takes a project slug as the runner’s pool and refuses anything else', () => {
+    expect(loadConfig(RunnerConfigSchema, { RUNNER_PROJECT: 'team-b' }).RUNNER_PROJECT).toBe(
+      'team-b',
+    );
+    for (const bad of ['Team-B', '-b', 'a.b', 'a'.repeat(64)]) {
+      const error = configErrorOf(() => loadConfig(RunnerConfigSchema, { RUNNER_PROJECT: bad }));
+      expect(error.problems).toEqual([
+        expect.stringMatching(/^RUNNER_PROJECT: must be a project slug/),
+      ]);
+    }
   });
 });
 

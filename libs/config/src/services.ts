@@ -130,6 +130,19 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)
     .default(`${hostname().replace(/[^A-Za-z0-9._-]/g, '-')}-${process.pid}`),
   RUNNER_NAME: z.string().optional(),
+  /**
+   * The project (slug) whose own runner pool this runner serves: it takes only
+   * that project's work. Unset: the shared pool. The runner refuses to start when
+   * the registry knows no such project.
+   */
+  RUNNER_PROJECT: z
+    .string()
+    // The contract's ProjectSlug (config cannot import the contracts).
+    .regex(
+      /^[a-z0-9][a-z0-9-]{0,62}$/,
+      'must be a project slug: 1-63 characters of a-z, 0-9 or "-"',
+    )
+    .optional(),
   RUNNER_SLOTS: intVar(4, 1, 1024),
   /** Heartbeat interval; each heartbeat renews the leases of the runs held. */
   RUNNER_HEARTBEAT_MS: intVar(30_000, 100),

@@ -43,6 +43,8 @@ export const CreateProject = z
     max_running_tasks: Quota.optional(),
     /** Tasks submitted per rolling hour; the orchestrator's default when absent. */
     max_tasks_per_hour: Quota.optional(),
+    /** Its tasks run only on runners registered with it, never on shared ones (default false). */
+    own_runners: z.boolean().optional(),
   })
   .strict();
 export type CreateProject = z.infer<typeof CreateProject>;

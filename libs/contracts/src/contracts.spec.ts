@@ -1,8 +1,10 @@
 import { createEnvelope, EnvelopeSchema, parseSubject } from './envelope';
 import { PublicEvents } from './events';
-import { Streams, Subjects } from './subjects';
+import { Consumers, runnerConsumer, Streams, Subjects, workSubject } from './subjects';
 import { LIMITS, SubmitTicket, type SubmitTicketInput } from './tickets';
 import { formatPath, validate, type Issue } from './validation';
+
+const PROJECT = '00000000-0000-4000-8000-0000000000b0';
 
 const SUBJECT_SHAPE = /^drover\.[a-z-]+\.[a-z-]+\.[a-z-]+\.v\d+$/;
 
@@ -191,6 +193,14 @@ describe(parseSubject.name, () => {
   it('refuses a subject without a version suffix', () => {
     expect(() => parseSubject('drover.x.y.z')).toThrow('has no version suffix');
     expect(() => parseSubject('drover.x.y.z.vx')).toThrow('has no version suffix');
+    expect(() => parseSubject('drover.x.y.z.v1x.pool')).toThrow('has no version suffix');
+  });
+
+  it('leaves routing tokens after the version out of the type', () => {
+    expect(parseSubject(`${Subjects.runDispatched}.pool.${PROJECT}`)).toEqual({
+      type: 'drover.scheduler.run.dispatched',
+      version: 1,
+    });
   });
 });
 
@@ -245,9 +255,22 @@ describe('Subjects', () => {
   });
 });
 
+describe(workSubject.name, () => {
+  it('sends the shared pool’s work on runDispatched and a project’s below it', () => {
+    expect(workSubject(null)).toBe(Subjects.runDispatched);
+    expect(workSubject(PROJECT)).toBe(`drover.scheduler.run.dispatched.v1.pool.${PROJECT}`);
+  });
+
+  it('names a consumer per pool, the shared one not the old unfiltered `runners`', () => {
+    expect(runnerConsumer(null)).toBe(Consumers.sharedRunners);
+    expect(runnerConsumer(null)).not.toBe('runners');
+    expect(runnerConsumer(PROJECT)).toBe(`runners-pool-${PROJECT}`);
+  });
+});
+
 describe('Streams', () => {
-  it('only carries subjects listed in Subjects', () => {
-    const known = new Set<string>(Object.values(Subjects));
+  it('only carries subjects listed in Subjects, and the pools’ work subjects', () => {
+    const known = new Set<string>([...Object.values(Subjects), workSubject('*')]);
     for (const stream of Object.values(Streams)) {
       expect(stream.subjects.length).toBeGreaterThan(0);
       for (const subject of stream.subjects) expect(known.has(subject)).toBe(true);

@@ -14,9 +14,11 @@ export const EnvelopeSchema = z.object({
 
 export type Envelope<T = unknown> = Omit<z.infer<typeof EnvelopeSchema>, 'data'> & { data: T };
 
-const versioned = /^(.*)\.v(\d+)$/;
+// Tokens after the version route a message (a project's work pool, see
+// `workSubject`); they are not part of its type.
+const versioned = /^(.*?)\.v(\d+)(?:\.[^.]+)*$/;
 
-/** Splits `drover.a.b.c.v1` into its type and version. */
+/** Splits `drover.a.b.c.v1` (or `drover.a.b.c.v1.<routing tokens>`) into its type and version. */
 export function parseSubject(subject: string): { type: string; version: number } {
   const match = versioned.exec(subject);
   if (!match) throw new Error(`subject "${subject}" has no version suffix`);

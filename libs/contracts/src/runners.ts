@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProjectSlug } from './tickets';
 
 const RunnerId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
 
@@ -8,13 +9,20 @@ export const RegisterRunner = z.object({
   slots: z.number().int().positive().max(10_000),
   capabilities: z.array(z.string().max(200)).max(100),
   heartbeatIntervalMs: z.number().int().positive(),
+  /** The project whose own pool the runner serves; absent: the shared pool. */
+  project: ProjectSlug.optional(),
 });
 export type RegisterRunner = z.infer<typeof RegisterRunner>;
 
 export const DeregisterRunner = z.object({ runnerId: RunnerId });
 export type DeregisterRunner = z.infer<typeof DeregisterRunner>;
 
-export const RegistryReply = z.object({ ok: z.boolean(), message: z.string().optional() });
+export const RegistryReply = z.object({
+  ok: z.boolean(),
+  message: z.string().optional(),
+  /** On a registration with `project`: that project's id, which names its pool. */
+  projectId: z.uuid().optional(),
+});
 export type RegistryReply = z.infer<typeof RegistryReply>;
 
 /**

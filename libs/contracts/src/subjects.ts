@@ -13,7 +13,10 @@ export const Subjects = {
   ticketChanged: 'drover.orchestrator.ticket.changed.v1',
   /** outbox: a task's status changed. */
   taskChanged: 'drover.orchestrator.task.changed.v1',
-  /** outbox -> runners (JetStream work queue): a run was leased and must be executed. */
+  /**
+   * outbox -> runners (JetStream work queue): a run was leased and must be executed.
+   * The shared pool's work; a project's own pool takes it on `workSubject(projectId)`.
+   */
   runDispatched: 'drover.scheduler.run.dispatched.v1',
   /** outbox: a run's status changed. */
   runChanged: 'drover.orchestrator.run.changed.v1',
@@ -45,10 +48,31 @@ export const Subjects = {
 
 export type Subject = (typeof Subjects)[keyof typeof Subjects];
 
+/** The token after the version of a work subject that names a project's own runner pool. */
+const POOL_TOKEN = 'pool';
+
+/**
+ * The subject a pool's work travels on: `null` is the shared pool
+ * (`Subjects.runDispatched`), a project id that project's own pool
+ * (`<runDispatched>.pool.<projectId>`). The routing tokens follow the version, so
+ * the message's type and version stay those of `runDispatched`.
+ */
+export function workSubject(pool: string | null): string {
+  return pool === null ? Subjects.runDispatched : `${Subjects.runDispatched}.${POOL_TOKEN}.${pool}`;
+}
+
 /** JetStream streams. Names are prefixed per environment by the messaging lib. */
 export const Streams = {
-  /** Work for runners: one consumer group, each message taken by one runner. */
-  work: { name: 'DROVER_WORK', subjects: [Subjects.runDispatched] },
+  /**
+   * Work for runners, each message taken by one runner: the shared pool's on
+   * `runDispatched`, each project's own pool's on `workSubject(projectId)`. Every
+   * pool has its own consumer, filtered on its subject (a work queue refuses
+   * consumers whose filters overlap).
+   */
+  work: {
+    name: 'DROVER_WORK',
+    subjects: [Subjects.runDispatched, `${Subjects.runDispatched}.${POOL_TOKEN}.*`],
+  },
   /** Reports from runners to the orchestrator. */
   reports: {
     name: 'DROVER_REPORTS',
@@ -71,12 +95,21 @@ export const Streams = {
 
 export type StreamName = keyof typeof Streams;
 
-/** Durable JetStream consumer names. */
+/**
+ * Durable JetStream consumer names. The shared runners' consumer filters on
+ * `Subjects.runDispatched`; it replaced an unfiltered one named `runners`, which
+ * an upgraded deployment must delete (the work queue refuses the two together).
+ */
 export const Consumers = {
-  runners: 'runners',
+  sharedRunners: 'runners-shared',
   orchestratorReports: 'orchestrator-reports',
   schedulerEvents: 'scheduler-events',
 } as const;
+
+/** The durable consumer of a pool's runners: shared (`null`) or a project's own. */
+export function runnerConsumer(pool: string | null): string {
+  return pool === null ? Consumers.sharedRunners : `runners-pool-${pool}`;
+}
 
 /** BullMQ queues (Redis). Names are prefixed per environment by the timers lib. */
 export const Queues = {

@@ -16,7 +16,7 @@ import {
 } from '@drover/contracts';
 import { initTelemetry, shutdownTelemetry, tracer } from '@drover/telemetry';
 import { createTestEnv, finishReport, waitFor, type TestEnv } from '@drover/testing';
-import { MessagingError, NatsBus } from './nats-bus';
+import { ConsumerOverlapError, MessagingError, NatsBus } from './nats-bus';
 
 const STREAMS: StreamName[] = ['reports'];
 const codec = JSONCodec<unknown>();
@@ -91,6 +91,20 @@ async function consumerFor(durable: string, subject: string): Promise<() => Prom
 }
 
 describe(NatsBus.name, () => {
+  it('refuses a consumer whose filter overlaps another’s on a work queue, naming it', async () => {
+    await consumerFor('overlap-first', Subjects.runLogAppended);
+    durables.push('overlap-second');
+
+    const second = bus.ensureConsumer('reports', 'overlap-second', {
+      filter_subject: bus.subject(Subjects.runLogAppended),
+    });
+
+    await expect(second).rejects.toThrow(ConsumerOverlapError);
+    await expect(second).rejects.toThrow(
+      `refuses consumer overlap-second (filter ${bus.subject(Subjects.runLogAppended)})`,
+    );
+  });
+
   it('terminates invalid JetStream messages without handing them to the handler', async () => {
     const info = await consumerFor('invalid-messages', Subjects.runLogAppended);
     const consumer = await connect('consumer');

@@ -49,11 +49,19 @@ export type Routes = Record<string, { schema: z.ZodType; handle: Handler<never> 
 /** Thrown by `request` when the responder answered with something invalid. */
 export class MessagingError extends Error {}
 
+/**
+ * Thrown by `ensureConsumer` when a work-queue stream refuses the consumer because
+ * another consumer's filter overlaps its own (or the other has none).
+ */
+export class ConsumerOverlapError extends Error {}
+
 const SECOND_NS = 1_000_000_000;
 
 /** JetStream API error codes (`err_code`) of a missing stream and a missing consumer. */
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
+/** ... and of a work queue refusing a consumer whose filter overlaps another's. */
+const WORKQUEUE_FILTER_NOT_UNIQUE = 10100;
 
 /** The parts of a `NatsError` the recovery decisions look at. */
 interface NatsFailure {
@@ -248,7 +256,14 @@ export class NatsBus {
         })
         .catch(async (error: Error) => {
           // Another instance of the service may have re-created it at the same moment.
-          if (!(await exists(jsm.consumers.info(name, durable)))) throw error;
+          if (await exists(jsm.consumers.info(name, durable))) return;
+          if (failure(error).api_error?.err_code === WORKQUEUE_FILTER_NOT_UNIQUE) {
+            throw new ConsumerOverlapError(
+              `work queue ${name} refuses consumer ${durable} (filter ${config.filter_subject ?? 'none'}): ` +
+                "another consumer's filter overlaps it",
+            );
+          }
+          throw error;
         });
     }
   }

@@ -85,6 +85,58 @@ describe(RunnerRegistry.name, () => {
     expect(row).toMatchObject({ internal: false, ticketId: null, seq: null, publishedAt: null });
   });
 
+  it('registers a runner in the shared pool unless it names a project', async () => {
+    expect(await registry.register(registration('shared-1'))).toEqual({ ok: true });
+    expect((await runner('shared-1')).projectId).toBeNull();
+    const [announced] = await env.prisma.event.findMany({
+      where: { subject: Subjects.runnerChanged },
+      orderBy: { id: 'desc' },
+      take: 1,
+    });
+    expect(announced.projectId).toBeNull();
+  });
+
+  it('registers a runner in the own pool of the project it names, and says which', async () => {
+    const project = await env.prisma.project.create({
+      data: { slug: 'team-b', name: 'team b', ownRunners: true },
+    });
+
+    const reply = await registry.register(registration('pool-b', { project: 'team-b' }));
+
+    expect(reply).toEqual({ ok: true, projectId: project.id });
+    expect(await runner('pool-b')).toMatchObject({ status: 'ONLINE', projectId: project.id });
+    // Announced on its project's event stream alone.
+    const announced = await env.prisma.event.findMany({
+      where: { subject: Subjects.runnerChanged, projectId: project.id },
+    });
+    expect(announced.map((e) => RunnerChanged.parse(e.data).runnerId)).toEqual(['pool-b']);
+    // Registering again without the project moves it back to the shared pool.
+    expect(await registry.register(registration('pool-b'))).toEqual({ ok: true });
+    expect((await runner('pool-b')).projectId).toBeNull();
+  });
+
+  it('refuses a runner that names a project that does not exist, and writes nothing', async () => {
+    const events = await env.prisma.event.count();
+
+    const reply = await registry.register(registration('pool-x', { project: 'no-such-team' }));
+
+    expect(reply).toEqual({ ok: false, message: 'project "no-such-team" does not exist' });
+    expect(await env.prisma.runner.findUnique({ where: { id: 'pool-x' } })).toBeNull();
+    expect(await env.prisma.event.count()).toBe(events);
+  });
+
+  it('leaves a registered runner as it was when it asks again for a project that does not exist', async () => {
+    await registry.register(registration('pool-y'));
+    const before = await runner('pool-y');
+
+    const reply = await registry.register(
+      registration('pool-y', { project: 'no-such-team', slots: 9 }),
+    );
+
+    expect(reply.ok).toBe(false);
+    expect(await runner('pool-y')).toEqual(before);
+  });
+
   it('writes the heartbeats of several runners in one transaction, the newest per runner', async () => {
     const ids = ['beat-1', 'beat-2', 'beat-3'];
     for (const id of ids) await registry.register(registration(id));

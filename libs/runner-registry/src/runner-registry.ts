@@ -4,19 +4,28 @@ import {
   type DeregisterRunner,
   type HeartbeatReply,
   type RegisterRunner,
+  type RegistryReply,
   type RunnerHeartbeat,
   type RunnerStatus,
 } from '@drover/contracts';
 import type { PrismaClient, Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 
+/** What a runner's announcements name: a project's own runner is shown only on its stream. */
+interface AnnouncedRunner {
+  id: string;
+  name: string;
+  project_id: string | null;
+}
+
 function runnerChanged(
-  runner: { id: string; name: string },
+  runner: AnnouncedRunner,
   status: RunnerStatus,
   previous: RunnerStatus | null,
 ): OutboxMessage {
   return {
     subject: Subjects.runnerChanged,
+    projectId: runner.project_id,
     data: { runnerId: runner.id, name: runner.name, status, previous },
   };
 }
@@ -48,26 +57,35 @@ export class RunnerRegistry {
     private readonly staleAfterIntervals: number,
   ) {}
 
-  async register(input: RegisterRunner): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
+  /**
+   * Registers a runner, ONLINE, in the pool it asks for: the shared one, or the
+   * own pool of the project it names (whose id the reply carries). A project that
+   * does not exist is refused, and nothing is written.
+   */
+  async register(input: RegisterRunner): Promise<RegistryReply> {
+    const reply = await this.prisma.$transaction(async (tx): Promise<RegistryReply> => {
+      const project = input.project
+        ? await tx.project.findUnique({ where: { slug: input.project }, select: { id: true } })
+        : null;
+      if (input.project && !project) {
+        return { ok: false, message: `project "${input.project}" does not exist` };
+      }
+      const projectId = project?.id ?? null;
       const [previous] = await tx.$queryRaw<{ status: RunnerStatus }[]>`
         SELECT status FROM runner WHERE id = ${input.runnerId} FOR UPDATE`;
+      const fields = {
+        name: input.name,
+        slots: input.slots,
+        freeSlots: input.slots,
+        capabilities: input.capabilities,
+        heartbeatIntervalMs: input.heartbeatIntervalMs,
+        projectId,
+      };
       await tx.runner.upsert({
         where: { id: input.runnerId },
-        create: {
-          id: input.runnerId,
-          name: input.name,
-          slots: input.slots,
-          freeSlots: input.slots,
-          capabilities: input.capabilities,
-          heartbeatIntervalMs: input.heartbeatIntervalMs,
-        },
+        create: { id: input.runnerId, ...fields },
         update: {
-          name: input.name,
-          slots: input.slots,
-          freeSlots: input.slots,
-          capabilities: input.capabilities,
-          heartbeatIntervalMs: input.heartbeatIntervalMs,
+          ...fields,
           status: 'ONLINE',
           registeredAt: new Date(),
           lastHeartbeatAt: new Date(),
@@ -79,16 +97,27 @@ export class RunnerRegistry {
         this.logger.warn(`runner ${input.runnerId} restarted: ${lost} of its runs will be retried`);
       }
       await appendToOutbox(tx, [
-        runnerChanged({ id: input.runnerId, name: input.name }, 'ONLINE', previous?.status ?? null),
+        runnerChanged(
+          { id: input.runnerId, name: input.name, project_id: projectId },
+          'ONLINE',
+          previous?.status ?? null,
+        ),
       ]);
+      return projectId ? { ok: true, projectId } : { ok: true };
     });
-    this.logger.log(`runner ${input.runnerId} registered with ${input.slots} slots`);
+    if (!reply.ok) {
+      this.logger.warn(`runner ${input.runnerId} refused: ${reply.message}`);
+      return reply;
+    }
+    const pool = input.project ? `the pool of project ${input.project}` : 'the shared pool';
+    this.logger.log(`runner ${input.runnerId} registered with ${input.slots} slots in ${pool}`);
+    return reply;
   }
 
   async deregister(input: DeregisterRunner): Promise<boolean> {
     return this.prisma.$transaction(async (tx) => {
-      const [runner] = await tx.$queryRaw<{ id: string; name: string; status: RunnerStatus }[]>`
-        SELECT id, name, status FROM runner WHERE id = ${input.runnerId} FOR UPDATE`;
+      const [runner] = await tx.$queryRaw<(AnnouncedRunner & { status: RunnerStatus })[]>`
+        SELECT id, name, status, project_id FROM runner WHERE id = ${input.runnerId} FOR UPDATE`;
       if (!runner || runner.status === 'OFFLINE') return false;
       await tx.runner.update({
         where: { id: runner.id },
@@ -120,7 +149,7 @@ export class RunnerRegistry {
     const runs = latest.flatMap((b) => b.activeRuns.map((r) => ({ ...r, runnerId: b.runnerId })));
     return this.prisma.$transaction(async (tx) => {
       const updated = await tx.$queryRaw<
-        { id: string; name: string; was: RunnerStatus; now: RunnerStatus }[]
+        (AnnouncedRunner & { was: RunnerStatus; now: RunnerStatus })[]
       >`
         WITH b AS (
           SELECT * FROM unnest(${ids}::text[], ${latest.map((b) => b.sentAt)}::timestamptz[],
@@ -138,7 +167,7 @@ export class RunnerRegistry {
             THEN 'ONLINE'::"RunnerStatus" ELSE r.status END
         FROM b, old
         WHERE r.id = b.id AND old.id = r.id
-        RETURNING r.id, r.name, old.status AS was, r.status AS now`;
+        RETURNING r.id, r.name, r.project_id, old.status AS was, r.status AS now`;
       const back = updated.filter((r) => r.was === 'STALE' && r.now === 'ONLINE');
       await appendToOutbox(
         tx,
@@ -175,13 +204,13 @@ export class RunnerRegistry {
    */
   async markStale(blindAt: Date = new Date(0), tx?: Tx): Promise<string[]> {
     const run = async (db: Tx) => {
-      const stale = await db.$queryRaw<{ id: string; name: string }[]>`
+      const stale = await db.$queryRaw<AnnouncedRunner[]>`
         UPDATE runner SET status = 'STALE'
         WHERE status = 'ONLINE'
           AND last_heartbeat_at < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
           -- Only if the monitor could have seen those heartbeats.
           AND ${blindAt}::timestamptz < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
-        RETURNING id, name`;
+        RETURNING id, name, project_id`;
       // Its runs' leases expire with it: the reconciler retries them elsewhere.
       await expireLeasesOf(
         db,

@@ -1,4 +1,10 @@
-import { RunDispatched, SubmitTicket, Subjects, type SubmitTicketInput } from '@drover/contracts';
+import {
+  RunDispatched,
+  SubmitTicket,
+  Subjects,
+  workSubject,
+  type SubmitTicketInput,
+} from '@drover/contracts';
 import { createPrismaClient, type PrismaClient } from '@drover/db';
 import {
   createTestEnv,
@@ -9,7 +15,7 @@ import {
   type TestEnv,
 } from '@drover/testing';
 import { TimerQueue } from '@drover/timers';
-import { CreateTicket, RecordRunFinished, StartRun } from '@drover/workflow';
+import { CreateTicket, FireTimer, Reconciler, RecordRunFinished, StartRun } from '@drover/workflow';
 import { DispatchReadyTasks } from './dispatch-ready-tasks';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -65,6 +71,25 @@ async function project(slug: string, maxRunningTasks: number | null): Promise<st
     update: { maxRunningTasks },
   });
   return row.id;
+}
+
+/** Makes sure a project `slug` exists that runs its tasks on its own runners, or not. */
+async function projectWithRunners(slug: string, ownRunners: boolean): Promise<string> {
+  const row = await env.prisma.project.upsert({
+    where: { slug },
+    create: { slug, name: slug, ownRunners },
+    update: { ownRunners },
+  });
+  return row.id;
+}
+
+/** The subject of each work message in the outbox, by the ticket it is for. */
+async function workSubjectsOf(ticketId: string): Promise<string[]> {
+  const rows = await env.prisma.event.findMany({
+    where: { ticketId, subject: { startsWith: Subjects.runDispatched } },
+    orderBy: { id: 'asc' },
+  });
+  return rows.map((r) => r.subject);
 }
 
 /** DISPATCHED or RUNNING tasks of one project. */
@@ -289,5 +314,55 @@ describe(DispatchReadyTasks.name, () => {
     expect(await dispatcher.execute()).toBe(5);
     expect(await activeOf(plain)).toBe(1);
     expect(await activeOf(raised)).toBe(4);
+  });
+
+  it('sends the work of a project with its own runners to its pool, and only there', async () => {
+    const own = await projectWithRunners('own-pool', true);
+    await projectWithRunners('shared-pool', false);
+    const ownTicket = await createTicket(2, { project: 'own-pool' });
+    const sharedTicket = await createTicket(2, { project: 'shared-pool' });
+    const defaultTicket = await createTicket(1);
+
+    expect(await new DispatchReadyTasks(env.prisma, { default: 100 }, 100).execute()).toBe(5);
+
+    expect(await workSubjectsOf(ownTicket)).toEqual([workSubject(own), workSubject(own)]);
+    expect(await workSubjectsOf(sharedTicket)).toEqual([
+      Subjects.runDispatched,
+      Subjects.runDispatched,
+    ]);
+    expect(await workSubjectsOf(defaultTicket)).toEqual([Subjects.runDispatched]);
+    // The pool's messages carry the same work as the shared ones.
+    const [row] = await env.prisma.event.findMany({ where: { subject: workSubject(own) } });
+    const run = await env.prisma.run.findUniqueOrThrow({
+      where: { id: RunDispatched.parse(row.data).runId },
+    });
+    expect(row).toMatchObject({ internal: true, ticketId: ownTicket });
+    expect(run.projectId).toBe(own);
+  });
+
+  it('sends the work of an unstarted run again to the pool it was sent to first', async () => {
+    const own = await projectWithRunners('own-pool', true);
+    const ownTicket = await createTicket(1, { project: 'own-pool' });
+    const sharedTicket = await createTicket(1);
+    expect(await new DispatchReadyTasks(env.prisma, { default: 100 }, 100).execute()).toBe(2);
+    const reconciler = new Reconciler(env.prisma, new FireTimer(env.prisma, timers), timers, {
+      startDeadlineMs: 100,
+      timerGraceMs: 1_000,
+      batch: 100,
+      leaseHeartbeats: 3,
+    });
+    // Both runs were dispatched long enough ago for the start deadline to have passed.
+    await env.prisma.run.updateMany({ data: { dispatchedAt: new Date(Date.now() - 60_000) } });
+
+    expect((await reconciler.pass()).redispatched).toBe(2);
+
+    expect(await workSubjectsOf(ownTicket)).toEqual([workSubject(own), workSubject(own)]);
+    expect(await workSubjectsOf(sharedTicket)).toEqual([
+      Subjects.runDispatched,
+      Subjects.runDispatched,
+    ]);
+    // Still waiting for a runner of its pool: DISPATCHED, not started.
+    const task = await env.prisma.task.findFirstOrThrow({ where: { ticketId: ownTicket } });
+    expect(task.status).toBe('DISPATCHED');
   });
 });

@@ -56,6 +56,8 @@ interface ChosenTask {
   attempt: number;
   timeout_ms: number;
   traceparent: string | null;
+  /** The project's: its tasks go only to its own runner pool. */
+  own_runners: boolean;
 }
 
 /** Tasks DISPATCHED or RUNNING, per provider and per project. */
@@ -219,7 +221,11 @@ export class DispatchReadyTasks {
           ...runChanged({ ...run, runnerId: null, exitCode: null, errorClass: null }, 'DISPATCHED'),
           traceparent,
         },
-        runDispatched(work, traceparent),
+        runDispatched(
+          work,
+          { projectId: task.project_id, ownRunners: task.own_runners },
+          traceparent,
+        ),
       );
     });
     await appendToOutbox(tx, events);
@@ -244,8 +250,9 @@ async function countActive(tx: Prisma.TransactionClient): Promise<Active> {
 async function readChosen(tx: Prisma.TransactionClient, ids: string[]): Promise<ChosenTask[]> {
   const rows = await tx.$queryRaw<ChosenTask[]>`
     SELECT t.id, t.ticket_id, t.project_id, t.key, t.agent, t.spec, t.attempt, t.timeout_ms,
-      k.traceparent
-    FROM task t JOIN ticket k ON k.id = t.ticket_id WHERE t.id = ANY(${ids}::uuid[])`;
+      k.traceparent, p.own_runners
+    FROM task t JOIN ticket k ON k.id = t.ticket_id JOIN project p ON p.id = t.project_id
+    WHERE t.id = ANY(${ids}::uuid[])`;
   const byId = new Map(rows.map((r) => [r.id, r]));
   return ids.flatMap((id) => byId.get(id) ?? []);
 }

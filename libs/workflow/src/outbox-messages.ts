@@ -1,5 +1,6 @@
 import {
   Subjects,
+  workSubject,
   type ErrorClass,
   type RunDispatched,
   type RunStatus,
@@ -110,10 +111,25 @@ export function runStopRequested(run: RunFacts, reason: StopReason): OutboxMessa
   };
 }
 
-/** Work for the runner pool (internal): a leased attempt of a task. */
-export function runDispatched(work: RunDispatched, traceparent?: string | null): OutboxMessage {
+/** Whose runners may take a project's work: its own pool's, or the shared pool's. */
+export interface WorkPool {
+  projectId: string;
+  /** The project's `own_runners`: true sends its work only to runners registered with it. */
+  ownRunners: boolean;
+}
+
+/**
+ * Work for a runner pool (internal): a leased attempt of a task. The one place
+ * that decides the pool: a project with its own runners gets its work on its
+ * pool's subject, never on the shared one.
+ */
+export function runDispatched(
+  work: RunDispatched,
+  pool: WorkPool,
+  traceparent?: string | null,
+): OutboxMessage {
   return {
-    subject: Subjects.runDispatched,
+    subject: workSubject(pool.ownRunners ? pool.projectId : null),
     ticketId: work.ticketId,
     internal: true,
     data: work,

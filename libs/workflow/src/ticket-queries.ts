@@ -214,20 +214,33 @@ export class TicketQueries {
     };
   }
 
-  listRunners() {
-    return this.prisma.runner.findMany({
-      orderBy: [{ status: 'asc' }, { id: 'asc' }],
-      select: {
-        id: true,
-        name: true,
-        status: true,
-        slots: true,
-        freeSlots: true,
-        capabilities: true,
-        heartbeatIntervalMs: true,
-        registeredAt: true,
-        lastHeartbeatAt: true,
-      },
-    });
+  /**
+   * The runners a project's keys may see: the shared pool's and the project's own
+   * (`project`: its slug; null for shared runners), never another project's.
+   */
+  async listRunners(projectId: string) {
+    const [runners, project] = await Promise.all([
+      this.prisma.runner.findMany({
+        where: { OR: [{ projectId: null }, { projectId }] },
+        orderBy: [{ status: 'asc' }, { id: 'asc' }],
+        select: {
+          id: true,
+          name: true,
+          status: true,
+          slots: true,
+          freeSlots: true,
+          capabilities: true,
+          heartbeatIntervalMs: true,
+          registeredAt: true,
+          lastHeartbeatAt: true,
+          projectId: true,
+        },
+      }),
+      this.prisma.project.findUniqueOrThrow({ where: { id: projectId }, select: { slug: true } }),
+    ]);
+    return runners.map(({ projectId: pool, ...runner }) => ({
+      ...runner,
+      project: pool === null ? null : project.slug,
+    }));
   }
 }

@@ -24,6 +24,8 @@ export const RunnerView = z.object({
   heartbeatIntervalMs: z.number().int(),
   registeredAt: Timestamp,
   lastHeartbeatAt: Timestamp,
+  /** The project whose own pool it serves; null: the shared pool. */
+  project: z.string().nullable(),
 });
 export type RunnerView = z.infer<typeof RunnerView>;
 

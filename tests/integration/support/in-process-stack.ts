@@ -27,6 +27,17 @@ export interface InProcessStack {
   apiKey: string;
   /** `{ authorization: 'Bearer <apiKey>' }`, to spread into a request's headers. */
   auth: { authorization: string };
+  /** The id of the runner the stack starts (in the shared pool). */
+  runnerId: string;
+  /**
+   * Starts one more runner, configured like the first but for `extra` (which
+   * names at least its `RUNNER_ID`). It stops with the stack, or earlier with its
+   * own `stop`. (A runner that fails to start cannot be closed in-process: test
+   * refusals on built processes, in the e2e tests.)
+   */
+  startRunner(extra: Readonly<Record<string, string>> & { RUNNER_ID: string }): Promise<{
+    stop(): Promise<void>;
+  }>;
   stop(): Promise<void>;
 }
 
@@ -79,6 +90,26 @@ export async function startInProcessStack(
     apiKey,
     auth: { authorization: `Bearer ${apiKey}` },
     baseUrl: `http://127.0.0.1:${address.port}`,
+    runnerId: vars.RUNNER_ID,
+    async startRunner(more) {
+      const config = loadConfig(RunnerConfigSchema, {
+        ...vars,
+        RUNNER_WORKDIR: join(scratch, 'runs', more.RUNNER_ID),
+        ...more,
+      });
+      const app = await NestFactory.createApplicationContext(AgentRunnerModule.register(config), {
+        logger: [...logger],
+      });
+      apps.push(app);
+      return {
+        async stop() {
+          const at = apps.indexOf(app);
+          if (at < 0) return;
+          apps.splice(at, 1);
+          await app.close();
+        },
+      };
+    },
     async stop() {
       // Runner first so it releases work while the control plane still listens.
       for (const app of [...apps].reverse()) await app.close();

@@ -16,6 +16,8 @@ export interface ProjectInfo {
   name: string;
   maxRunningTasks: number | null;
   maxTasksPerHour: number | null;
+  /** Its tasks run only on its own runners (registered with RUNNER_PROJECT), never shared ones. */
+  ownRunners: boolean;
   createdAt: Date;
 }
 
@@ -25,6 +27,7 @@ const projectFields = {
   name: true,
   maxRunningTasks: true,
   maxTasksPerHour: true,
+  ownRunners: true,
   createdAt: true,
 } as const;
 
@@ -54,6 +57,7 @@ export class Projects {
             name: input.name,
             maxRunningTasks: input.max_running_tasks ?? null,
             maxTasksPerHour: input.max_tasks_per_hour ?? null,
+            ownRunners: input.own_runners ?? false,
           },
           select: projectFields,
         });

@@ -70,6 +70,8 @@ interface UnstartedRow {
   agent: string;
   spec: TaskSpec;
   timeout_ms: number;
+  project_id: string;
+  own_runners: boolean;
 }
 
 /**
@@ -152,20 +154,25 @@ export class Reconciler {
           UPDATE run SET lease_expires_at = now() + make_interval(secs => ${deadline})
           FROM due WHERE run.id = due.id
           RETURNING run.id, run.task_id, run.ticket_id, run.attempt, run.lease_token)
-        SELECT r.*, t.agent, t.spec, t.timeout_ms FROM r JOIN task t ON t.id = r.task_id`;
+        SELECT r.*, t.agent, t.spec, t.timeout_ms, t.project_id, p.own_runners
+        FROM r JOIN task t ON t.id = r.task_id JOIN project p ON p.id = t.project_id`;
       await appendToOutbox(
         tx,
         rows.map((r) =>
-          runDispatched({
-            runId: r.id,
-            taskId: r.task_id,
-            ticketId: r.ticket_id,
-            attempt: r.attempt,
-            leaseToken: r.lease_token,
-            agent: r.agent,
-            spec: r.spec,
-            timeoutMs: r.timeout_ms,
-          }),
+          runDispatched(
+            {
+              runId: r.id,
+              taskId: r.task_id,
+              ticketId: r.ticket_id,
+              attempt: r.attempt,
+              leaseToken: r.lease_token,
+              agent: r.agent,
+              spec: r.spec,
+              timeoutMs: r.timeout_ms,
+            },
+            // Routed as the scheduler routes it: a project with its own pool gets it there.
+            { projectId: r.project_id, ownRunners: r.own_runners },
+          ),
         ),
       );
       return rows.length;
