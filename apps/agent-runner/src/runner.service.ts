@@ -44,6 +44,9 @@ interface ActiveRun {
 const START_TIMEOUT_MS = 5_000;
 const START_TRIES = 3;
 
+/** The one unfiltered work consumer every runner shared before runner pools. */
+const LEGACY_RUNNERS_CONSUMER = 'runners';
+
 /**
  * One runner: registers its slots, pulls only as much work as it has free
  * slots, asks the orchestrator for each run before executing it (only the
@@ -157,16 +160,25 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
    */
   private async ensureWorkConsumer(): Promise<void> {
     const durable = runnerConsumer(this.pool);
-    try {
-      await this.bus.ensureConsumer('work', durable, {
+    const ensure = () =>
+      this.bus.ensureConsumer('work', durable, {
         filter_subject: this.bus.subject(workSubject(this.pool)),
       });
+    try {
+      await ensure();
     } catch (error) {
       if (!(error instanceof ConsumerOverlapError)) throw error;
-      // Before runner pools, every runner pulled from one unfiltered consumer.
+      // Before runner pools, every runner pulled from one unfiltered consumer,
+      // `runners`: retired here (its pending work stays in the stream for the pools).
+      if (await this.bus.removeUnfilteredConsumer('work', LEGACY_RUNNERS_CONSUMER)) {
+        this.logger.warn(
+          `removed the unfiltered work consumer "${LEGACY_RUNNERS_CONSUMER}" of runners from before runner pools`,
+        );
+        await ensure();
+        return;
+      }
       throw new Error(
-        `${error.message}; a deployment upgraded from before runner pools must delete the old ` +
-          `unfiltered consumer: nats consumer rm ${this.bus.streamName('work')} runners`,
+        `${error.message}; find it with: nats consumer ls ${this.bus.streamName('work')}`,
       );
     }
   }

@@ -98,7 +98,7 @@ export type StreamName = keyof typeof Streams;
 /**
  * Durable JetStream consumer names. The shared runners' consumer filters on
  * `Subjects.runDispatched`; it replaced an unfiltered one named `runners`, which
- * an upgraded deployment must delete (the work queue refuses the two together).
+ * the first new runner removes (the work queue refuses the two together).
  */
 export const Consumers = {
   sharedRunners: 'runners-shared',

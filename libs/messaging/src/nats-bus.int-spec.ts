@@ -105,6 +105,25 @@ describe(NatsBus.name, () => {
     );
   });
 
+  it('removes an unfiltered consumer that blocks filtered ones, and never a filtered one', async () => {
+    durables.push('legacy-unfiltered', 'after-legacy');
+    await bus.ensureConsumer('reports', 'legacy-unfiltered');
+    const filtered = () =>
+      bus.ensureConsumer('reports', 'after-legacy', {
+        filter_subject: bus.subject(Subjects.runLogAppended),
+      });
+    await expect(filtered()).rejects.toThrow(ConsumerOverlapError);
+
+    expect(await bus.removeUnfilteredConsumer('reports', 'legacy-unfiltered')).toBe(true);
+    await filtered();
+    expect(await bus.removeUnfilteredConsumer('reports', 'after-legacy')).toBe(false);
+    expect(await bus.removeUnfilteredConsumer('reports', 'never-created')).toBe(false);
+    const jsm = await bus.connection.jetstreamManager();
+    expect((await jsm.consumers.info(bus.streamName('reports'), 'after-legacy')).name).toBe(
+      'after-legacy',
+    );
+  });
+
   it('terminates invalid JetStream messages without handing them to the handler', async () => {
     const info = await consumerFor('invalid-messages', Subjects.runLogAppended);
     const consumer = await connect('consumer');

@@ -268,6 +268,20 @@ export class NatsBus {
     }
   }
 
+  /**
+   * Deletes durable consumer `durable` of `stream` if it exists and filters on
+   * nothing (a work queue then refuses every filtered consumer beside it). True
+   * when it was deleted; its undelivered and unacknowledged messages stay in the
+   * stream for the other consumers.
+   */
+  async removeUnfilteredConsumer(stream: StreamName, durable: string): Promise<boolean> {
+    const jsm = await this.connection.jetstreamManager();
+    const name = this.streamName(stream);
+    const info = await jsm.consumers.info(name, durable).catch(() => null);
+    if (!info || info.config.filter_subject || info.config.filter_subjects?.length) return false;
+    return jsm.consumers.delete(name, durable);
+  }
+
   private headersFor(opts: PublishOptions): MsgHdrs {
     const h = natsHeaders();
     if (opts.traceparent) h.set('traceparent', opts.traceparent);
