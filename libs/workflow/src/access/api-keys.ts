@@ -47,6 +47,16 @@ const keyInfoFields = {
   project: { select: { slug: true } },
 } as const;
 
+/** What a key's row must give to say who calls with it (see `usable`). */
+const callerFields = {
+  id: true,
+  role: true,
+  projectId: true,
+  expiresAt: true,
+  revokedAt: true,
+  project: { select: { slug: true } },
+} as const;
+
 function toInfo(row: Omit<KeyInfo, 'project'> & { project: { slug: string } }): KeyInfo {
   const { project, ...rest } = row;
   return { ...rest, project: project.slug };
@@ -93,15 +103,7 @@ export class ApiKeys {
     if (!match) return null;
     const row = await this.prisma.apiKey.findUnique({
       where: { prefix: match[1] },
-      select: {
-        id: true,
-        hash: true,
-        role: true,
-        projectId: true,
-        expiresAt: true,
-        revokedAt: true,
-        project: { select: { slug: true } },
-      },
+      select: { ...callerFields, hash: true },
     });
     if (!row) return null;
     const given = Buffer.from(sha256(presented), 'hex');
@@ -113,14 +115,7 @@ export class ApiKeys {
   async inForce(keyId: string): Promise<Caller | null> {
     const row = await this.prisma.apiKey.findUnique({
       where: { id: keyId },
-      select: {
-        id: true,
-        role: true,
-        projectId: true,
-        expiresAt: true,
-        revokedAt: true,
-        project: { select: { slug: true } },
-      },
+      select: callerFields,
     });
     return row ? usable(row) : null;
   }
