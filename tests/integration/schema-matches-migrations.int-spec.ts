@@ -88,7 +88,10 @@ function columnType(field: DmmfField, enumName: (name: string) => string): strin
 function expectedDefault(field: DmmfField, enumLabel: (value: string) => string): string | null {
   const value = field.default;
   if (value === undefined || value === null) return null;
-  if (Array.isArray(value)) throw new Error(`${field.name}: list defaults are not handled`);
+  if (Array.isArray(value)) {
+    if (value.length) throw new Error(`${field.name}: only empty list defaults are handled`);
+    return 'ARRAY[]';
+  }
   if (typeof value === 'object') {
     if (value.name === 'now') return 'CURRENT_TIMESTAMP';
     if (value.name === 'autoincrement') return 'nextval()';
@@ -104,6 +107,7 @@ function expectedDefault(field: DmmfField, enumLabel: (value: string) => string)
 function normalizeDefault(expr: string): string {
   if (/^nextval\(/.test(expr)) return 'nextval()';
   if (expr === 'now()') return 'CURRENT_TIMESTAMP';
+  if (/^(?:ARRAY\[\]|'\{\}')::[\w\s"]+\[\]$/.test(expr)) return 'ARRAY[]';
   return /^('(?:[^']|'')*')::[\w\s".()]+$/.exec(expr)?.[1] ?? expr;
 }
 

@@ -46,7 +46,8 @@ type Row = readonly [number, number, number, number, number, number, number, num
 const WS = 'WS /events?ticket={id}';
 
 // The expected status of each cell: 101 is the stream opening. Cancels of A's finished
-// ticket and task answer 409 to those allowed to cancel; other projects get 404. The
+// ticket and task answer 409 to those allowed to cancel (and to approve, reject or answer:
+// the task waits for neither); other projects get 404. The
 // ticket submitted names project A, so another project's key gets 403 for it.
 // prettier-ignore
 const EXPECTED: Record<string, Row> = {
@@ -57,6 +58,9 @@ const EXPECTED: Record<string, Row> = {
   'POST /tickets/{id}/cancel':       [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'GET /tasks/{id}':                 [401, 401, 401, 401, 200, 200, 200, 404, 404],
   'POST /tasks/{id}/cancel':         [401, 401, 401, 401, 403, 409, 409, 404, 404],
+  'POST /tasks/{id}/approve':        [401, 401, 401, 401, 403, 409, 409, 404, 404],
+  'POST /tasks/{id}/reject':         [401, 401, 401, 401, 403, 409, 409, 404, 404],
+  'POST /tasks/{id}/input':          [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'GET /runs/{id}/logs':             [401, 401, 401, 401, 200, 200, 200, 404, 404],
   'GET /runs/{id}/artifacts':        [401, 401, 401, 401, 200, 200, 200, 404, 404],
   'GET /runs/{id}/artifacts/{name}': [401, 401, 401, 401, 200, 200, 200, 404, 404],
@@ -89,6 +93,17 @@ function requestOf(row: string, t: Targets, fresh: () => Promise<string>): Promi
     'POST /tickets/{id}/cancel': { method: 'POST', path: `/tickets/${t.ticket}/cancel` },
     'GET /tasks/{id}': { method: 'GET', path: `/tasks/${t.task}` },
     'POST /tasks/{id}/cancel': { method: 'POST', path: `/tasks/${t.task}/cancel` },
+    'POST /tasks/{id}/approve': { method: 'POST', path: `/tasks/${t.task}/approve` },
+    'POST /tasks/{id}/reject': {
+      method: 'POST',
+      path: `/tasks/${t.task}/reject`,
+      body: { comment: 'authz' },
+    },
+    'POST /tasks/{id}/input': {
+      method: 'POST',
+      path: `/tasks/${t.task}/input`,
+      body: { value: 'authz' },
+    },
     'GET /runs/{id}/logs': { method: 'GET', path: `/runs/${t.run}/logs` },
     'GET /runs/{id}/artifacts': { method: 'GET', path: `/runs/${t.run}/artifacts` },
     'GET /runs/{id}/artifacts/{name}': {

@@ -9,6 +9,8 @@
 //   POST /tickets/{id}/cancel        200, or 409 once it is final      404
 //   GET  /tasks/{id}                 200                               404
 //   POST /tasks/{id}/cancel          200, or 409 once it is final      404
+//   POST /tasks/{id}/approve|reject  409 (no task of ours waits for     404
+//   POST /tasks/{id}/input           approval or input)
 //   GET  /runs/{id}/logs             200                               404
 //   GET  /runs/{id}/artifacts        200                               404
 //   GET  /runs/{id}/artifacts/{name} 200 for a name it recorded,       404, even for a name
@@ -133,6 +135,11 @@ function byId(
     }));
 }
 
+/** The requests of `rule`, each with `body`. */
+function withBody(rule: (pools: Pools) => fc.Arbitrary<ValidRequest>, body: Json) {
+  return (pools: Pools) => rule(pools).map((request) => ({ ...request, body }));
+}
+
 const plain = (path: string, status: number) => (): fc.Arbitrary<ValidRequest> =>
   fc.constant({ path, what: 'as documented', expect: valid(status) });
 
@@ -242,6 +249,13 @@ export const RULES: Record<string, EndpointRule> = {
   'POST /tickets/{id}/cancel': { valid: byId('/tickets/{id}/cancel', 'tickets', [200, 409]) },
   'GET /tasks/{id}': { valid: byId('/tasks/{id}', 'tasks', [200]) },
   'POST /tasks/{id}/cancel': { valid: byId('/tasks/{id}/cancel', 'tasks', [200, 409]) },
+  'POST /tasks/{id}/approve': { valid: byId('/tasks/{id}/approve', 'tasks', [409]) },
+  'POST /tasks/{id}/reject': {
+    valid: withBody(byId('/tasks/{id}/reject', 'tasks', [409]), { comment: 'not now' }),
+  },
+  'POST /tasks/{id}/input': {
+    valid: withBody(byId('/tasks/{id}/input', 'tasks', [409]), { value: 'an answer' }),
+  },
   'GET /runs/{id}/logs': {
     valid: byId('/runs/{id}/logs', 'runs', [200], logsQuery),
     query: { after: '0', limit: '10' },

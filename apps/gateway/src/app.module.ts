@@ -14,7 +14,7 @@ import { EventTokens } from './auth/event-tokens';
 import { RateLimits, redisProvider } from './auth/rate-limits';
 import { EventsController } from './events.controller';
 import { EventStreamServer, HTTP_SERVER } from './event-stream.server';
-import { CancelCommand } from './cancel';
+import { OrchestratorCommands } from './orchestrator-commands';
 import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
 import { ProjectsController } from './projects.controller';
@@ -67,7 +67,7 @@ export class GatewayModule {
         artifactStoreProvider,
         HealthProbe,
         EventStreamServer,
-        CancelCommand,
+        OrchestratorCommands,
       ],
     };
   }

@@ -1,8 +1,10 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { SubmitTicket, TicketStatus } from '@drover/contracts';
+import { AnswerBody, DecisionBody, SubmitTicket, TicketStatus } from '@drover/contracts';
 
 export class SubmitTicketDto extends createZodDto(SubmitTicket) {}
+export class DecisionBodyDto extends createZodDto(DecisionBody) {}
+export class AnswerBodyDto extends createZodDto(AnswerBody) {}
 
 export const IdParam = z.object({ id: z.uuid({ message: 'must be a UUID' }) });
 

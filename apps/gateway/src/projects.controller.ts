@@ -87,6 +87,7 @@ export class ProjectsController {
   async me(@CallerOf() caller: Caller) {
     return {
       keyId: caller.keyId,
+      name: caller.keyName,
       role: caller.role,
       expiresAt: caller.expiresAt,
       project: await this.projects.get(caller.projectId),

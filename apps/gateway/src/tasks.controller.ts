@@ -1,6 +1,7 @@
-import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import {
   ApiBearerAuth,
+  ApiBody,
   ApiOperation,
   ApiParam,
   ApiQuery,
@@ -8,11 +9,13 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
+import { AnswerBody, DecisionBody } from '@drover/contracts';
 import { TicketQueries, type Caller } from '@drover/workflow';
-import { ApiError, parseOrThrow } from './api-error';
+import type { Request } from 'express';
+import { ApiError, parseOrThrow, requireJson } from './api-error';
 import { CallerOf, Needs } from './auth/access';
-import { CancelCommand } from './cancel';
-import { IdParam, LogsQuery } from './dto';
+import { OrchestratorCommands } from './orchestrator-commands';
+import { AnswerBodyDto, DecisionBodyDto, IdParam, LogsQuery } from './dto';
 
 @ApiTags('tasks')
 @ApiBearerAuth()
@@ -22,7 +25,7 @@ export class TasksController {
   constructor(
     private readonly queries: TicketQueries,
     private readonly config: GatewayConfig,
-    private readonly cancelCommand: CancelCommand,
+    private readonly commands: OrchestratorCommands,
   ) {}
 
   @Get('tasks/:id')
@@ -48,8 +51,109 @@ export class TasksController {
   async cancel(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
     const { projectId } = caller;
-    const result = await this.cancelCommand.send({ target: 'task', id, projectId });
+    const result = await this.commands.cancel({ target: 'task', id, projectId });
     return { ...result, task: await this.queries.getTask(projectId, id) };
+  }
+
+  @Post('tasks/:id/approve')
+  @Needs('member')
+  @ApiParam({ name: 'id', description: 'task id (UUID)' })
+  @HttpCode(200)
+  @ApiBody({ type: DecisionBodyDto, required: false })
+  @ApiOperation({
+    summary:
+      'Approve a task waiting for approval: it becomes READY (who, when and the comment are kept)',
+  })
+  @ApiResponse({ status: 200, description: 'The task now' })
+  @ApiResponse({ status: 404, description: 'No such task' })
+  @ApiResponse({
+    status: 409,
+    description: 'The task is not waiting for approval; nothing changed',
+  })
+  async approve(
+    @CallerOf() caller: Caller,
+    @Param() params: unknown,
+    @Body() body: unknown,
+    @Req() req: Request,
+  ) {
+    return this.decide('approve', caller, params, body, req);
+  }
+
+  @Post('tasks/:id/reject')
+  @Needs('member')
+  @ApiParam({ name: 'id', description: 'task id (UUID)' })
+  @HttpCode(200)
+  @ApiBody({ type: DecisionBodyDto, required: false })
+  @ApiOperation({
+    summary:
+      'Reject a task waiting for approval: it FAILS with the comment, and its dependents are blocked',
+  })
+  @ApiResponse({ status: 200, description: 'The task now' })
+  @ApiResponse({ status: 404, description: 'No such task' })
+  @ApiResponse({
+    status: 409,
+    description: 'The task is not waiting for approval; nothing changed',
+  })
+  async reject(
+    @CallerOf() caller: Caller,
+    @Param() params: unknown,
+    @Body() body: unknown,
+    @Req() req: Request,
+  ) {
+    return this.decide('reject', caller, params, body, req);
+  }
+
+  @Post('tasks/:id/input')
+  @Needs('member')
+  @ApiParam({ name: 'id', description: 'task id (UUID)' })
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      "Answer a task's input request: the value joins its env (sealed if the request is secret, never shown again) and it runs again",
+  })
+  @ApiBody({ type: AnswerBodyDto })
+  @ApiResponse({ status: 200, description: 'The task now' })
+  @ApiResponse({ status: 404, description: 'No such task' })
+  @ApiResponse({ status: 409, description: 'The task is not waiting for input; nothing changed' })
+  @ApiResponse({
+    status: 422,
+    description: 'Another variable than the one asked for, or not one of its choices',
+  })
+  async answer(
+    @CallerOf() caller: Caller,
+    @Param() params: unknown,
+    @Body() body: unknown,
+    @Req() req: Request,
+  ) {
+    const { id } = parseOrThrow(IdParam, params, 'path');
+    requireJson(req);
+    const { name, value } = parseOrThrow(AnswerBody, body, 'body');
+    const by = { keyId: caller.keyId, name: caller.keyName };
+    await this.commands.actOnTask({
+      op: 'answer',
+      taskId: id,
+      projectId: caller.projectId,
+      by,
+      name,
+      value,
+    });
+    return this.queries.getTask(caller.projectId, id);
+  }
+
+  private async decide(
+    op: 'approve' | 'reject',
+    caller: Caller,
+    params: unknown,
+    body: unknown,
+    req: Request,
+  ) {
+    const { id } = parseOrThrow(IdParam, params, 'path');
+    // A decision without a comment may come without a body; a body must be JSON.
+    if (req.get('content-type') !== undefined) requireJson(req);
+    const { comment } = parseOrThrow(DecisionBody, body ?? {}, 'body');
+    const by = { keyId: caller.keyId, name: caller.keyName };
+    await this.commands.actOnTask({ op, taskId: id, projectId: caller.projectId, by, comment });
+    return this.queries.getTask(caller.projectId, id);
   }
 
   @Get('runs/:id/logs')

@@ -14,16 +14,10 @@ import {
 import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects, SubmitTicket } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
-import {
-  describeGraphErrors,
-  InvalidCursorError,
-  TicketQueries,
-  validateGraph,
-  type Caller,
-} from '@drover/workflow';
+import { InvalidCursorError, TicketQueries, ticketProblem, type Caller } from '@drover/workflow';
 import { ApiError, parseOrThrow, requireJson } from './api-error';
 import { CallerOf, Needs } from './auth/access';
-import { CancelCommand } from './cancel';
+import { OrchestratorCommands } from './orchestrator-commands';
 import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
 
 /** A request id (a UUID) derived from a project's Idempotency-Key: the same key, the same id. */
@@ -42,7 +36,7 @@ export class TicketsController {
     private readonly bus: NatsBus,
     private readonly queries: TicketQueries,
     private readonly config: GatewayConfig,
-    private readonly cancelCommand: CancelCommand,
+    private readonly commands: OrchestratorCommands,
   ) {}
 
   @Post()
@@ -97,10 +91,10 @@ export class TicketsController {
       );
     }
     ticket.project = caller.projectSlug;
-    const graph = validateGraph(ticket.tasks);
-    if (!graph.ok) {
-      const details = describeGraphErrors(graph.errors);
-      throw new ApiError(422, 'INVALID_GRAPH', details.map((d) => d.message).join('; '), details);
+    const problem = ticketProblem(ticket.tasks);
+    if (problem) {
+      const message = problem.details?.map((d) => d.message).join('; ') ?? problem.message;
+      throw new ApiError(422, problem.code, message, problem.details);
     }
     const reply = await this.bus
       .request(
@@ -162,7 +156,7 @@ export class TicketsController {
   async cancel(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
     const { projectId } = caller;
-    const result = await this.cancelCommand.send({ target: 'ticket', id, projectId });
+    const result = await this.commands.cancel({ target: 'ticket', id, projectId });
     return { ...result, ticket: await this.queries.getTicket(projectId, id) };
   }
 

@@ -4,6 +4,7 @@ import { PrismaService } from '@drover/db';
 import { InfraModule } from '@drover/service-kit';
 import { TimerQueue } from '@drover/timers';
 import {
+  ActOnTask,
   AppendRunLog,
   CancelWork,
   CreateTicket,
@@ -40,8 +41,8 @@ export class OrchestratorModule {
         { provide: OrchestratorConfig, useValue: config },
         {
           provide: CreateTicket,
-          inject: [PrismaService],
-          useFactory: (prisma: PrismaService) =>
+          inject: [PrismaService, TimerQueue],
+          useFactory: (prisma: PrismaService, timers: TimerQueue) =>
             new CreateTicket(
               prisma,
               {
@@ -53,6 +54,7 @@ export class OrchestratorModule {
               },
               { maxTasksPerHour: config.DROVER_PROJECT_MAX_TASKS_PER_HOUR },
               config.DROVER_SECRETS_KEY,
+              timers,
             ),
         },
         {
@@ -63,6 +65,12 @@ export class OrchestratorModule {
               leaseHeartbeats: config.DROVER_STALE_AFTER_HEARTBEATS,
               timeoutGraceMs: config.ORCHESTRATOR_TIMEOUT_GRACE_MS,
             }),
+        },
+        {
+          provide: ActOnTask,
+          inject: [PrismaService, TimerQueue],
+          useFactory: (prisma: PrismaService, timers: TimerQueue) =>
+            new ActOnTask(prisma, timers, config.DROVER_SECRETS_KEY),
         },
         ...withTimers,
         OrchestratorHandlers,

@@ -8,7 +8,9 @@ import {
   RunStarted,
   Subjects,
   SubmitTicket,
+  TaskCommand,
   type CancelReply,
+  type TaskCommandReply,
   type CreateTicketReply,
   type StartRunReply,
 } from '@drover/contracts';
@@ -19,6 +21,7 @@ import { currentTraceparent, withTraceparent } from '@drover/telemetry';
 import { TimerQueue } from '@drover/timers';
 import { Batcher } from '@drover/util';
 import {
+  ActOnTask,
   AppendRunLog,
   CancelWork,
   CreateTicket,
@@ -58,6 +61,7 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
     private readonly runArtifact: RecordArtifact,
     private readonly cancelWork: CancelWork,
     private readonly fireTimer: FireTimer,
+    private readonly actOnTask: ActOnTask,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -81,6 +85,16 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
         return reply;
       },
       refusals('cancel'),
+    );
+    this.bus.serve<typeof TaskCommand, TaskCommandReply>(
+      Subjects.taskCommand,
+      TaskCommand,
+      async (command, envelope) => {
+        const reply = await this.actOnTask.execute(command, envelope.correlationId);
+        this.relay.kick();
+        return reply;
+      },
+      refusals('act on the task'),
     );
     // Starts that arrive together are granted in one transaction.
     const start = this.batched(this.startRun);

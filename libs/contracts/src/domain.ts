@@ -27,6 +27,7 @@ export const RunStatus = z.enum([
   'FAILED',
   'TIMED_OUT',
   'CANCELLED',
+  'NEEDS_INPUT',
 ]);
 export type RunStatus = z.infer<typeof RunStatus>;
 

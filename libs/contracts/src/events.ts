@@ -18,6 +18,8 @@ export const TaskChanged = z.object({
   attempt: z.number().int().nonnegative().optional(),
   /** RETRY_WAIT: when the task becomes READY again. */
   retryAt: z.iso.datetime().optional(),
+  /** Why, when no run says it: a false condition, a rejection, a template that failed. */
+  reason: z.string().optional(),
 });
 export const RunChanged = z.object({
   runId: z.uuid(),

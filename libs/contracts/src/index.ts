@@ -1,4 +1,5 @@
 export * from './access';
+export * from './decisions';
 export * from './domain';
 export * from './envelope';
 export * from './events';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorClass } from './domain';
-import { TaskSpec } from './task-spec';
+import { EnvName, TaskSpec, Text } from './task-spec';
 
 /** Work for a runner: a leased attempt of a task. */
 export const RunDispatched = z.object({
@@ -39,9 +39,31 @@ export type StartRunReply = z.infer<typeof StartRunReply>;
 /**
  * How a run ended on its runner. RELEASED: the runner gave the run back unfinished
  * (it is shutting down); the task is retried at once, without backoff.
+ * NEEDS_INPUT: the run asked a person for a value (`input`); the task waits
+ * AWAITING_INPUT and runs again once it is answered.
  */
-export const RunOutcome = z.enum(['SUCCEEDED', 'FAILED', 'RELEASED']);
+export const RunOutcome = z.enum(['SUCCEEDED', 'FAILED', 'RELEASED', 'NEEDS_INPUT']);
 export type RunOutcome = z.infer<typeof RunOutcome>;
+
+export const INPUT_LIMITS = { promptLength: 4_000, choices: 50, choiceLength: 200 } as const;
+
+/**
+ * What a run asks a person for, as it writes it to `$DROVER_REQUEST`: the
+ * variable the answer becomes, the question, whether the answer is a secret
+ * (sealed at rest, never shown, redacted from output), and the allowed answers.
+ */
+export const InputAsk = z
+  .object({
+    name: EnvName.refine(
+      (n) => !n.startsWith('DROVER_'),
+      'names starting with DROVER_ are reserved',
+    ),
+    prompt: Text(1, INPUT_LIMITS.promptLength),
+    secret: z.boolean().default(false),
+    choices: z.array(Text(1, INPUT_LIMITS.choiceLength)).max(INPUT_LIMITS.choices).optional(),
+  })
+  .strict();
+export type InputAsk = z.infer<typeof InputAsk>;
 
 export const RunFinished = Fenced.extend({
   outcome: RunOutcome,
@@ -50,6 +72,8 @@ export const RunFinished = Fenced.extend({
   errorMessage: z.string().max(8192).nullable(),
   result: z.record(z.string(), z.unknown()).nullable(),
   finishedAt: z.iso.datetime(),
+  /** NEEDS_INPUT: what the run asks for. */
+  input: InputAsk.optional(),
 });
 export type RunFinished = z.infer<typeof RunFinished>;
 

@@ -22,6 +22,8 @@ export const Subjects = {
   runChanged: 'drover.orchestrator.run.changed.v1',
   /** gateway -> orchestrator (request/reply): cancel a ticket or a task. */
   cancel: 'drover.orchestrator.work.cancel.v1',
+  /** gateway -> orchestrator (request/reply): approve or reject a task waiting for approval. */
+  taskCommand: 'drover.orchestrator.task.command.v1',
   /** runner -> orchestrator (request/reply): start a leased run (fenced on its lease token). */
   runStart: 'drover.orchestrator.run.start.v1',
   /** outbox -> runners: the control plane ended a run; its runner must stop it. */

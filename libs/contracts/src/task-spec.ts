@@ -318,5 +318,17 @@ export const TaskSpec = SpecObject.extend({
   acceptance_commands: z.array(z.string()).default([]),
   max_iterations: z.number().int().min(1).max(SPEC_LIMITS.maxIterations).default(1),
   network: z.boolean().default(false),
+  /**
+   * Upstream outputs its commands' templates refer to, as variables: the
+   * orchestrator renders `{{steps.lint.output.n}}` in a command as
+   * `${DROVER_STEP_LINT_OUTPUT_N}` and puts the value here, so that no output
+   * ever reaches a shell's parser.
+   */
+  template_env: z
+    .record(
+      z.string().regex(/^DROVER_STEP_[A-Z0-9_]{1,200}$/, 'must be DROVER_STEP_<NAME>'),
+      z.string().max(SPEC_LIMITS.envValueLength),
+    )
+    .optional(),
 });
 export type TaskSpec = z.infer<typeof TaskSpec>;

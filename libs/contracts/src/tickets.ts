@@ -21,6 +21,32 @@ export const TaskKey = z
 
 export const Priority = z.number().int().min(-1000).max(1000);
 
+export const PIPELINE_LIMITS = {
+  expressionLength: 2_000,
+  phases: 100,
+  labels: 50,
+  descriptionLength: 65_536,
+  budgetUsd: 1_000_000,
+} as const;
+
+export const OnFailure = z.enum(['stop', 'continue']);
+export type OnFailure = z.infer<typeof OnFailure>;
+
+export const PhaseName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$/,
+    'must be 1-63 characters of letters, digits, " ", "_", "." or "-", starting with a letter or digit',
+  );
+
+/** A label on a ticket: `team:infra`, `nightly`. */
+export const Label = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_.:/=-]{0,62}$/,
+    'must be 1-63 characters of letters, digits, "_", ".", ":", "/", "=" or "-"',
+  );
+
 /** Per-task retry settings; what is left out comes from the orchestrator's defaults. */
 export const RetryInput = z
   .object({
@@ -65,11 +91,31 @@ export const TaskInput = z
     /** The same limit as a duration ("30m"); give one of the two. */
     timeout: Duration.optional(),
     retry: RetryInput.optional(),
+    /**
+     * Runs the task only when this condition over upstream steps holds, else it is
+     * SKIPPED: `steps.lint.output.error_count > 0 and not (steps.lint.status == "FAILED")`.
+     */
+    when: Text(1, PIPELINE_LIMITS.expressionLength).optional(),
+    /** `stop` (default): a failure blocks the dependents. `continue`: they run, and the ticket does not fail for it. */
+    on_failure: OnFailure.optional(),
+    /** Waits in AWAITING_APPROVAL, when it would be READY, until approved or rejected. */
+    requires_approval: z.boolean().optional(),
+    /** Fails the task when nobody decided within this time (`"24h"`, or seconds). */
+    approval_timeout: Duration.optional(),
+    /** The phase the task belongs to (set from `phases`; a label when given on a task). */
+    phase: PhaseName.optional(),
   })
   .strict()
   .superRefine((task, ctx) => {
     for (const problem of specProblems(task.agent, task)) {
       ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
+    }
+    if (task.approval_timeout !== undefined && !task.requires_approval) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approval_timeout'],
+        message: 'needs requires_approval: true',
+      });
     }
     if (task.timeout !== undefined && task.timeout_seconds !== undefined) {
       ctx.addIssue({
@@ -85,17 +131,85 @@ export const ProjectSlug = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 characters of a-z, 0-9 or "-"');
 
-/** The body of `POST /tickets`. */
-export const SubmitTicket = z
+/** A group of tasks that starts when every task of the phase before it has ended well. */
+export const PhaseInput = z
+  .object({
+    name: PhaseName,
+    tasks: z.array(TaskInput).min(1).max(LIMITS.tasksPerTicket),
+  })
+  .strict();
+export type PhaseInput = z.infer<typeof PhaseInput>;
+
+const TicketFields = z
   .object({
     title: Text(1, 500),
     project: ProjectSlug.default('default'),
     priority: Priority.default(0),
-    tasks: z.array(TaskInput).min(1).max(LIMITS.tasksPerTicket),
+    description: Text(1, PIPELINE_LIMITS.descriptionLength).optional(),
+    labels: z.array(Label).max(PIPELINE_LIMITS.labels).optional(),
+    /** Spend (USD, as the agents report it) after which no further attempt starts. */
+    budget_usd: z.number().positive().max(PIPELINE_LIMITS.budgetUsd).optional(),
+    tasks: z.array(TaskInput).min(1).max(LIMITS.tasksPerTicket).optional(),
+    phases: z.array(PhaseInput).min(1).max(PIPELINE_LIMITS.phases).optional(),
   })
   .strict();
-export type SubmitTicket = z.infer<typeof SubmitTicket>;
+
+/**
+ * The body of `POST /tickets`: `tasks`, or `phases` (each task then also waits
+ * for every task of the phase before its own). Parsed, a ticket always has
+ * `tasks`, with each task's `phase` and the phase dependencies spelled out.
+ */
+export const SubmitTicket = TicketFields.superRefine((ticket, ctx) => {
+  if ((ticket.tasks === undefined) === (ticket.phases === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['tasks'],
+      message: 'give tasks or phases (one of the two)',
+    });
+  }
+  const total = ticket.phases?.reduce((n, p) => n + p.tasks.length, 0) ?? 0;
+  if (total > LIMITS.tasksPerTicket) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['phases'],
+      message: `at most ${LIMITS.tasksPerTicket} tasks in all phases together`,
+    });
+  }
+  const names = new Set<string>();
+  for (const [i, phase] of (ticket.phases ?? []).entries()) {
+    if (names.has(phase.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['phases', i, 'name'],
+        message: 'duplicate phase name',
+      });
+    }
+    names.add(phase.name);
+  }
+}).transform(({ phases, tasks, ...ticket }) => ({
+  ...ticket,
+  tasks: phases ? expandPhases(phases) : (tasks ?? []),
+}));
+export type SubmitTicket = z.output<typeof SubmitTicket>;
 export type SubmitTicketInput = z.input<typeof SubmitTicket>;
+
+/**
+ * Phases as plain tasks: each task of a phase depends (besides its own
+ * `depends_on`) on every task of the phase before. A task's own dependency on a
+ * later phase's task makes a cycle, which the graph check names.
+ */
+export function expandPhases(phases: readonly PhaseInput[]): TaskInput[] {
+  let previous: string[] = [];
+  return phases.flatMap((phase) => {
+    const tasks = phase.tasks.map((task) => ({
+      ...task,
+      phase: phase.name,
+      depends_on: [...new Set([...previous, ...task.depends_on])],
+    }));
+    previous = phase.tasks.map((t) => t.key);
+    return tasks;
+  });
+}
 
 /** A task's resolved retry and timeout policy, as stored with it. */
 export interface TaskPolicy {
@@ -110,7 +224,17 @@ export interface TaskPolicy {
 export const ErrorBody = z.object({
   code: z.string(),
   message: z.string(),
-  details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** Each problem; `line` and `column` (1-based) when it comes from a document such as a work order. */
+  details: z
+    .array(
+      z.object({
+        path: z.string(),
+        message: z.string(),
+        line: z.number().int().min(1).optional(),
+        column: z.number().int().min(1).optional(),
+      }),
+    )
+    .optional(),
   /** For a 429 or 503: when asking again may succeed (the gateway's `Retry-After`). */
   retryAfterSeconds: z.number().int().min(0).optional(),
 });

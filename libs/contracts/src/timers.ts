@@ -3,11 +3,12 @@ import { z } from 'zod';
 /**
  * A timer held in BullMQ. `retry`: the backoff of task `id` after its attempt
  * `attempt` has passed, so it may run again. `timeout`: run `id` (attempt
- * `attempt` of its task) has reached its deadline. Firing is compare-and-set on
+ * `attempt` of its task) has reached its deadline. `approval`: task `id` has
+ * waited for an approval longer than its `approval_timeout` (`attempt` is 1). Firing is compare-and-set on
  * the state the timer was set for, so a duplicate or late timer changes nothing.
  */
 export const TimerJob = z.object({
-  kind: z.enum(['retry', 'timeout']),
+  kind: z.enum(['retry', 'timeout', 'approval']),
   id: z.uuid(),
   attempt: z.number().int().positive(),
   dueAt: z.iso.datetime(),

@@ -1,4 +1,4 @@
-import type { ErrorClass, RunOutcome, StopReason } from '@drover/contracts';
+import type { ErrorClass, InputAsk, RunOutcome, StopReason } from '@drover/contracts';
 import type { OpenedStep } from './secret-env';
 import type { SandboxDriver } from './sandbox-driver';
 
@@ -14,6 +14,8 @@ export interface AgentOutcome {
   errorClass: ErrorClass | null;
   errorMessage: string | null;
   result: Record<string, unknown> | null;
+  /** NEEDS_INPUT: what the run asks a person for. */
+  input?: InputAsk;
 }
 
 export interface AgentContext {

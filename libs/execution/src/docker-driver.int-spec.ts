@@ -161,7 +161,14 @@ describe(DockerDriver.name, () => {
         const keys = result.stdout.slice(2).map((line) => line.split('=')[0]);
         // What the engines add themselves (Podman: TERM and container too) and the shell's own.
         const engine = ['PATH', 'HOME', 'HOSTNAME', 'TERM', 'container', 'PWD', 'SHLVL'];
-        const allowed = new Set([...engine, 'GREETING', 'EMPTY', 'DROVER_WORKSPACE']);
+        const allowed = new Set([
+          ...engine,
+          'GREETING',
+          'EMPTY',
+          'DROVER_WORKSPACE',
+          'DROVER_OUTPUT',
+          'DROVER_REQUEST',
+        ]);
         expect(keys.filter((k) => !allowed.has(k))).toEqual([]);
         expect(keys).toEqual(expect.arrayContaining(['GREETING', 'EMPTY', 'DROVER_WORKSPACE']));
       } finally {

@@ -7,6 +7,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import Docker from 'dockerode';
 import {
+  driverEnv,
   watchForStop,
   type CommandResult,
   type LineSink,
@@ -290,8 +291,12 @@ export class DockerDriver implements SandboxDriver {
     if (!(await stat(hostCwd)).isDirectory()) {
       throw new Error(`cwd "${command.cwd}" is not a directory`);
     }
-    // DROVER_WORKSPACE is the driver's to set, as with ProcessDriver.
-    const env = Object.entries(command.env ?? {}).filter(([name]) => name !== 'DROVER_WORKSPACE');
+    // DROVER_WORKSPACE and DROVER_OUTPUT are the driver's to set, as with ProcessDriver.
+    const own = driverEnv(WORKSPACE);
+    const env = [
+      ...Object.entries(command.env ?? {}).filter(([name]) => !Object.hasOwn(own, name)),
+      ...Object.entries(own),
+    ];
     const badName = env.find(([name]) => !name || /[=\0]/.test(name));
     if (badName) throw new Error(`invalid environment variable name "${badName[0]}"`);
 
@@ -404,7 +409,7 @@ export class DockerDriver implements SandboxDriver {
       User: user,
       WorkingDir: cwd,
       // Only the command's own variables (the engine adds the image's, PATH and HOME).
-      Env: [...env.map(([name, value]) => `${name}=${value}`), `DROVER_WORKSPACE=${WORKSPACE}`],
+      Env: env.map(([name, value]) => `${name}=${value}`),
       Tty: false,
       AttachStdin: false,
       AttachStdout: true,

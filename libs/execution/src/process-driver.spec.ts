@@ -127,7 +127,13 @@ describe(ProcessDriver.name, () => {
       const result = await run({ script: `echo "\${${name}-unset}"; env` });
       expect(result.stdout[0]).toBe('unset');
       const keys = result.stdout.slice(1).map((line) => line.split('=')[0]);
-      const allowed = new Set([...INHERITED, ...SHELL_VARS, 'DROVER_WORKSPACE']);
+      const allowed = new Set([
+        ...INHERITED,
+        ...SHELL_VARS,
+        'DROVER_WORKSPACE',
+        'DROVER_OUTPUT',
+        'DROVER_REQUEST',
+      ]);
       expect(keys.filter((k) => !allowed.has(k))).toEqual([]);
       expect(keys).toContain('DROVER_WORKSPACE');
       if (process.env.PATH !== undefined) expect(keys).toContain('PATH');

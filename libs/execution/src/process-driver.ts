@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
+  driverEnv,
   watchForStop,
   type CommandResult,
   type LineSink,
@@ -51,7 +52,7 @@ export class ProcessDriver implements SandboxDriver {
       const value = process.env[key];
       if (value !== undefined) env[key] = value;
     }
-    Object.assign(env, command.env, { DROVER_WORKSPACE: root });
+    Object.assign(env, command.env, driverEnv(root));
 
     return new Promise((done, fail) => {
       // The watchdog is running before the command starts, so recording the

@@ -372,6 +372,72 @@ describe('RunExecutor in a container', () => {
     expect(reports.text()).toContain('plain');
   }, 60_000);
 
+  it('reports the JSON object a run leaves in $DROVER_OUTPUT, kept out of the diff and the push', async () => {
+    const dispatched = work('command', {
+      steps: [
+        {
+          run: 'echo answer=42 > src/answer.txt\nprintf \'{"error_count": 0, "tag": "%s"}\' "$DROVER_STEP_BUILD_OUTPUT_TAG" > "$DROVER_OUTPUT"',
+        },
+      ],
+      push_branch: 'drover/output',
+      template_env: { DROVER_STEP_BUILD_OUTPUT_TAG: "v1'; echo pwned" },
+    });
+    const { outcome } = await execute(dispatched);
+    expect(outcome).toMatchObject({ outcome: 'SUCCEEDED' });
+    expect(outcome.result).toMatchObject({
+      output: { error_count: 0, tag: "v1'; echo pwned" },
+      filesChanged: [{ path: 'src/answer.txt', status: 'modified' }],
+    });
+    expect(await git(source, 'ls-tree', '-r', '--name-only', 'drover/output')).not.toContain(
+      '.drover',
+    );
+  }, 60_000);
+
+  it('fails a run whose $DROVER_OUTPUT is not a JSON object, or is a link', async () => {
+    for (const [run, message] of [
+      ['echo "[1, 2]" > "$DROVER_OUTPUT"', /must hold a JSON object/],
+      ['echo "{oops" > "$DROVER_OUTPUT"', /is not JSON/],
+      ['ln -s /etc/passwd "$DROVER_OUTPUT"', /is not a file/],
+    ] as const) {
+      const dispatched = work('command', { steps: [{ run }] });
+      dispatched.spec = { ...dispatched.spec, repo: undefined };
+      const { outcome } = await execute(dispatched);
+      expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'AGENT_FAILED' });
+      expect(outcome.errorMessage).toMatch(message);
+    }
+  }, 60_000);
+
+  it('ends NEEDS_INPUT with the request a run writes to $DROVER_REQUEST', async () => {
+    const request = { name: 'DEPLOY_TOKEN', prompt: 'The token for prod', secret: true };
+    const dispatched = work('command', {
+      steps: [
+        {
+          run: `if [ -z "$DEPLOY_TOKEN" ]; then echo '${JSON.stringify(request)}' > "$DROVER_REQUEST"; exit 3; fi`,
+        },
+        { run: 'echo never here' },
+      ],
+    });
+    dispatched.spec = { ...dispatched.spec, repo: undefined };
+    const { outcome, reports } = await execute(dispatched);
+    expect(outcome).toMatchObject({
+      outcome: 'NEEDS_INPUT',
+      errorClass: null,
+      input: { ...request, secret: true },
+    });
+    expect(reports.text()).toContain('the run asks for DEPLOY_TOKEN');
+    expect(reports.text()).not.toContain('never here');
+
+    const bad = work('command', {
+      steps: [{ run: `echo '{"name": "DROVER_X"}' > "$DROVER_REQUEST"` }],
+    });
+    bad.spec = { ...bad.spec, repo: undefined };
+    const refused = await execute(bad);
+    expect(refused.outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'AGENT_FAILED' });
+    expect(refused.outcome.errorMessage).toMatch(
+      /\$DROVER_REQUEST .*name: names starting with DROVER_ are reserved.*prompt/,
+    );
+  }, 60_000);
+
   it('refuses a ref that is an option or not a ref name', async () => {
     for (const ref of ['--output=/tmp/x', 'main..other', 'nope']) {
       const dispatched = work('nop', {});

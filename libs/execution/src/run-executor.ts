@@ -1,7 +1,8 @@
-import { chmod, lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { appendFile, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import {
+  InputAsk,
   isCliAgent,
   type ArtifactInfo,
   type ArtifactKind,
@@ -17,7 +18,13 @@ import { composePrompt, readContextFiles, runAgentOnce, type AgentIteration } fr
 import { failure, stopped, succeeded, type AgentContext, type AgentOutcome } from './command-agent';
 import { LogBuffer } from './log-buffer';
 import { Redactor } from './redactor';
-import type { SandboxDriver, SandboxLimits } from './sandbox-driver';
+import {
+  OUTPUT_DIR,
+  OUTPUT_FILE,
+  REQUEST_FILE,
+  type SandboxDriver,
+  type SandboxLimits,
+} from './sandbox-driver';
 import { exitText, failureFeedback, runAcceptance, type AcceptanceResult } from './verification';
 import type { SourcePolicy } from './repo-source';
 import { openSpecSecrets, type OpenedSpec } from './secret-env';
@@ -160,6 +167,9 @@ export class RunExecutor {
       ...outcome,
       errorMessage: outcome.errorMessage === null ? null : redactor.text(outcome.errorMessage),
       result: redactor.value(outcome.result),
+      ...(outcome.input
+        ? { input: { ...outcome.input, prompt: redactor.text(outcome.input.prompt) } }
+        : {}),
     };
     log.line('system', outcome.errorMessage ?? `run ${outcome.outcome.toLowerCase()}`);
     await log.buffer.flush();
@@ -193,6 +203,7 @@ export class RunExecutor {
 
     await mkdir(workspace);
     const base = await this.prepare(spec, workspace, signal, log);
+    await makeOutputDir(workspace, base !== null);
     if (driver.isolated) await openToSandbox(workspace);
     const ctx: AgentContext = {
       workspace,
@@ -201,6 +212,7 @@ export class RunExecutor {
       log: (stream, text) => log.line(stream, text),
       env: {
         ...spec.env,
+        ...spec.template_env,
         DROVER_RUN_ID: work.runId,
         DROVER_TASK_ID: work.taskId,
         DROVER_TICKET_ID: work.ticketId,
@@ -220,6 +232,31 @@ export class RunExecutor {
       log,
     );
     let outcome = verified;
+    const output = await readJsonObject(workspace, OUTPUT_FILE, '$DROVER_OUTPUT');
+    if (!output.ok && outcome.outcome === 'SUCCEEDED') {
+      outcome = failure(null, 'AGENT_FAILED', output.message);
+    }
+    // A run that asks for input ends asking, whatever its last command's exit code.
+    const request = await readJsonObject(workspace, REQUEST_FILE, '$DROVER_REQUEST');
+    if (!request.ok) {
+      outcome = failure(null, 'AGENT_FAILED', request.message);
+    } else if (request.value && outcome.errorClass !== 'CANCELLED') {
+      const ask = InputAsk.safeParse(request.value);
+      outcome = ask.success
+        ? {
+            ...outcome,
+            outcome: 'NEEDS_INPUT',
+            errorClass: null,
+            errorMessage: null,
+            input: ask.data,
+          }
+        : failure(
+            null,
+            'AGENT_FAILED',
+            `$DROVER_REQUEST (${REQUEST_FILE}): ${ask.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+          );
+      if (ask.success) log.line('system', `the run asks for ${ask.data.name}: ${ask.data.prompt}`);
+    }
 
     // What is kept (and pushed) is the workspace as the run leaves it.
     let changes: WorkspaceChange[] = [];
@@ -268,6 +305,8 @@ export class RunExecutor {
       outputTokens: sum('outputTokens'),
       pushed,
       sandbox: { driver: driver.name, image: spec.image ?? null, network: spec.network },
+      /** What the run left in $DROVER_OUTPUT, for the steps after it (`{{steps.<key>.output...}}`). */
+      output: output.ok ? output.value : null,
     };
     const details = log.redactor.value({ ...summary, iterationDetails: iterations });
     await this.store(
@@ -416,6 +455,58 @@ export class RunExecutor {
     this.logger.error(`run ${work.runId} failed in the runner: ${message}`);
     return failure(null, 'INFRA', `runner error: ${message}`);
   }
+}
+
+/** Largest output a run may leave: it travels in the run's finish report and is stored with the run. */
+export const MAX_OUTPUT_BYTES = 64 * 1024;
+
+/**
+ * The directory a run's output goes to (`$DROVER_OUTPUT`), kept out of the
+ * repository's diff and commits by git's per-clone exclude file.
+ */
+async function makeOutputDir(workspace: string, isRepo: boolean): Promise<void> {
+  await mkdir(join(workspace, OUTPUT_DIR), { recursive: true });
+  if (!isRepo) return;
+  await mkdir(join(workspace, '.git', 'info'), { recursive: true });
+  await appendFile(join(workspace, '.git', 'info', 'exclude'), `\n/${OUTPUT_DIR}/\n`);
+}
+
+/**
+ * The JSON object a run left at `file` in its workspace (`what`: the variable
+ * that names it): null when it left none, an error when it left something else
+ * (not JSON, not an object, too large, a link).
+ */
+async function readJsonObject(
+  workspace: string,
+  file: string,
+  what: string,
+): Promise<{ ok: true; value: Record<string, unknown> | null } | { ok: false; message: string }> {
+  // Neither the directory nor the file may be a link: the run must not make the runner read its host.
+  const dir = await lstat(join(workspace, OUTPUT_DIR)).catch(() => null);
+  if (dir && !dir.isDirectory()) {
+    return { ok: false, message: `${OUTPUT_DIR} in the workspace is not a directory` };
+  }
+  const path = join(workspace, file);
+  const info = dir ? await lstat(path).catch(() => null) : null;
+  if (!info) return { ok: true, value: null };
+  const where = `${what} (${file})`;
+  if (!info.isFile()) return { ok: false, message: `${where} is not a file` };
+  if (info.size > MAX_OUTPUT_BYTES) {
+    return {
+      ok: false,
+      message: `${where} is ${info.size} bytes; at most ${MAX_OUTPUT_BYTES} are kept`,
+    };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    return { ok: false, message: `${where} is not JSON: ${(error as Error).message}` };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, message: `${where} must hold a JSON object` };
+  }
+  return { ok: true, value: value as Record<string, unknown> };
 }
 
 /**

@@ -1,3 +1,23 @@
+/** Where, inside the workspace, a run leaves its output (a JSON object) for the steps after it. */
+export const OUTPUT_DIR = '.drover';
+export const OUTPUT_FILE = `${OUTPUT_DIR}/output.json`;
+/** Where a run writes what it asks a person for (an input request), then stops. */
+export const REQUEST_FILE = `${OUTPUT_DIR}/request.json`;
+
+/**
+ * Variables every driver sets for every command, over the command's own: where
+ * the workspace is and where the run's output goes, as the sandbox sees them.
+ */
+export function driverEnv(
+  root: string,
+): Record<'DROVER_WORKSPACE' | 'DROVER_OUTPUT' | 'DROVER_REQUEST', string> {
+  return {
+    DROVER_WORKSPACE: root,
+    DROVER_OUTPUT: `${root}/${OUTPUT_FILE}`,
+    DROVER_REQUEST: `${root}/${REQUEST_FILE}`,
+  };
+}
+
 /** One command to run inside a sandbox. */
 export interface SandboxCommand {
   /** A shell command line, run by `/bin/sh -c`. */

@@ -31,7 +31,7 @@ import { RecordRunFinished } from './use-cases/record-run-finished';
 import { StartRun } from './use-cases/start-run';
 import { leaseReadyTasks, newestRun } from './test-support/lease-ready-tasks';
 
-type TaskInput = SubmitTicketInput['tasks'][number];
+type TaskInput = NonNullable<SubmitTicketInput['tasks']>[number];
 
 let env: TestEnv;
 let timers: TimerQueue;

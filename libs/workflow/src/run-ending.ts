@@ -1,6 +1,7 @@
 import {
   runStatusForError,
   type ErrorClass,
+  type InputAsk,
   type RunOutcome,
   type RunStatus,
   type StopReason,
@@ -16,6 +17,7 @@ import {
   type RunRow,
 } from './outbox-messages';
 import { backoffMs, shouldRetry } from './retry-policy';
+import { askForInput, MAX_INPUT_ROUNDS } from './inputs';
 import { afterTaskEnded } from './task-ending';
 import type { Effects } from './use-cases/report-use-case';
 
@@ -38,6 +40,8 @@ export interface RunEnding {
   finishedAt: Date;
   /** Set when the control plane ends a run its runner may still be executing. */
   stop?: StopReason;
+  /** NEEDS_INPUT: what the run asks for. */
+  input?: InputAsk;
 }
 
 interface TaskPolicyRow {
@@ -71,13 +75,18 @@ export async function endRun(
   events: OutboxMessage[],
   effects: Effects,
 ): Promise<boolean> {
+  const asks = ending.outcome === 'NEEDS_INPUT' && ending.input !== undefined;
   const errorClass: ErrorClass | null =
-    ending.outcome === 'SUCCEEDED'
+    ending.outcome === 'SUCCEEDED' || asks
       ? null
       : ending.outcome === 'RELEASED'
         ? 'RUNNER_LOST'
         : (ending.errorClass ?? 'AGENT_FAILED');
-  const runStatus: RunStatus = errorClass === null ? 'SUCCEEDED' : runStatusForError(errorClass);
+  const runStatus: RunStatus = asks
+    ? 'NEEDS_INPUT'
+    : errorClass === null
+      ? 'SUCCEEDED'
+      : runStatusForError(errorClass);
   const [run] = await tx.$queryRaw<RunRow[]>`
     UPDATE run SET status = ${runStatus}::"RunStatus",
                    runner_id = COALESCE(${ending.runnerId ?? null}, runner_id),
@@ -110,6 +119,18 @@ export async function endRun(
     backoffCapMs: task.backoff_cap_ms,
   };
 
+  if (asks && ending.input) {
+    if (await askForInput(tx, { ...ref, status: task.status }, run.id, ending.input, events)) {
+      return true;
+    }
+    const reason = `asked for input ${MAX_INPUT_ROUNDS} times; no more requests are taken`;
+    await tx.$executeRaw`
+      UPDATE task SET status = 'FAILED', reason = ${reason}, finished_at = now(), updated_at = now()
+      WHERE id = ${task.id}::uuid`;
+    events.push(taskChanged(ref, 'FAILED', task.status, { attempt: run.attempt, reason }));
+    await afterTaskEnded(tx, ref, 'FAILED', events, 0, effects);
+    return true;
+  }
   if (ending.outcome === 'RELEASED' && run.attempt < policy.maxAttempts) {
     // Given back by a runner shutting down: not the task's fault, no backoff.
     await tx.$executeRaw`
@@ -137,7 +158,7 @@ export async function endRun(
     UPDATE task SET status = ${final}::"TaskStatus", finished_at = now(), updated_at = now()
     WHERE id = ${task.id}::uuid`;
   events.push(taskChanged(ref, final, task.status, { attempt: run.attempt }));
-  await afterTaskEnded(tx, ref, final, events);
+  await afterTaskEnded(tx, ref, final, events, 0, effects);
   return true;
 }
 

@@ -23,7 +23,7 @@ import { RecordRunFinished } from './use-cases/record-run-finished';
 import { StartRun } from './use-cases/start-run';
 import { leaseReadyTasks, newestRun } from './test-support/lease-ready-tasks';
 
-type TaskSpecInput = SubmitTicketInput['tasks'][number];
+type TaskSpecInput = NonNullable<SubmitTicketInput['tasks']>[number];
 interface Lease {
   id: string;
   leaseToken: string;

@@ -34,7 +34,28 @@ const ticketFields = {
   createdAt: true,
   updatedAt: true,
   finishedAt: true,
+  labels: true,
+  budgetUsd: true,
   project: { select: { slug: true } },
+} as const;
+
+/** What a task's pipeline settings and its approval gate show. */
+const pipelineFields = {
+  phase: true,
+  whenExpr: true,
+  onFailure: true,
+  requiresApproval: true,
+  reason: true,
+  approval: {
+    select: {
+      requestedAt: true,
+      dueAt: true,
+      decision: true,
+      comment: true,
+      decidedBy: true,
+      decidedAt: true,
+    },
+  },
 } as const;
 
 /**
@@ -96,6 +117,7 @@ export class TicketQueries {
         where: { id, projectId },
         select: {
           ...ticketFields,
+          description: true,
           tasks: {
             orderBy: { position: 'asc' },
             select: {
@@ -109,6 +131,7 @@ export class TicketQueries {
               attempt: true,
               readyAt: true,
               finishedAt: true,
+              ...pipelineFields,
               dependsOn: { select: { dependsOn: { select: { key: true } } } },
             },
           },
@@ -120,8 +143,9 @@ export class TicketQueries {
     return {
       ...rest,
       project: project.slug,
-      tasks: tasks.map(({ dependsOn, ...t }) => ({
+      tasks: tasks.map(({ dependsOn, whenExpr, ...t }) => ({
         ...t,
+        when: whenExpr,
         dependsOn: dependsOn.map((d) => d.dependsOn.key),
       })),
     };
@@ -152,6 +176,23 @@ export class TicketQueries {
           createdAt: true,
           readyAt: true,
           finishedAt: true,
+          ...pipelineFields,
+          approvalTimeoutMs: true,
+          inputs: {
+            orderBy: { requestedAt: 'asc' },
+            select: {
+              id: true,
+              runId: true,
+              name: true,
+              prompt: true,
+              secret: true,
+              choices: true,
+              requestedAt: true,
+              value: true,
+              answeredBy: true,
+              answeredAt: true,
+            },
+          },
           dependsOn: { select: { dependsOn: { select: { id: true, key: true, status: true } } } },
           runs: {
             orderBy: { attempt: 'asc' },
@@ -176,9 +217,14 @@ export class TicketQueries {
       }),
     );
     if (!task) return null;
-    const { dependsOn, ...rest } = task;
+    const { dependsOn, whenExpr, ...rest } = task;
     // Secret env values are never returned: not even sealed.
-    return { ...rest, spec: maskSpec(rest.spec), dependsOn: dependsOn.map((d) => d.dependsOn) };
+    return {
+      ...rest,
+      when: whenExpr,
+      spec: maskSpec(rest.spec),
+      dependsOn: dependsOn.map((d) => d.dependsOn),
+    };
   }
 
   /**

@@ -5,6 +5,8 @@ import type { PrismaClient, Tx } from '@drover/db';
 /** Who is calling: the key, its project and its role. */
 export interface Caller {
   keyId: string;
+  /** The key's name: who acted, in approvals and answers. */
+  keyName: string;
   projectId: string;
   projectSlug: string;
   role: KeyRole;
@@ -50,6 +52,7 @@ const keyInfoFields = {
 /** What a key's row must give to say who calls with it (see `usable`). */
 const callerFields = {
   id: true,
+  name: true,
   role: true,
   projectId: true,
   expiresAt: true,
@@ -167,6 +170,7 @@ export class ApiKeys {
 
 function usable(row: {
   id: string;
+  name: string;
   role: KeyRole;
   projectId: string;
   expiresAt: Date | null;
@@ -176,6 +180,7 @@ function usable(row: {
   if (row.revokedAt || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return null;
   return {
     keyId: row.id,
+    keyName: row.name,
     projectId: row.projectId,
     projectSlug: row.project.slug,
     role: row.role,

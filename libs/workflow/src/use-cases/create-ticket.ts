@@ -1,8 +1,12 @@
 import { createHash, createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import {
+  durationSeconds,
   mapSpecEnv,
   providerForAgent,
+  type ErrorBody,
+  type OnFailure,
+  type TaskInput,
   sealSecret,
   type CreateTicketReply,
   type EnvValue,
@@ -16,6 +20,11 @@ import type { PrismaClient, Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { currentTraceparent } from '@drover/telemetry';
 import { describeGraphErrors, validateGraph } from '../graph';
+import { activate, type GatedTask } from '../pipeline/activation';
+import { hasTemplates } from '../pipeline/expressions';
+import { checkPipelineReferences } from '../pipeline/references';
+import { closeTasks, settleDependents } from '../task-ending';
+import { Effects, type TimerPort } from './report-use-case';
 import { taskChanged, ticketChanged } from '../outbox-messages';
 import { resolvePolicy, type PolicyDefaults } from '../retry-policy';
 import {
@@ -42,6 +51,12 @@ interface NewTask {
   provider: string;
   spec: TaskSpec;
   policy: TaskPolicy;
+  phase: string | null;
+  whenExpr: string | null;
+  onFailure: OnFailure;
+  templated: boolean;
+  requiresApproval: boolean;
+  approvalTimeoutMs: number | null;
 }
 
 interface Edge {
@@ -64,6 +79,8 @@ export class CreateTicket {
     private readonly quota: SubmissionQuota = NO_SUBMISSION_QUOTA,
     /** DROVER_SECRETS_KEY; without it, tickets with secret env values are refused. */
     private readonly secretsKey?: Uint8Array,
+    /** Where approval timeouts of gated first tasks are set; without it, the reconciler sets them. */
+    private readonly timers?: TimerPort,
   ) {
     this.hashKey = secretsKey
       ? Buffer.from(hkdfSync('sha256', secretsKey, '', 'drover request hash v1', 32))
@@ -87,18 +104,8 @@ export class CreateTicket {
       const earlier = await this.earlier(requestId, requestHash);
       if (earlier) return earlier;
     }
-    const graph = validateGraph(input.tasks);
-    if (!graph.ok) {
-      return {
-        ok: false,
-        status: 422,
-        error: {
-          code: 'INVALID_GRAPH',
-          message: 'the task graph is invalid',
-          details: describeGraphErrors(graph.errors),
-        },
-      };
-    }
+    const problem = ticketProblem(input.tasks);
+    if (problem) return { ok: false, status: 422, error: problem };
     const project = await this.prisma.project.findUnique({ where: { slug: input.project } });
     if (!project) {
       return {
@@ -123,7 +130,10 @@ export class CreateTicket {
     const now = new Date();
     const ids = new Map(input.tasks.map((t) => [t.key, randomUUID()]));
     const tasks: NewTask[] = input.tasks.map((t, position) => {
-      const ready = t.depends_on.length === 0;
+      const templated = usesTemplates(t);
+      const gated = t.when !== undefined || templated || t.requires_approval === true;
+      // Gated roots are activated once written (their condition, their approval gate).
+      const ready = t.depends_on.length === 0 && !gated;
       // Only the fields a runner needs: TaskSpec keeps them and drops the rest.
       const spec = TaskSpec.parse(this.sealed(t));
       return {
@@ -140,8 +150,19 @@ export class CreateTicket {
         provider: providerForAgent(t.agent),
         spec,
         policy: resolvePolicy(t, this.defaults),
+        phase: t.phase ?? null,
+        whenExpr: t.when ?? null,
+        onFailure: t.on_failure ?? 'stop',
+        templated,
+        requiresApproval: t.requires_approval === true,
+        approvalTimeoutMs:
+          t.approval_timeout === undefined ? null : durationSeconds(t.approval_timeout) * 1000,
       };
     });
+    const gatedRoots = input.tasks
+      .map((t, i) => ({ input: t, task: tasks[i] }))
+      .filter(({ input: t, task }) => t.depends_on.length === 0 && task.status === 'PENDING')
+      .map(({ task }) => task.id);
     const edges: Edge[] = input.tasks.flatMap((t) =>
       [...new Set(t.depends_on)].map((dep) => ({
         taskId: ids.get(t.key) as string,
@@ -160,8 +181,12 @@ export class CreateTicket {
           projectId: project.id,
           title: input.title,
           priority: input.priority,
+          description: input.description ?? null,
+          labels: input.labels ?? [],
+          budgetUsd: input.budget_usd ?? null,
         },
         tasks,
+        gatedRoots,
         edges,
         events,
         correlationId,
@@ -236,8 +261,17 @@ export class CreateTicket {
    * Nothing, and the refusal, when the tasks would pass the project's hourly quota.
    */
   private async write(w: {
-    ticket: { id: string; projectId: string; title: string; priority: number };
+    ticket: {
+      id: string;
+      projectId: string;
+      title: string;
+      priority: number;
+      description: string | null;
+      labels: string[];
+      budgetUsd: number | null;
+    };
     tasks: NewTask[];
+    gatedRoots: string[];
     edges: Edge[];
     events: OutboxMessage[];
     correlationId?: string;
@@ -246,7 +280,8 @@ export class CreateTicket {
     quota: ProjectQuota;
   }): Promise<QuotaRefusal | undefined> {
     const { ticket, tasks, requestId, requestHash } = w;
-    return this.prisma.$transaction(
+    const effects = new Effects();
+    const refused = await this.prisma.$transaction(
       async (tx) => {
         const refused = await checkHourlyQuota(tx, w.quota, tasks.length);
         if (refused) return refused;
@@ -261,12 +296,81 @@ export class CreateTicket {
         });
         await insertTasks(tx, tasks);
         await insertEdges(tx, ticket.id, w.edges);
-        await appendToOutbox(tx, w.events, w.correlationId);
+        const events = [...w.events];
+        await activateRoots(tx, ticket.id, w.gatedRoots, events, effects);
+        await appendToOutbox(tx, events, w.correlationId);
         return undefined;
       },
       { timeout: 60_000 },
     );
+    if (effects.timers.length) {
+      await this.timers?.schedule(effects.timers).catch((error: Error) => {
+        this.logger.warn(`setting approval timers failed (${error.message}); the reconciler will`);
+      });
+    }
+    return refused;
   }
+}
+
+/**
+ * What makes a ticket's tasks unrunnable as a whole (a bad graph, a condition or
+ * template that does not parse or names a step that is not upstream), or
+ * undefined. The gateway asks first; the orchestrator again (it trusts no caller).
+ */
+export function ticketProblem(tasks: readonly TaskInput[]): ErrorBody | undefined {
+  const graph = validateGraph(tasks);
+  if (!graph.ok) {
+    return {
+      code: 'INVALID_GRAPH',
+      message: 'the task graph is invalid',
+      details: describeGraphErrors(graph.errors),
+    };
+  }
+  const details = checkPipelineReferences(tasks);
+  if (!details.length) return undefined;
+  return {
+    code: 'INVALID_PIPELINE',
+    message: details.map((d) => `${d.path}: ${d.message}`).join('; '),
+    details,
+  };
+}
+
+/** Whether a task's prompt or commands refer to upstream outputs. */
+function usesTemplates(task: TaskInput): boolean {
+  return [
+    task.prompt,
+    task.solution,
+    ...(task.steps ?? []).map((s) => s.run),
+    ...(task.acceptance_commands ?? []),
+  ].some((text) => text !== undefined && hasTemplates(text));
+}
+
+/**
+ * Tasks without dependencies that have a condition or an approval gate, written
+ * PENDING: each goes where `activate` decides; what that ends (a false
+ * condition) releases or blocks its own dependents at once.
+ */
+async function activateRoots(
+  tx: Tx,
+  ticketId: string,
+  ids: readonly string[],
+  events: OutboxMessage[],
+  effects: Effects,
+): Promise<void> {
+  if (!ids.length) return;
+  const roots = await tx.$queryRaw<GatedTask[]>`
+    SELECT id, ticket_id, key, when_expr, templated, requires_approval, approval_timeout_ms,
+           on_failure::text AS on_failure, spec
+    FROM task WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
+  let closed = 0;
+  for (const root of roots) {
+    const { status } = await activate(tx, root, events, effects);
+    if (status === 'SKIPPED' || status === 'FAILED') {
+      const ref = { id: root.id, ticketId, key: root.key };
+      closed += 1 + (await settleDependents(tx, ref, status, events, effects));
+    }
+  }
+  if (closed) await closeTasks(tx, ticketId, closed, events);
 }
 
 /** Where the ticket's secret env values are, as `tasks.0.env.TOKEN` or `tasks.0.steps.1.env.TOKEN`. */
@@ -302,10 +406,12 @@ function insertTasks(tx: Tx, tasks: NewTask[]): Promise<number> {
   return tx.$executeRaw`
     INSERT INTO task (id, ticket_id, project_id, key, position, title, status, ready_at,
                       priority, agent, provider, spec, max_attempts, timeout_ms, backoff_base_ms,
-                      backoff_factor, backoff_cap_ms, retry_on)
+                      backoff_factor, backoff_cap_ms, retry_on, phase, when_expr, on_failure,
+                      templated, requires_approval, approval_timeout_ms)
     SELECT id, ticket_id, project_id, key, position, title, status, ready_at, priority, agent,
            provider, spec, max_attempts, timeout_ms, backoff_base_ms, backoff_factor,
-           backoff_cap_ms, retry_on::"ErrorClass"[]
+           backoff_cap_ms, retry_on::"ErrorClass"[], phase, when_expr, on_failure::"OnFailure",
+           templated, requires_approval, approval_timeout_ms
     FROM unnest(
       ${tasks.map((t) => t.id)}::uuid[], ${tasks.map((t) => t.ticketId)}::uuid[],
       ${tasks.map((t) => t.projectId)}::uuid[], ${tasks.map((t) => t.key)}::text[],
@@ -317,10 +423,15 @@ function insertTasks(tx: Tx, tasks: NewTask[]): Promise<number> {
       ${policies.map((p) => p.backoffBaseMs)}::int[], ${policies.map((p) => p.backoffFactor)}::float8[],
       ${policies.map((p) => p.backoffCapMs)}::int[],
       -- One array literal per task: unnest would flatten an array of arrays.
-      ${policies.map((p) => `{${p.retryOn.join(',')}}`)}::text[])
+      ${policies.map((p) => `{${p.retryOn.join(',')}}`)}::text[],
+      ${tasks.map((t) => t.phase)}::text[], ${tasks.map((t) => t.whenExpr)}::text[],
+      ${tasks.map((t) => t.onFailure)}::text[], ${tasks.map((t) => t.templated)}::boolean[],
+      ${tasks.map((t) => t.requiresApproval)}::boolean[],
+      ${tasks.map((t) => t.approvalTimeoutMs)}::int[])
     AS t(id, ticket_id, project_id, key, position, title, status, ready_at, priority, agent,
          provider, spec, max_attempts, timeout_ms, backoff_base_ms, backoff_factor,
-         backoff_cap_ms, retry_on)`;
+         backoff_cap_ms, retry_on, phase, when_expr, on_failure, templated, requires_approval,
+         approval_timeout_ms)`;
 }
 
 function insertEdges(tx: Tx, ticketId: string, edges: Edge[]): Promise<number> {

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { TimerJob } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
+import { decideApproval } from '../approvals';
 import { taskChanged } from '../outbox-messages';
 import { endRun } from '../run-ending';
 import { ReportUseCase, type Effects } from './report-use-case';
@@ -11,7 +12,8 @@ import { ReportUseCase, type Effects } from './report-use-case';
  * `retry`: a task waiting out its backoff after attempt N becomes READY.
  * `timeout`: a run still RUNNING past its deadline (and the grace its runner had
  * to report it) ends TIMED_OUT, its runner is told to stop, and the retry policy
- * applies. Compare-and-set on status and attempt: a duplicate or stale timer
+ * applies. `approval`: a task still waiting for approval past its due time
+ * fails (the approval is recorded as expired). Compare-and-set on status and attempt: a duplicate or stale timer
  * changes nothing.
  */
 export class FireTimer extends ReportUseCase<TimerJob> {
@@ -19,7 +21,17 @@ export class FireTimer extends ReportUseCase<TimerJob> {
 
   async apply(tx: Tx, timer: TimerJob, effects: Effects, correlationId?: string): Promise<boolean> {
     const events: OutboxMessage[] = [];
-    if (timer.kind === 'retry') {
+    if (timer.kind === 'approval') {
+      const ended = await decideApproval(
+        tx,
+        timer.id,
+        { decision: 'expired', comment: null, by: null },
+        events,
+        effects,
+      );
+      if (!ended) return false;
+      this.logger.warn(`task ${timer.id} failed: nobody approved it in time`);
+    } else if (timer.kind === 'retry') {
       const [task] = await tx.$queryRaw<{ id: string; ticket_id: string; key: string }[]>`
         UPDATE task SET status = 'READY', ready_at = now(), retry_at = NULL, updated_at = now()
         WHERE id = ${timer.id}::uuid AND status = 'RETRY_WAIT' AND attempt = ${timer.attempt}

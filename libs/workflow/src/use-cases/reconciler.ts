@@ -86,7 +86,8 @@ interface UnstartedRow {
  *   harmless: only one runner is granted the start.
  * - RETRY_WAIT tasks and RUNNING runs whose timer is overdue (Redis lost it, or
  *   no worker ran it): the timer is carried out here.
- * - RETRY_WAIT tasks whose timer is missing from Redis: set again.
+ * - RETRY_WAIT tasks and open approvals with a due time whose timer is missing
+ *   from Redis: set again; approvals overdue: failed here.
  *
  * READY tasks need no repair: the scheduler reads them from Postgres on a timer.
  */
@@ -131,7 +132,7 @@ export class Reconciler {
       leasesExpired: await this.expireLeases(blindAt),
       redispatched: await this.redispatchUnstarted(),
       overdueTimers: await this.fireOverdueTimers(),
-      timersRestored: await this.restoreRetryTimers(),
+      timersRestored: await this.restoreTimers(),
     };
     if (report.redispatched || report.overdueTimers || report.timersRestored) {
       this.logger.warn(
@@ -189,22 +190,36 @@ export class Reconciler {
       SELECT id, attempt, deadline_at AS due FROM run
       WHERE status = 'RUNNING' AND deadline_at < now() - make_interval(secs => ${grace})
       ORDER BY deadline_at LIMIT ${this.options.batch}`;
+    const approvals = await this.prisma.$queryRaw<{ id: string; attempt: number; due: Date }[]>`
+      SELECT a.task_id AS id, 1 AS attempt, a.due_at AS due
+      FROM approval a JOIN task t ON t.id = a.task_id AND t.status = 'AWAITING_APPROVAL'
+      WHERE a.decision IS NULL AND a.due_at < now() - make_interval(secs => ${grace})
+      ORDER BY a.due_at LIMIT ${this.options.batch}`;
     const timers: TimerJob[] = [
       ...retries.map((r) => timer('retry', r)),
       ...deadlines.map((r) => timer('timeout', r)),
+      ...approvals.map((r) => timer('approval', r)),
     ];
     if (!timers.length) return 0;
     const fired = await this.fireTimer.executeMany(timers.map((t) => ({ report: t })));
     return fired.filter(Boolean).length;
   }
 
-  private async restoreRetryTimers(): Promise<number> {
+  private async restoreTimers(): Promise<number> {
     const waiting = await this.prisma.$queryRaw<{ id: string; attempt: number; due: Date }[]>`
       SELECT id, attempt, retry_at AS due FROM task
       WHERE status = 'RETRY_WAIT' AND retry_at IS NOT NULL
       ORDER BY retry_at LIMIT ${this.options.batch}`;
-    if (!waiting.length) return 0;
-    const missing = await this.timers.missing(waiting.map((r) => timer('retry', r)));
+    const approvals = await this.prisma.$queryRaw<{ id: string; attempt: number; due: Date }[]>`
+      SELECT a.task_id AS id, 1 AS attempt, a.due_at AS due
+      FROM approval a JOIN task t ON t.id = a.task_id AND t.status = 'AWAITING_APPROVAL'
+      WHERE a.decision IS NULL AND a.due_at IS NOT NULL
+      ORDER BY a.due_at LIMIT ${this.options.batch}`;
+    if (!waiting.length && !approvals.length) return 0;
+    const missing = await this.timers.missing([
+      ...waiting.map((r) => timer('retry', r)),
+      ...approvals.map((r) => timer('approval', r)),
+    ]);
     if (missing.length) await this.timers.schedule(missing);
     return missing.length;
   }

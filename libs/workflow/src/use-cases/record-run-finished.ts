@@ -32,6 +32,7 @@ export class RecordRunFinished extends ReportUseCase<RunFinished> {
         errorMessage: report.errorMessage,
         result: report.result,
         finishedAt: new Date(report.finishedAt),
+        input: report.input,
       },
       events,
       effects,

@@ -1,0 +1,207 @@
+import type { OnFailure, TaskSpec, TaskStatus } from '@drover/contracts';
+import type { Tx } from '@drover/db';
+import type { OutboxMessage } from '@drover/events';
+import { taskChanged } from '../outbox-messages';
+import type { Effects } from '../use-cases/report-use-case';
+import {
+  evaluateCondition,
+  parseCondition,
+  parseTemplate,
+  renderTemplate,
+  type StepFacts,
+  type StepRef,
+} from './expressions';
+
+/** A PENDING task whose dependencies have all ended well, and what decides its next status. */
+export interface GatedTask {
+  id: string;
+  ticket_id: string;
+  key: string;
+  when_expr: string | null;
+  templated: boolean;
+  requires_approval: boolean;
+  approval_timeout_ms: number | null;
+  on_failure: OnFailure;
+  spec: TaskSpec;
+}
+
+/** Where a gated task goes: on to run (READY, AWAITING_APPROVAL), or to an end without a run. */
+export interface Activation {
+  task: GatedTask;
+  status: Extract<TaskStatus, 'READY' | 'AWAITING_APPROVAL' | 'SKIPPED' | 'FAILED'>;
+  reason: string | null;
+}
+
+/** Every ref the task's condition and templates make, or the first one that does not parse. */
+function refsOf(task: GatedTask): StepRef[] {
+  const refs: StepRef[] = [];
+  if (task.when_expr) {
+    const parsed = parseCondition(task.when_expr);
+    if (parsed.ok) refs.push(...parsed.condition.refs);
+  }
+  if (task.templated) {
+    for (const text of templatedTexts(task.spec)) {
+      const parsed = parseTemplate(text);
+      if (parsed.ok) refs.push(...parsed.parts.filter((p): p is StepRef => typeof p !== 'string'));
+    }
+  }
+  return refs;
+}
+
+function templatedTexts(spec: TaskSpec): string[] {
+  return [
+    ...(spec.prompt ? [spec.prompt] : []),
+    ...(spec.solution ? [spec.solution] : []),
+    ...(spec.steps ?? []).map((s) => s.run),
+    ...spec.acceptance_commands,
+  ];
+}
+
+/**
+ * The upstream steps a task refers to: status, and the output its latest run
+ * wrote (the JSON object a run leaves in `result.output`).
+ */
+async function loadFacts(tx: Tx, ticketId: string, keys: readonly string[]): Promise<StepFacts> {
+  if (!keys.length) return new Map();
+  const rows = await tx.$queryRaw<{ key: string; status: string; output: unknown }[]>`
+    SELECT t.key, t.status::text AS status,
+           (SELECT r.result -> 'output' FROM run r WHERE r.task_id = t.id
+            ORDER BY r.attempt DESC LIMIT 1) AS output
+    FROM task t WHERE t.ticket_id = ${ticketId}::uuid AND t.key = ANY(${[...new Set(keys)]}::text[])`;
+  return new Map(
+    rows.map((r) => [
+      r.key,
+      {
+        status: r.status,
+        output:
+          typeof r.output === 'object' && r.output !== null && !Array.isArray(r.output)
+            ? (r.output as Record<string, unknown>)
+            : null,
+      },
+    ]),
+  );
+}
+
+/**
+ * The spec with each template rendered: a prompt gets the values as text; a
+ * command gets a variable reference, the value going into `template_env`.
+ */
+function renderSpec(
+  spec: TaskSpec,
+  facts: StepFacts,
+): { ok: true; spec: TaskSpec } | { ok: false; message: string } {
+  const bindings = new Map<string, string>();
+  let failed: string | undefined;
+  const render = (text: string, mode: 'text' | 'shell', field: string): string => {
+    if (failed) return text;
+    const parsed = parseTemplate(text);
+    if (!parsed.ok) {
+      failed = `${field}: at ${parsed.index}: ${parsed.message}`;
+      return text;
+    }
+    const rendered = renderTemplate(parsed.parts, facts, mode, bindings);
+    if (!rendered.ok) {
+      failed = `${field}: ${rendered.message}`;
+      return text;
+    }
+    return rendered.text;
+  };
+  const out: TaskSpec = {
+    ...spec,
+    ...(spec.prompt ? { prompt: render(spec.prompt, 'text', 'prompt') } : {}),
+    ...(spec.solution ? { solution: render(spec.solution, 'shell', 'solution') } : {}),
+    ...(spec.steps
+      ? {
+          steps: spec.steps.map((s, i) => ({
+            ...s,
+            run: render(s.run, 'shell', `steps.${i}.run`),
+          })),
+        }
+      : {}),
+    acceptance_commands: spec.acceptance_commands.map((c, i) =>
+      render(c, 'shell', `acceptance_commands.${i}`),
+    ),
+  };
+  if (failed) return { ok: false, message: failed };
+  if (bindings.size) out.template_env = Object.fromEntries(bindings);
+  return { ok: true, spec: out };
+}
+
+/**
+ * Decides and writes where a gated task goes now that its dependencies have
+ * ended well: SKIPPED when its condition is false; FAILED when its condition or
+ * a template cannot be evaluated (a missing output field, a skipped upstream);
+ * else with its templates rendered into its spec, AWAITING_APPROVAL when it
+ * needs a person's approval (its approval opened, a timer set for its
+ * timeout), READY otherwise. The task row must be locked by the caller.
+ */
+export async function activate(
+  tx: Tx,
+  task: GatedTask,
+  events: OutboxMessage[],
+  effects?: Effects,
+): Promise<Activation> {
+  const facts = await loadFacts(
+    tx,
+    task.ticket_id,
+    refsOf(task).map((r) => r.step),
+  );
+  const decided = decide(task, facts);
+  const { status, reason } = decided;
+  const terminal = status === 'SKIPPED' || status === 'FAILED';
+  const spec = decided.spec ? JSON.stringify(decided.spec) : null;
+  await tx.$executeRaw`
+    UPDATE task SET status = ${status}::"TaskStatus", reason = ${reason},
+                    spec = COALESCE(${spec}::jsonb, spec),
+                    ready_at = CASE WHEN ${status} = 'READY' THEN now() ELSE ready_at END,
+                    finished_at = CASE WHEN ${terminal} THEN now() ELSE finished_at END,
+                    updated_at = now()
+    WHERE id = ${task.id}::uuid`;
+  if (status === 'AWAITING_APPROVAL') {
+    const dueAt =
+      task.approval_timeout_ms === null ? null : new Date(Date.now() + task.approval_timeout_ms);
+    await tx.$executeRaw`
+      INSERT INTO approval (task_id, ticket_id, project_id, due_at)
+      SELECT id, ticket_id, project_id, ${dueAt} FROM task WHERE id = ${task.id}::uuid
+      ON CONFLICT (task_id) DO NOTHING`;
+    if (dueAt) {
+      effects?.timers.push({
+        kind: 'approval',
+        id: task.id,
+        attempt: 1,
+        dueAt: dueAt.toISOString(),
+      });
+    }
+  }
+  events.push(
+    taskChanged({ id: task.id, ticketId: task.ticket_id, key: task.key }, status, 'PENDING', {
+      reason: reason ?? undefined,
+    }),
+  );
+  return { task, status, reason };
+}
+
+function decide(
+  task: GatedTask,
+  facts: StepFacts,
+): { status: Activation['status']; reason: string | null; spec?: TaskSpec } {
+  if (task.when_expr) {
+    const parsed = parseCondition(task.when_expr);
+    if (!parsed.ok) {
+      return { status: 'FAILED', reason: `when: at ${parsed.index}: ${parsed.message}` };
+    }
+    const value = evaluateCondition(parsed.condition, facts);
+    if (!value.ok) return { status: 'FAILED', reason: `when: ${value.message}` };
+    if (!value.value) return { status: 'SKIPPED', reason: `when was false: ${task.when_expr}` };
+  }
+  let spec: TaskSpec | undefined;
+  if (task.templated) {
+    const rendered = renderSpec(task.spec, facts);
+    if (!rendered.ok) return { status: 'FAILED', reason: rendered.message };
+    spec = rendered.spec;
+  }
+  if (task.requires_approval) {
+    return { status: 'AWAITING_APPROVAL', reason: 'waiting for approval', spec };
+  }
+  return { status: 'READY', reason: null, spec };
+}
