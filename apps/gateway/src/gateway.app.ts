@@ -5,9 +5,11 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { GatewayConfig } from '@drover/config';
+import { DOCUMENT_LIMITS } from '@drover/contracts';
 import { createLogger } from '@drover/service-kit';
 import { GatewayModule } from './app.module';
 import { Authenticator } from './auth/authenticator';
+import { DOCUMENT_TYPES } from './ticket-documents';
 import { tracingMiddleware } from './tracing.middleware';
 
 /** The gateway app, configured but not listening (tests start it in-process). */
@@ -24,6 +26,13 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   // A variable, not a literal: Nest's type leaves `verify` out (it sets one itself only for rawBody).
   const json = { limit: config.GATEWAY_BODY_LIMIT, verify: refuseInvalidUtf8 };
   app.useBodyParser('json', json);
+  // Work orders and YAML tickets, as text: at most what a document may be.
+  app.useBodyParser('text', {
+    type: DOCUMENT_TYPES,
+    limit: DOCUMENT_LIMITS.documentBytes,
+    defaultCharset: 'utf-8',
+    verify: refuseInvalidUtf8,
+  });
   app.disable('x-powered-by');
   const document = SwaggerModule.createDocument(
     app,

@@ -1,5 +1,17 @@
 import { createHash } from 'node:crypto';
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Req,
+  UploadedFile,
+  UseInterceptors,
+} from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
 import type { Request } from 'express';
 import {
   ApiBearerAuth,
@@ -12,13 +24,14 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
-import { CreateTicketReply, Subjects, SubmitTicket } from '@drover/contracts';
+import { CreateTicketReply, Subjects } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
 import { InvalidCursorError, TicketQueries, ticketProblem, type Caller } from '@drover/workflow';
-import { ApiError, parseOrThrow, requireJson } from './api-error';
+import { ApiError, parseOrThrow } from './api-error';
 import { CallerOf, Needs } from './auth/access';
 import { OrchestratorCommands } from './orchestrator-commands';
 import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
+import { ticketOf, UPLOAD_FIELD, UPLOAD_LIMITS, type Upload } from './ticket-documents';
 
 /** A request id (a UUID) derived from a project's Idempotency-Key: the same key, the same id. */
 function requestIdOf(project: string, key: string): string {
@@ -42,7 +55,12 @@ export class TicketsController {
   @Post()
   @Needs('member')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Submit a ticket: tasks with depends_on references' })
+  @UseInterceptors(FileInterceptor(UPLOAD_FIELD, { limits: UPLOAD_LIMITS }))
+  @ApiOperation({
+    summary: 'Submit a ticket: tasks with depends_on references, or phases',
+    description:
+      'As application/json (below); as a Markdown work order (text/markdown: YAML front matter, the body is the prompt) or a YAML ticket (application/yaml); or any of them uploaded as multipart/form-data in the field `file` (its name, e.g. fix-add.md, gives a work order its task key). A document that does not parse gets 422 INVALID_DOCUMENT, each detail with its `line` and `column`.',
+  })
   @ApiBody({ type: SubmitTicketDto })
   @ApiResponse({ status: 201, description: 'The ticket, with its tasks' })
   @ApiResponse({
@@ -50,7 +68,10 @@ export class TicketsController {
     description:
       'Invalid body or graph (unknown references, duplicate keys, cycles); nothing written',
   })
-  @ApiResponse({ status: 415, description: 'The body is not application/json' })
+  @ApiResponse({
+    status: 415,
+    description: 'The body is not JSON, a work order, a YAML ticket or a multipart upload of one',
+  })
   @ApiResponse({
     status: 413,
     description: 'The body is over the size limit, or too large to reach the orchestrator',
@@ -67,8 +88,12 @@ export class TicketsController {
     description: "A viewer key, or `project` names another project than the key's",
   })
   @ApiResponse({ status: 429, description: "The project's hourly task quota is spent" })
-  async submit(@CallerOf() caller: Caller, @Body() body: unknown, @Req() req: Request) {
-    requireJson(req);
+  async submit(
+    @CallerOf() caller: Caller,
+    @Body() body: unknown,
+    @Req() req: Request,
+    @UploadedFile() upload?: Upload,
+  ) {
     // Read from the request, not with @Headers: the OpenAPI document would list those as required.
     const idempotencyKey = req.get('idempotency-key');
     if (idempotencyKey !== undefined && !/^[\x21-\x7e]{1,200}$/.test(idempotencyKey)) {
@@ -79,10 +104,13 @@ export class TicketsController {
         [{ path: 'header.Idempotency-Key', message: 'not 1 to 200 visible ASCII characters' }],
       );
     }
-    const ticket = parseOrThrow(SubmitTicket, body, 'body');
+    const ticket = ticketOf(req, body, upload);
     // The project is the key's; naming another one is refused, not quietly overridden.
-    const named = (body as { project?: unknown }).project;
-    if (named !== undefined && named !== caller.projectSlug) {
+    const named =
+      upload || typeof body === 'string' ? ticket.project : (body as { project?: unknown }).project;
+    // A document that names no project reads as "default": that is not naming one.
+    const namedOther = named !== undefined && named !== caller.projectSlug;
+    if (namedOther && !(named === 'default' && (upload || typeof body === 'string'))) {
       throw new ApiError(
         403,
         'FORBIDDEN',

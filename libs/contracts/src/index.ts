@@ -11,3 +11,4 @@ export * from './task-spec';
 export * from './tickets';
 export * from './timers';
 export * from './validation';
+export * from './work-order';
