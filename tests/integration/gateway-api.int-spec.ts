@@ -63,6 +63,8 @@ describe('gateway API', () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/events/token',
+      '/experiments',
+      '/experiments/{id}',
       '/health',
       '/keys/{id}',
       '/me',

@@ -260,3 +260,34 @@ describe('pipelines through the API', () => {
     expect(logs).not.toContain('s3cr3t-token');
   });
 });
+
+describe('DELETE /tickets/:id', () => {
+  it('refuses an open ticket, and deletes a final one with its tasks, runs, logs and events', async () => {
+    const res = await post('/tickets', {
+      title: 'to clean',
+      tasks: [
+        { key: 'done', steps: [{ run: 'echo done' }] },
+        { key: 'gate', depends_on: ['done'], requires_approval: true, steps: [{ run: 'true' }] },
+      ],
+    });
+    const id = (res.body as Ticket).id;
+    await waitForTask(id, 'gate', 'AWAITING_APPROVAL');
+    const open = await send(`/tickets/${id}`, { method: 'DELETE' });
+    expect(open.status).toBe(409);
+    expect((open.body as ErrorAnswer).error.code).toBe('NOT_FINAL');
+
+    expect((await post(`/tickets/${id}/cancel`, {})).status).toBe(200);
+    const deleted = await send(`/tickets/${id}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ deleted: { ticketId: id, tasks: 2, runs: 1 } });
+    expect((await send(`/tickets/${id}`)).status).toBe(404);
+    const { prisma } = stack.env;
+    expect(await prisma.task.count({ where: { ticketId: id } })).toBe(0);
+    expect(await prisma.run.count({ where: { ticketId: id } })).toBe(0);
+    // The log lines it published are gone with it (only events still unrelayed stay).
+    expect(
+      await prisma.event.count({ where: { ticketId: id, subject: { contains: 'log.appended' } } }),
+    ).toBe(0);
+    expect((await send(`/tickets/${id}`, { method: 'DELETE' })).status).toBe(404);
+  });
+});

@@ -1,9 +1,10 @@
-// Bodies of POST /projects and POST /projects/{id}/keys: valid ones from the document's
-// schemas, and invalid ones with one defect each (a wrong type, a missing or unknown
-// field, a value out of range, fields a caller must never set itself), each refused
-// with 422 naming the field, or 415 for a body not declared as JSON.
+// Bodies of the JSON operations but POST /tickets (projects, keys, experiments, approvals,
+// answers): valid ones, and invalid ones with one defect each (a wrong type, a missing
+// or unknown field, a value out of range, fields a caller must never set itself), each
+// refused with 422 naming the field, or 415 for a body not declared as JSON.
 import fc from 'fast-check';
 import { schemaAt, type JsonSchema, type Operation } from './openapi';
+import { SWEEP } from './seed';
 import { arbitraryFor, copy, put, wrongTypes } from './schema-arbitrary';
 import {
   http,
@@ -117,12 +118,14 @@ const BAD_VALUES: Record<string, [InputClass, Json][]> = {
 const SERVER_FIELDS = ['id', 'project_id', 'projectId', 'project', 'prefix', 'hash', 'key'];
 const MORE_FIELDS = ['revoked_at', 'created_by', 'isAdmin', 'operator', 'toString'];
 
-type Mutation = (body: JsonObject, root: JsonSchema, pick: number) => AccessBodyCase;
+/** A defect for the body, or undefined when the body has nothing it applies to. */
+type Mutation = (body: JsonObject, root: JsonSchema, pick: number) => AccessBodyCase | undefined;
 
 const at = <T>(items: readonly T[], pick: number): T => items[pick % items.length];
 
 const mutations: Mutation[] = [
   (body, root, pick) => {
+    if (!Object.keys(body).length) return undefined;
     const name = at(Object.keys(body), pick);
     const value = at(wrongTypes(schemaAt(root, name)), pick >> 4);
     const b = copy(body);
@@ -135,7 +138,8 @@ const mutations: Mutation[] = [
     };
   },
   (body, root, pick) => {
-    const name = at(root.required ?? [], pick);
+    if (!root.required?.length) return undefined;
+    const name = at(root.required, pick);
     const b = copy(body);
     delete b[name];
     return { cls: 'missing-required', what: `without ${name}`, body: b, expect: field422(name) };
@@ -154,6 +158,7 @@ const mutations: Mutation[] = [
   },
   (body, root, pick) => {
     const names = Object.keys(root.properties ?? {}).filter((n) => BAD_VALUES[n]);
+    if (!names.length) return undefined;
     const name = at(names, pick);
     const [cls, value] = at(BAD_VALUES[name], pick >> 4);
     const b = copy(body);
@@ -167,6 +172,7 @@ const mutations: Mutation[] = [
   },
   (body, root, pick) => {
     const names = Object.entries(root.properties ?? {}).filter(([, s]) => s.maxLength);
+    if (!names.length) return undefined;
     const [name, schema] = at(names, pick);
     const b = copy(body);
     b[name] = at(['x', 'é', '😀'], pick >> 4).repeat((schema.maxLength ?? 0) + 1);
@@ -199,11 +205,37 @@ function toCase(op: Operation, path: string, b: AccessBodyCase): Case {
   return { endpoint: op.key, cls: b.cls, what: b.what, wire, expect: b.expect };
 }
 
-/** Invalid bodies for `op` (one of the two above) sent to `path`, one defect each. */
+/** Valid bodies of `op`, each with every field a defect can be put in. */
+function validBodyOf(op: Operation): fc.Arbitrary<JsonObject> {
+  const text = fc.string({ minLength: 1, maxLength: 40 }).filter((t) => t.trim() === t && !!t);
+  switch (op.key) {
+    case 'POST /projects':
+      return projectBody(op);
+    case 'POST /projects/{id}/keys':
+      return keyBody(op);
+    case 'POST /experiments':
+      return fc.constant(SWEEP);
+    case 'POST /tasks/{id}/approve':
+    case 'POST /tasks/{id}/reject':
+      return text.map((comment) => ({ comment }));
+    case 'POST /tasks/{id}/input':
+      return fc.record({ value: text, name: fc.constantFrom('TOKEN', 'CHANNEL') });
+    default:
+      throw new Error(`no valid body known for ${op.key}: add one to validBodyOf`);
+  }
+}
+
+/** Invalid bodies for `op` sent to `path`, one defect each. */
 export function mutatedAccessBodies(op: Operation, path: string): fc.Arbitrary<Case> {
   const root = rootOf(op);
-  const validBody = op.key === 'POST /projects' ? projectBody(op) : keyBody(op);
   return fc
-    .tuple(validBody, fc.nat({ max: mutations.length - 1 }), fc.nat())
-    .map(([body, which, pick]) => toCase(op, path, mutations[which](body, root, pick)));
+    .tuple(validBodyOf(op), fc.nat({ max: mutations.length - 1 }), fc.nat())
+    .map(([body, which, pick]) => {
+      // The first defect from `which` on that applies (an unknown field always does).
+      for (let i = 0; i < mutations.length; i++) {
+        const defect = mutations[(which + i) % mutations.length](body, root, pick);
+        if (defect) return toCase(op, path, defect);
+      }
+      throw new Error(`no defect applies to a body of ${op.key}`);
+    });
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Api, KeyIssued } from './api';
 import type { Operation } from './openapi';
 import type { Principals } from './principals';
-import type { Targets } from './seed';
+import { SWEEP, type Targets } from './seed';
 import type { Outcome } from './types';
 import { handshake } from './ws-auth';
 
@@ -48,14 +48,20 @@ const WS = 'WS /events?ticket={id}';
 // The expected status of each cell: 101 is the stream opening. Cancels of A's finished
 // ticket and task answer 409 to those allowed to cancel (and to approve, reject or answer:
 // the task waits for neither); other projects get 404. The
-// ticket submitted names project A, so another project's key gets 403 for it.
+// ticket submitted names project A, so another project's key gets 403 for it. Deleting
+// A's open ticket is refused with 409 to those allowed to delete.
 // prettier-ignore
 const EXPECTED: Record<string, Row> = {
   //                                 none malf  exp  rev view memb admin other oper
   'POST /tickets':                   [401, 401, 401, 401, 403, 201, 201, 403, 403],
   'GET /tickets':                    [401, 401, 401, 401, 200, 200, 200, 200, 200],
   'GET /tickets/{id}':               [401, 401, 401, 401, 200, 200, 200, 404, 404],
+  'DELETE /tickets/{id}':            [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'POST /tickets/{id}/cancel':       [401, 401, 401, 401, 403, 409, 409, 404, 404],
+  'POST /experiments':               [401, 401, 401, 401, 403, 201, 201, 201, 201],
+  'GET /experiments':                [401, 401, 401, 401, 200, 200, 200, 200, 200],
+  'GET /experiments/{id}':           [401, 401, 401, 401, 200, 200, 200, 404, 404],
+  'DELETE /experiments/{id}':        [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'GET /tasks/{id}':                 [401, 401, 401, 401, 200, 200, 200, 404, 404],
   'POST /tasks/{id}/cancel':         [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'POST /tasks/{id}/approve':        [401, 401, 401, 401, 403, 409, 409, 404, 404],
@@ -90,7 +96,13 @@ function requestOf(row: string, t: Targets, fresh: () => Promise<string>): Promi
     'POST /tickets': { method: 'POST', path: '/tickets', body: nop },
     'GET /tickets': { method: 'GET', path: '/tickets?limit=1' },
     'GET /tickets/{id}': { method: 'GET', path: `/tickets/${t.ticket}` },
+    // A ticket that never ends: deleting it is refused, so no later row loses it.
+    'DELETE /tickets/{id}': { method: 'DELETE', path: `/tickets/${t.openTicket}` },
     'POST /tickets/{id}/cancel': { method: 'POST', path: `/tickets/${t.ticket}/cancel` },
+    'POST /experiments': { method: 'POST', path: '/experiments', body: SWEEP },
+    'GET /experiments': { method: 'GET', path: '/experiments?limit=1' },
+    'GET /experiments/{id}': { method: 'GET', path: `/experiments/${t.experiment}` },
+    'DELETE /experiments/{id}': { method: 'DELETE', path: `/experiments/${t.experiment}` },
     'GET /tasks/{id}': { method: 'GET', path: `/tasks/${t.task}` },
     'POST /tasks/{id}/cancel': { method: 'POST', path: `/tasks/${t.task}/cancel` },
     'POST /tasks/{id}/approve': { method: 'POST', path: `/tasks/${t.task}/approve` },

@@ -4,8 +4,14 @@
 //
 //   operation                        an id of ours                     another project's id, a random UUID
 //   POST /tickets                    201; naming another project: 403
+//   POST /experiments                201
+//   GET  /experiments                200
+//   GET  /experiments/{id}           200                               404
+//   DELETE /experiments/{id}         409 (ours never end)              404
 //   GET  /tickets                    200
 //   GET  /tickets/{id}               200                               404
+//   DELETE /tickets/{id}             200 for a spare (cancelled) one,  404
+//                                    404 once deleted
 //   POST /tickets/{id}/cancel        200, or 409 once it is final      404
 //   GET  /tasks/{id}                 200                               404
 //   POST /tasks/{id}/cancel          200, or 409 once it is final      404
@@ -27,6 +33,7 @@
 import fc from 'fast-check';
 import { TicketStatus } from '@drover/contracts';
 import { keyBody, projectBody } from './access-bodies';
+import { SWEEP } from './seed';
 import type { Operation } from './openapi';
 import { valid, type Expect, type InputClass, type Json } from './types';
 
@@ -35,6 +42,10 @@ type Artifact = { run: string; name: string };
 /** Ids and names the seed produced: the suite's own, and other projects' (`foreign`). */
 export interface Pools {
   tickets: string[];
+  /** Final tickets of ours no other rule reads: DELETE may remove them. */
+  spareTickets: string[];
+  /** Experiments of ours; they never end (nothing runs them). */
+  experiments: string[];
   tasks: string[];
   runs: string[];
   artifacts: Artifact[];
@@ -49,6 +60,7 @@ export interface Pools {
   /** Objects of projects A and B: every read or change of them must be answered 404. */
   foreign: {
     tickets: string[];
+    experiments: string[];
     tasks: string[];
     runs: string[];
     artifacts: Artifact[];
@@ -87,11 +99,12 @@ function queryOf(params: Record<string, string | number | undefined>): string {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-type IdPool = 'tickets' | 'tasks' | 'runs' | 'projects' | 'keys';
+type IdPool = 'tickets' | 'spareTickets' | 'experiments' | 'tasks' | 'runs' | 'projects' | 'keys';
 
 /** The pool's ids of ours, and of other projects. */
 function idsOf(pools: Pools, pool: IdPool): { ours: string[]; theirs: string[] } {
   if (pool === 'projects') return { ours: [pools.project], theirs: pools.foreign.projects };
+  if (pool === 'spareTickets') return { ours: pools.spareTickets, theirs: pools.foreign.tickets };
   return { ours: pools[pool], theirs: pools.foreign[pool] };
 }
 
@@ -100,7 +113,7 @@ type Whose = 'ours' | 'theirs' | 'random';
 /** An id of ours, another project's or a random UUID, with what it is and the class it makes. */
 function anyId(pools: Pools, pool: IdPool) {
   const { ours, theirs } = idsOf(pools, pool);
-  const one = pool === 'keys' ? 'key' : pool.slice(0, -1);
+  const one = { keys: 'key', spareTickets: 'spare ticket' }[pool as string] ?? pool.slice(0, -1);
   return fc
     .oneof(
       { weight: 4, arbitrary: fc.constantFrom(...ours) },
@@ -236,6 +249,11 @@ function newKey(pools: Pools, op: Operation): fc.Arbitrary<ValidRequest> {
 /** By operation key; an operation of the document with no rule stops the suite. */
 export const RULES: Record<string, EndpointRule> = {
   'POST /tickets': { valid: plain('/tickets', 201) },
+  'POST /experiments': { valid: withBody(plain('/experiments', 201), SWEEP) },
+  'GET /experiments': { valid: plain('/experiments', 200), query: { limit: '10' } },
+  'GET /experiments/{id}': { valid: byId('/experiments/{id}', 'experiments', [200]) },
+  // Ours never end, so deleting them is refused.
+  'DELETE /experiments/{id}': { valid: byId('/experiments/{id}', 'experiments', [409]) },
   'GET /tickets': {
     valid: (pools) =>
       ticketsQuery(pools).map((q) => ({
@@ -246,6 +264,8 @@ export const RULES: Record<string, EndpointRule> = {
     query: { status: 'PENDING', limit: '10', cursor: '' },
   },
   'GET /tickets/{id}': { valid: byId('/tickets/{id}', 'tickets', [200]) },
+  // A spare ticket is deleted by the first request that picks it; 404 after.
+  'DELETE /tickets/{id}': { valid: byId('/tickets/{id}', 'spareTickets', [200, 404]) },
   'POST /tickets/{id}/cancel': { valid: byId('/tickets/{id}/cancel', 'tickets', [200, 409]) },
   'GET /tasks/{id}': { valid: byId('/tasks/{id}', 'tasks', [200]) },
   'POST /tasks/{id}/cancel': { valid: byId('/tasks/{id}/cancel', 'tasks', [200, 409]) },
@@ -281,6 +301,7 @@ export function fillPath(template: string, pools: Pools): string {
     ['/runs', pools.runs[0]],
     ['/projects', pools.project],
     ['/keys', pools.keys[0]],
+    ['/experiments', pools.experiments[0]],
     ['/tickets', pools.tickets[0]],
   ];
   const run = pools.artifacts[0];

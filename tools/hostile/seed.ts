@@ -25,6 +25,10 @@ type Artifact = { run: string; name: string };
 export interface Targets {
   project: { id: string; slug: string };
   ticket: string;
+  /** An experiment of A's that never ends: deleting it is refused. */
+  experiment: string;
+  /** A ticket of A's that never ends (nothing runs it): deleting it is refused. */
+  openTicket: string;
   task: string;
   /** A run with log lines and `artifact` recorded. */
   run: string;
@@ -62,6 +66,14 @@ const finished = (repo: string) => ({
   ],
 });
 
+/** An experiment no runner ever takes (the seed stops the runner first): it never ends. */
+export const SWEEP = {
+  agents: ['nop'],
+  n_trials: 2,
+  tasks: [{ name: 'hostile', document: '---\ntitle: a swept task\n---\nNothing to do.\n' }],
+};
+const Experiment = z.object({ id: z.uuid() });
+
 const waiting = {
   title: 'hostile open',
   tasks: [
@@ -97,7 +109,13 @@ async function recorded(
   return { runs, artifacts };
 }
 
-async function targetsOf(api: Api, principals: Principals, ticket: Created): Promise<Targets> {
+async function targetsOf(
+  api: Api,
+  principals: Principals,
+  ticket: Created,
+  openTicket: string,
+  experiment: string,
+): Promise<Targets> {
   const { artifacts } = await recorded(api, ticket);
   const diffRun = artifacts.find((a) => a.name === 'diff.patch')?.run;
   let withLog: Artifact | undefined;
@@ -111,6 +129,8 @@ async function targetsOf(api: Api, principals: Principals, ticket: Created): Pro
   return {
     project: { id, slug },
     ticket: ticket.id,
+    experiment,
+    openTicket,
     task: ticket.tasks[0].id,
     run: withLog.run,
     artifact: withLog.name,
@@ -137,11 +157,22 @@ export async function seed(
   // Its tasks are cancelled one by one; no ticket cancel reaches them first.
   const openTasks = await ours.post('/tickets', Created, waiting);
   const openB = await ours.as(principals.b.admin.key).post('/tickets', Created, waiting);
+  const openA = await a.post('/tickets', Created, waiting);
+  const sweep = await ours.post('/experiments', Experiment, SWEEP);
+  const sweepA = await a.post('/experiments', Experiment, SWEEP);
+  // Tickets of ours to delete: cancelled (final), and read by no other rule.
+  const spare = [
+    await ours.post('/tickets', Created, waiting),
+    await ours.post('/tickets', Created, waiting),
+  ];
+  for (const t of spare) await ours.post(`/tickets/${t.id}/cancel`, z.unknown(), {});
   const { runs, artifacts } = await recorded(ours, done);
   const theirs = await recorded(a, doneA);
   const { nextCursor } = await ours.get('/tickets?limit=1', Page);
   const pools: Pools = {
     tickets: [done.id, open.id],
+    spareTickets: spare.map((t) => t.id),
+    experiments: [sweep.id],
     tasks: [...done.tasks, ...openTasks.tasks].map((t) => t.id),
     runs,
     artifacts,
@@ -151,6 +182,7 @@ export async function seed(
     keys: principals.spare,
     foreign: {
       tickets: [doneA.id, openB.id],
+      experiments: [sweepA.id],
       tasks: [...doneA.tasks, ...openB.tasks].map((t) => t.id),
       runs: theirs.runs,
       artifacts: theirs.artifacts,
@@ -166,5 +198,5 @@ export async function seed(
   log(
     `seed: ${runs.length} runs, ${artifacts.length} artifacts (${artifacts.map((a) => a.name).join(', ')}); project A ${theirs.runs.length} runs`,
   );
-  return { pools, targets: await targetsOf(a, principals, doneA) };
+  return { pools, targets: await targetsOf(a, principals, doneA, openA.id, sweepA.id) };
 }

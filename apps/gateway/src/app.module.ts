@@ -4,7 +4,13 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { GatewayConfig } from '@drover/config';
 import { PrismaService } from '@drover/db';
 import { InfraModule } from '@drover/service-kit';
-import { ApiKeys, ArtifactQueries, Projects, TicketQueries } from '@drover/workflow';
+import {
+  ApiKeys,
+  ArtifactQueries,
+  ExperimentQueries,
+  Projects,
+  TicketQueries,
+} from '@drover/workflow';
 import { ApiErrorFilter } from './api-error';
 import { artifactStoreProvider } from './artifact-store.provider';
 import { ArtifactsController } from './artifacts.controller';
@@ -14,6 +20,7 @@ import { EventTokens } from './auth/event-tokens';
 import { RateLimits, redisProvider } from './auth/rate-limits';
 import { EventsController } from './events.controller';
 import { EventStreamServer, HTTP_SERVER } from './event-stream.server';
+import { ExperimentsController } from './experiments.controller';
 import { OrchestratorCommands } from './orchestrator-commands';
 import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
@@ -45,6 +52,7 @@ export class GatewayModule {
       ],
       controllers: [
         TicketsController,
+        ExperimentsController,
         TasksController,
         ArtifactsController,
         ProjectsController,
@@ -57,6 +65,7 @@ export class GatewayModule {
         { provide: APP_FILTER, useClass: ApiErrorFilter },
         { provide: APP_GUARD, useClass: AccessGuard },
         onPrisma(TicketQueries),
+        onPrisma(ExperimentQueries),
         onPrisma(ArtifactQueries),
         onPrisma(ApiKeys),
         onPrisma(Projects),

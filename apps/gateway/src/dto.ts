@@ -1,10 +1,17 @@
 import { createZodDto } from 'nestjs-zod';
 import { z } from 'zod';
-import { AnswerBody, DecisionBody, SubmitTicket, TicketStatus } from '@drover/contracts';
+import {
+  AnswerBody,
+  DecisionBody,
+  SubmitExperiment,
+  SubmitTicket,
+  TicketStatus,
+} from '@drover/contracts';
 
 export class SubmitTicketDto extends createZodDto(SubmitTicket) {}
 export class DecisionBodyDto extends createZodDto(DecisionBody) {}
 export class AnswerBodyDto extends createZodDto(AnswerBody) {}
+export class SubmitExperimentDto extends createZodDto(SubmitExperiment) {}
 
 export const IdParam = z.object({ id: z.uuid({ message: 'must be a UUID' }) });
 

@@ -3,9 +3,13 @@ import type { z } from 'zod';
 import { GatewayConfig } from '@drover/config';
 import {
   CancelReply,
+  CreateExperimentReply,
+  DeleteTicketReply,
   Subjects,
   TaskCommandReply,
   type CancelRequest,
+  type CreateExperiment,
+  type DeleteTicketRequest,
   type ErrorBody,
   type Subject,
   type TaskCommand,
@@ -31,6 +35,26 @@ export class OrchestratorCommands {
   async cancel(request: CancelRequest) {
     const reply = await this.ask(Subjects.cancel, request, CancelReply, 'cancelling again is safe');
     return { cancelled: reply.cancelled, blocked: reply.blocked };
+  }
+
+  /** Writes an experiment and its ticket. */
+  createExperiment(request: CreateExperiment) {
+    return this.ask(
+      Subjects.experimentCreate,
+      request,
+      CreateExperimentReply,
+      'the experiment may have been written: look for it with GET /experiments before starting it again',
+    );
+  }
+
+  /** Deletes a final ticket; the runs whose artifacts are to be removed. */
+  deleteTicket(request: DeleteTicketRequest) {
+    return this.ask(
+      Subjects.ticketDelete,
+      request,
+      DeleteTicketReply,
+      'deleting again is safe (404 once the first took effect)',
+    );
   }
 
   /** A person's approval, rejection or answer on a waiting task. */

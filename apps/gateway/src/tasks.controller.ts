@@ -149,7 +149,8 @@ export class TasksController {
   ) {
     const { id } = parseOrThrow(IdParam, params, 'path');
     // A decision without a comment may come without a body; a body must be JSON.
-    if (req.get('content-type') !== undefined) requireJson(req);
+    const sent = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding');
+    if (sent || req.get('content-type') !== undefined) requireJson(req);
     const { comment } = parseOrThrow(DecisionBody, body ?? {}, 'body');
     const by = { keyId: caller.keyId, name: caller.keyName };
     await this.commands.actOnTask({ op, taskId: id, projectId: caller.projectId, by, comment });

@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import {
   Body,
   Controller,
+  Delete,
+  Inject,
+  Logger,
   Get,
   HttpCode,
   Param,
@@ -27,7 +30,9 @@ import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
 import { InvalidCursorError, TicketQueries, ticketProblem, type Caller } from '@drover/workflow';
+import type { ArtifactStore } from '@drover/storage';
 import { ApiError, parseOrThrow } from './api-error';
+import { ARTIFACT_STORE } from './artifact-store.provider';
 import { CallerOf, Needs } from './auth/access';
 import { OrchestratorCommands } from './orchestrator-commands';
 import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
@@ -50,7 +55,10 @@ export class TicketsController {
     private readonly queries: TicketQueries,
     private readonly config: GatewayConfig,
     private readonly commands: OrchestratorCommands,
+    @Inject(ARTIFACT_STORE) private readonly store: ArtifactStore,
   ) {}
+
+  private readonly logger = new Logger(TicketsController.name);
 
   @Post()
   @Needs('member')
@@ -186,6 +194,40 @@ export class TicketsController {
     const { projectId } = caller;
     const result = await this.commands.cancel({ target: 'ticket', id, projectId });
     return { ...result, ticket: await this.queries.getTicket(projectId, id) };
+  }
+
+  @Delete(':id')
+  @Needs('member')
+  @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
+  @ApiOperation({
+    summary:
+      'Delete a final ticket with its tasks, runs, logs, artifacts and events (`drover clean`)',
+  })
+  @ApiResponse({ status: 200, description: 'What was deleted' })
+  @ApiResponse({ status: 404, description: 'No such ticket' })
+  @ApiResponse({ status: 409, description: 'The ticket is not final: cancel it first' })
+  async remove(@CallerOf() caller: Caller, @Param() params: unknown) {
+    const { id } = parseOrThrow(IdParam, params, 'path');
+    const reply = await this.commands.deleteTicket({ ticketId: id, projectId: caller.projectId });
+    // The rows are gone; the stored files follow (a failure leaves files no row serves).
+    let artifacts = 0;
+    for (const runId of reply.runIds) {
+      try {
+        await this.store.removeRun(runId);
+        artifacts++;
+      } catch (error) {
+        this.logger.warn(`artifacts of run ${runId} not removed: ${(error as Error).message}`);
+      }
+    }
+    return {
+      deleted: {
+        ticketId: id,
+        tasks: reply.tasks,
+        runs: reply.runIds.length,
+        events: reply.events,
+      },
+      artifactsRemovedForRuns: artifacts,
+    };
   }
 
   @Get(':id')

@@ -7,7 +7,9 @@ import {
   ActOnTask,
   AppendRunLog,
   CancelWork,
+  CreateExperimentUseCase,
   CreateTicket,
+  DeleteTicket,
   FireTimer,
   RecordArtifact,
   RecordRunFinished,
@@ -18,13 +20,18 @@ import { OrchestratorHandlers } from './orchestrator.handlers';
 @Module({})
 export class OrchestratorModule {
   static register(config: OrchestratorConfig): DynamicModule {
-    const withTimers = [RecordRunFinished, AppendRunLog, RecordArtifact, CancelWork, FireTimer].map(
-      (UseCase) => ({
-        provide: UseCase,
-        inject: [PrismaService, TimerQueue],
-        useFactory: (prisma: PrismaService, timers: TimerQueue) => new UseCase(prisma, timers),
-      }),
-    );
+    const withTimers = [
+      RecordRunFinished,
+      AppendRunLog,
+      RecordArtifact,
+      CancelWork,
+      FireTimer,
+      DeleteTicket,
+    ].map((UseCase) => ({
+      provide: UseCase,
+      inject: [PrismaService, TimerQueue],
+      useFactory: (prisma: PrismaService, timers: TimerQueue) => new UseCase(prisma, timers),
+    }));
     return {
       module: OrchestratorModule,
       imports: [
@@ -65,6 +72,12 @@ export class OrchestratorModule {
               leaseHeartbeats: config.DROVER_STALE_AFTER_HEARTBEATS,
               timeoutGraceMs: config.ORCHESTRATOR_TIMEOUT_GRACE_MS,
             }),
+        },
+        {
+          provide: CreateExperimentUseCase,
+          inject: [PrismaService, CreateTicket],
+          useFactory: (prisma: PrismaService, createTicket: CreateTicket) =>
+            new CreateExperimentUseCase(prisma, createTicket),
         },
         {
           provide: ActOnTask,

@@ -2,6 +2,8 @@ import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common'
 import {
   CancelRequest,
   Consumers,
+  CreateExperiment,
+  DeleteTicketRequest,
   RunArtifactStored,
   RunFinished,
   RunLogAppended,
@@ -11,7 +13,9 @@ import {
   TaskCommand,
   type CancelReply,
   type TaskCommandReply,
+  type CreateExperimentReply,
   type CreateTicketReply,
+  type DeleteTicketReply,
   type StartRunReply,
 } from '@drover/contracts';
 import { OrchestratorConfig } from '@drover/config';
@@ -24,7 +28,9 @@ import {
   ActOnTask,
   AppendRunLog,
   CancelWork,
+  CreateExperimentUseCase,
   CreateTicket,
+  DeleteTicket,
   FireTimer,
   RecordArtifact,
   RecordRunFinished,
@@ -62,6 +68,8 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
     private readonly cancelWork: CancelWork,
     private readonly fireTimer: FireTimer,
     private readonly actOnTask: ActOnTask,
+    private readonly deleteTicket: DeleteTicket,
+    private readonly createExperiment: CreateExperimentUseCase,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -85,6 +93,26 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
         return reply;
       },
       refusals('cancel'),
+    );
+    this.bus.serve<typeof CreateExperiment, CreateExperimentReply>(
+      Subjects.experimentCreate,
+      CreateExperiment,
+      async (request, envelope) => {
+        const reply = await this.createExperiment.execute(
+          request,
+          envelope.correlationId,
+          envelope.id,
+        );
+        this.relay.kick();
+        return reply;
+      },
+      refusals('write the experiment'),
+    );
+    this.bus.serve<typeof DeleteTicketRequest, DeleteTicketReply>(
+      Subjects.ticketDelete,
+      DeleteTicketRequest,
+      (request, envelope) => this.deleteTicket.execute(request, envelope.correlationId),
+      refusals('delete the ticket'),
     );
     this.bus.serve<typeof TaskCommand, TaskCommandReply>(
       Subjects.taskCommand,

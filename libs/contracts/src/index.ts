@@ -3,6 +3,7 @@ export * from './decisions';
 export * from './domain';
 export * from './envelope';
 export * from './events';
+export * from './experiments';
 export * from './runners';
 export * from './runs';
 export * from './secrets';

@@ -20,6 +20,10 @@ export const Subjects = {
   runDispatched: 'drover.scheduler.run.dispatched.v1',
   /** outbox: a run's status changed. */
   runChanged: 'drover.orchestrator.run.changed.v1',
+  /** gateway -> orchestrator (request/reply): write an experiment (a sweep) and its ticket. */
+  experimentCreate: 'drover.orchestrator.experiment.create.v1',
+  /** gateway -> orchestrator (request/reply): delete a final ticket and what it holds. */
+  ticketDelete: 'drover.orchestrator.ticket.delete.v1',
   /** gateway -> orchestrator (request/reply): cancel a ticket or a task. */
   cancel: 'drover.orchestrator.work.cancel.v1',
   /** gateway -> orchestrator (request/reply): approve or reject a task waiting for approval. */

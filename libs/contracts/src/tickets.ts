@@ -78,7 +78,8 @@ export function durationSeconds(duration: number | string): number {
   return Number.parseInt(duration, 10) * unit;
 }
 
-export const TaskInput = z
+/** A task's fields, each checked alone; `TaskInput` adds the checks across them. */
+export const TaskFields = z
   .object({
     key: TaskKey,
     title: Text(1, 500).optional(),
@@ -105,26 +106,27 @@ export const TaskInput = z
     /** The phase the task belongs to (set from `phases`; a label when given on a task). */
     phase: PhaseName.optional(),
   })
-  .strict()
-  .superRefine((task, ctx) => {
-    for (const problem of specProblems(task.agent, task)) {
-      ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
-    }
-    if (task.approval_timeout !== undefined && !task.requires_approval) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['approval_timeout'],
-        message: 'needs requires_approval: true',
-      });
-    }
-    if (task.timeout !== undefined && task.timeout_seconds !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['timeout'],
-        message: 'give timeout or timeout_seconds, not both',
-      });
-    }
-  });
+  .strict();
+
+export const TaskInput = TaskFields.superRefine((task, ctx) => {
+  for (const problem of specProblems(task.agent, task)) {
+    ctx.addIssue({ code: 'custom', path: [problem.path], message: problem.message });
+  }
+  if (task.approval_timeout !== undefined && !task.requires_approval) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['approval_timeout'],
+      message: 'needs requires_approval: true',
+    });
+  }
+  if (task.timeout !== undefined && task.timeout_seconds !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['timeout'],
+      message: 'give timeout or timeout_seconds, not both',
+    });
+  }
+});
 export type TaskInput = z.infer<typeof TaskInput>;
 
 export const ProjectSlug = z
@@ -211,6 +213,24 @@ export function expandPhases(phases: readonly PhaseInput[]): TaskInput[] {
   });
 }
 
+/**
+ * A task of a sweep as its document gives it: one task whose fields are each
+ * checked, but not against an agent (the sweep gives each trial its agent and
+ * checks the trial then: a task may carry a prompt, a solution and steps at once).
+ */
+export const SweepDocument = z
+  .object({
+    title: Text(1, 500),
+    project: ProjectSlug.optional(),
+    priority: Priority.optional(),
+    description: Text(1, PIPELINE_LIMITS.descriptionLength).optional(),
+    labels: z.array(Label).max(PIPELINE_LIMITS.labels).optional(),
+    budget_usd: z.number().positive().max(PIPELINE_LIMITS.budgetUsd).optional(),
+    tasks: z.array(TaskFields).length(1, 'a swept task is one task'),
+  })
+  .strict();
+export type SweepDocument = z.output<typeof SweepDocument>;
+
 /** A task's resolved retry and timeout policy, as stored with it. */
 export interface TaskPolicy {
   maxAttempts: number;
@@ -255,6 +275,22 @@ export const CancelRequest = z.discriminatedUnion('target', [
   z.object({ target: z.literal('task'), id: z.uuid(), projectId: z.uuid() }),
 ]);
 export type CancelRequest = z.infer<typeof CancelRequest>;
+
+/** Deletes a final ticket of the caller's project with its tasks, runs, logs and events. */
+export const DeleteTicketRequest = z.object({ ticketId: z.uuid(), projectId: z.uuid() });
+export type DeleteTicketRequest = z.infer<typeof DeleteTicketRequest>;
+
+export const DeleteTicketReply = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    /** The runs whose artifacts are to be removed from the artifact store. */
+    runIds: z.array(z.uuid()),
+    tasks: z.number().int(),
+    events: z.number().int(),
+  }),
+  z.object({ ok: z.literal(false), status: z.number().int(), error: ErrorBody }),
+]);
+export type DeleteTicketReply = z.infer<typeof DeleteTicketReply>;
 
 export const CancelReply = z.discriminatedUnion('ok', [
   z.object({

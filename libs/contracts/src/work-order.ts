@@ -16,7 +16,7 @@ import {
 } from 'yaml';
 import type { z } from 'zod';
 import { CommandStep, isCliAgent, Resources } from './task-spec';
-import { PhaseInput, RetryInput, SubmitTicket, TaskInput } from './tickets';
+import { PhaseInput, RetryInput, SubmitTicket, SweepDocument, TaskInput } from './tickets';
 
 /**
  * A problem in a work order or ticket document. `path` is the field as the
@@ -31,8 +31,8 @@ export interface LocatedIssue {
   column?: number;
 }
 
-export type ParsedTicket =
-  { ok: true; ticket: SubmitTicket } | { ok: false; issues: LocatedIssue[] };
+export type ParsedDocument<T> = { ok: true; ticket: T } | { ok: false; issues: LocatedIssue[] };
+export type ParsedTicket = ParsedDocument<SubmitTicket>;
 
 /** Bounds that keep a hostile document cheap to refuse. */
 export const DOCUMENT_LIMITS = {
@@ -138,6 +138,30 @@ const FIRST_LINE: Position = { line: 1, column: 1 };
  * file's name) gives the task key when the front matter has none.
  */
 export function parseWorkOrder(text: string, name?: string): ParsedTicket {
+  return readWorkOrder(text, name, SubmitTicket, false);
+}
+
+/**
+ * A task of a sweep, as a work order or a one-task ticket document: its fields
+ * checked alone, not against an agent (each trial's agent is checked when the
+ * sweep is expanded); a work order's body is always the prompt.
+ */
+export function parseSweepTask(
+  text: string,
+  format: 'markdown' | 'yaml' | 'json',
+  name?: string,
+): ParsedDocument<SweepDocument> {
+  return format === 'markdown'
+    ? readWorkOrder(text, name, SweepDocument, true)
+    : readTicketDocument(text, format, SweepDocument);
+}
+
+function readWorkOrder<T>(
+  text: string,
+  name: string | undefined,
+  schema: z.ZodType<T>,
+  template: boolean,
+): ParsedDocument<T> {
   const tooBig = sizeProblem(text, DOCUMENT_LIMITS.documentBytes, 'the work order');
   if (tooBig) return failed([issue('', tooBig, FIRST_LINE)]);
   const parts = splitWorkOrder(text);
@@ -152,11 +176,13 @@ export function parseWorkOrder(text: string, name?: string): ParsedTicket {
   }
   issues.push(...unknownFields(yaml, root));
   const agent = fields.agent ?? 'command';
-  const cli = typeof agent === 'string' && isCliAgent(agent);
+  const cli = template || (typeof agent === 'string' && isCliAgent(agent));
   const body = bodyOf(parts);
-  if (cli && !body.text) issues.push(issue('body', 'the body is the prompt and is empty', body.at));
+  if (cli && !template && !body.text) {
+    issues.push(issue('body', 'the body is the prompt and is empty', body.at));
+  }
   const ticket = workOrderTicket(fields, body.text, cli, name);
-  const result = SubmitTicket.safeParse(ticket);
+  const result = schema.safeParse(ticket);
   if (result.success && issues.length === 0) return { ok: true, ticket: result.data };
   for (const { path, message } of result.success ? [] : zodIssues(result.error)) {
     const target = workOrderPath(path);
@@ -168,6 +194,14 @@ export function parseWorkOrder(text: string, name?: string): ParsedTicket {
 
 /** A whole ticket (`title`, `tasks` or `phases`, ...) as YAML or JSON. */
 export function parseTicketDocument(text: string, format: 'yaml' | 'json'): ParsedTicket {
+  return readTicketDocument(text, format, SubmitTicket);
+}
+
+function readTicketDocument<T>(
+  text: string,
+  format: 'yaml' | 'json',
+  schema: z.ZodType<T>,
+): ParsedDocument<T> {
   const tooBig = sizeProblem(text, DOCUMENT_LIMITS.documentBytes, 'the ticket document');
   if (tooBig) return failed([issue('', tooBig, FIRST_LINE)]);
   const source = text.replace(/^\uFEFF/, '');
@@ -180,7 +214,7 @@ export function parseTicketDocument(text: string, format: 'yaml' | 'json'): Pars
     const problem = `a ticket document must be a mapping with title and tasks or phases; it is ${kindOf(yaml.doc.contents)}`;
     return failed([issue('', problem, yaml.at(offsetOf(yaml.doc.contents)))]);
   }
-  const result = SubmitTicket.safeParse(value);
+  const result = schema.safeParse(value);
   if (result.success && issues.length === 0) return { ok: true, ticket: result.data };
   for (const { path, message } of result.success ? [] : zodIssues(result.error)) {
     issues.push(issue(path, message, yaml.at(locate(yaml, path))));
@@ -582,7 +616,7 @@ function issue(path: readonly Segment[] | string, message: string, at?: Position
 }
 
 /** Every issue once, by line (zod reports a work order's title for the ticket and its task). */
-function failed(issues: readonly LocatedIssue[]): ParsedTicket {
+function failed(issues: readonly LocatedIssue[]): { ok: false; issues: LocatedIssue[] } {
   const seen = new Set<string>();
   const unique = issues.filter((i) => {
     const id = JSON.stringify([i.path, i.message, i.line, i.column]);

@@ -15,6 +15,7 @@ import {
 } from '@drover/testing';
 import { TimerQueue } from '@drover/timers';
 import { DEFAULT_PROJECT } from './access/projects';
+import { TicketQueries } from './ticket-queries';
 import { CreateTicket } from './use-cases/create-ticket';
 import { FireTimer } from './use-cases/fire-timer';
 import { RecordRunFinished } from './use-cases/record-run-finished';
@@ -94,7 +95,13 @@ async function ticketStatus(ticketId: string) {
 async function finish(
   ticketId: string,
   key: string,
-  how: { outcome?: 'SUCCEEDED' | 'FAILED' | 'NEEDS_INPUT'; output?: object; input?: InputAsk } = {},
+  how: {
+    outcome?: 'SUCCEEDED' | 'FAILED' | 'NEEDS_INPUT';
+    output?: object;
+    input?: InputAsk;
+    costUsd?: number;
+    errorClass?: 'INFRA';
+  } = {},
 ) {
   await leaseReadyTasks(env.prisma);
   const run = await newestRun(env.prisma, ticketId, key);
@@ -110,9 +117,14 @@ async function finish(
     runnerId: 'runner-1',
     outcome,
     exitCode: outcome === 'FAILED' ? 1 : 0,
-    errorClass: null,
+    errorClass: how.errorClass ?? null,
     errorMessage: outcome === 'FAILED' ? 'exit status 1' : null,
-    result: { output: how.output ?? null },
+    result: {
+      output: how.output ?? null,
+      ...(how.costUsd === undefined
+        ? {}
+        : { costUsd: how.costUsd, inputTokens: 1000, outputTokens: 200 }),
+    },
     finishedAt: new Date().toISOString(),
     ...(how.input ? { input: how.input } : {}),
   });
@@ -389,5 +401,50 @@ describe('requests for input', () => {
       where: { taskId: deploy.id },
     });
     expect(request.value).toBeNull();
+  });
+});
+
+describe('cost, tokens and budgets', () => {
+  it('sums what runs report into their task and ticket', async () => {
+    const ticketId = await create({ tasks: [step('a'), step('b'), step('c')] });
+    await finish(ticketId, 'a', { costUsd: 0.25 });
+    await finish(ticketId, 'b', { costUsd: 0.5 });
+    await finish(ticketId, 'c');
+    const ticket = await new TicketQueries(env.prisma).getTicket(DEFAULT_PROJECT.id, ticketId);
+    expect(ticket?.usage).toEqual({ costUsd: 0.75, inputTokens: 2000, outputTokens: 400 });
+    expect(ticket?.tasks.map((t) => t.usage.costUsd)).toEqual([0.25, 0.5, null]);
+  });
+
+  it('starts nothing more once a run has spent the budget: waiting tasks fail with the reason', async () => {
+    const ticketId = await create({
+      budget_usd: 1,
+      tasks: [
+        step('a'),
+        step('b', ['a']),
+        step('c', ['b']),
+        step('d', [], { retry: { max_attempts: 3 } }),
+      ],
+    });
+    await finish(ticketId, 'd', { outcome: 'FAILED', errorClass: 'INFRA', costUsd: 0.4 });
+    expect((await statuses(ticketId)).d).toBe('RETRY_WAIT');
+    await finish(ticketId, 'a', { costUsd: 0.7 });
+    const after = await tasks(ticketId);
+    expect(after.a.status).toBe('SUCCEEDED');
+    for (const key of ['b', 'c', 'd']) {
+      expect(after[key].status).toBe('FAILED');
+      expect(after[key].reason).toMatch(/budget of \$1\.00 is spent \(\$1\.10\)/);
+    }
+    expect(await ticketStatus(ticketId)).toBe('FAILED');
+  });
+
+  it('does not retry a failed run once the budget is spent', async () => {
+    const ticketId = await create({
+      budget_usd: 0.5,
+      tasks: [step('a', [], { retry: { max_attempts: 3 } })],
+    });
+    await finish(ticketId, 'a', { outcome: 'FAILED', errorClass: 'INFRA', costUsd: 0.6 });
+    const { a } = await tasks(ticketId);
+    expect(a.status).toBe('FAILED');
+    expect(a.reason).toMatch(/not retried: the ticket's budget of \$0\.50 is spent/);
   });
 });

@@ -18,7 +18,8 @@ import {
 } from './outbox-messages';
 import { backoffMs, shouldRetry } from './retry-policy';
 import { askForInput, MAX_INPUT_ROUNDS } from './inputs';
-import { afterTaskEnded } from './task-ending';
+import { spentBudget, stopForBudget, usageOf } from './budget';
+import { afterTaskEnded, closeTasks } from './task-ending';
 import type { Effects } from './use-cases/report-use-case';
 
 /** How a run ends, whoever decided it: its runner, a timer, the reconciler, a cancel. */
@@ -87,8 +88,11 @@ export async function endRun(
     : errorClass === null
       ? 'SUCCEEDED'
       : runStatusForError(errorClass);
+  const usage = usageOf(ending.result);
   const [run] = await tx.$queryRaw<RunRow[]>`
     UPDATE run SET status = ${runStatus}::"RunStatus",
+                   cost_usd = ${usage.costUsd}, input_tokens = ${usage.inputTokens},
+                   output_tokens = ${usage.outputTokens},
                    runner_id = COALESCE(${ending.runnerId ?? null}, runner_id),
                    finished_at = ${ending.finishedAt}, exit_code = ${ending.exitCode},
                    error_class = ${errorClass}::"ErrorClass", error_message = ${ending.errorMessage},
@@ -119,19 +123,20 @@ export async function endRun(
     backoffCapMs: task.backoff_cap_ms,
   };
 
+  // A run that spent what was left of its ticket's budget: nothing starts after it.
+  const overBudget = usage.costUsd === null ? undefined : await spentBudget(tx, task.ticket_id);
+  let reason: string | null = null;
   if (asks && ending.input) {
-    if (await askForInput(tx, { ...ref, status: task.status }, run.id, ending.input, events)) {
+    if (
+      !overBudget &&
+      (await askForInput(tx, { ...ref, status: task.status }, run.id, ending.input, events))
+    ) {
       return true;
     }
-    const reason = `asked for input ${MAX_INPUT_ROUNDS} times; no more requests are taken`;
-    await tx.$executeRaw`
-      UPDATE task SET status = 'FAILED', reason = ${reason}, finished_at = now(), updated_at = now()
-      WHERE id = ${task.id}::uuid`;
-    events.push(taskChanged(ref, 'FAILED', task.status, { attempt: run.attempt, reason }));
-    await afterTaskEnded(tx, ref, 'FAILED', events, 0, effects);
-    return true;
-  }
-  if (ending.outcome === 'RELEASED' && run.attempt < policy.maxAttempts) {
+    reason = overBudget
+      ? "asked for input, but the ticket's budget is spent"
+      : `asked for input ${MAX_INPUT_ROUNDS} times; no more requests are taken`;
+  } else if (ending.outcome === 'RELEASED' && run.attempt < policy.maxAttempts && !overBudget) {
     // Given back by a runner shutting down: not the task's fault, no backoff.
     await tx.$executeRaw`
       UPDATE task SET status = 'READY', ready_at = now(), updated_at = now()
@@ -139,7 +144,9 @@ export async function endRun(
     events.push(taskChanged(ref, 'READY', task.status, { attempt: run.attempt }));
     return true;
   }
-  if (errorClass !== null && shouldRetry(policy, run.attempt, errorClass)) {
+  if (errorClass !== null && overBudget && shouldRetry(policy, run.attempt, errorClass)) {
+    reason = `not retried: the ticket's budget of $${overBudget.budget.toFixed(2)} is spent`;
+  } else if (errorClass !== null && shouldRetry(policy, run.attempt, errorClass)) {
     const retryAt = new Date(Date.now() + backoffMs(policy, run.attempt));
     await tx.$executeRaw`
       UPDATE task SET status = 'RETRY_WAIT', retry_at = ${retryAt}, updated_at = now()
@@ -153,12 +160,19 @@ export async function endRun(
     });
     return true;
   }
-  const final = finalStatus(errorClass);
+  const final = reason ? 'FAILED' : finalStatus(errorClass);
   await tx.$executeRaw`
-    UPDATE task SET status = ${final}::"TaskStatus", finished_at = now(), updated_at = now()
+    UPDATE task SET status = ${final}::"TaskStatus", reason = COALESCE(${reason}, reason),
+                    finished_at = now(), updated_at = now()
     WHERE id = ${task.id}::uuid`;
-  events.push(taskChanged(ref, final, task.status, { attempt: run.attempt }));
+  events.push(
+    taskChanged(ref, final, task.status, { attempt: run.attempt, reason: reason ?? undefined }),
+  );
   await afterTaskEnded(tx, ref, final, events, 0, effects);
+  if (overBudget) {
+    const stopped = await stopForBudget(tx, task.ticket_id, overBudget, events);
+    if (stopped) await closeTasks(tx, task.ticket_id, stopped, events);
+  }
   return true;
 }
 

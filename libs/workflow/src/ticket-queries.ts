@@ -26,6 +26,26 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
 
 export class InvalidCursorError extends Error {}
 
+/** What runs cost, as their agents reported it (null: none reported anything). */
+export interface Usage {
+  costUsd: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+}
+
+const NO_USAGE: Usage = { costUsd: null, inputTokens: null, outputTokens: null };
+
+/** The sum of usages; a figure stays null when no part reported it. */
+export function total(parts: readonly Usage[]): Usage {
+  const sum = (key: keyof Usage) =>
+    parts.reduce<number | null>((acc, p) => (p[key] === null ? acc : (acc ?? 0) + p[key]), null);
+  return {
+    costUsd: sum('costUsd'),
+    inputTokens: sum('inputTokens'),
+    outputTokens: sum('outputTokens'),
+  };
+}
+
 const ticketFields = {
   id: true,
   title: true,
@@ -139,13 +159,16 @@ export class TicketQueries {
       }),
     );
     if (!ticket) return null;
+    const usage = await this.usageByTask(id);
     const { project, tasks, ...rest } = ticket;
     return {
       ...rest,
       project: project.slug,
+      usage: total([...usage.values()]),
       tasks: tasks.map(({ dependsOn, whenExpr, ...t }) => ({
         ...t,
         when: whenExpr,
+        usage: usage.get(t.id) ?? NO_USAGE,
         dependsOn: dependsOn.map((d) => d.dependsOn.key),
       })),
     };
@@ -211,6 +234,9 @@ export class TicketQueries {
               errorMessage: true,
               result: true,
               logLines: true,
+              costUsd: true,
+              inputTokens: true,
+              outputTokens: true,
             },
           },
         },
@@ -221,10 +247,20 @@ export class TicketQueries {
     // Secret env values are never returned: not even sealed.
     return {
       ...rest,
+      usage: total(rest.runs),
       when: whenExpr,
       spec: maskSpec(rest.spec),
       dependsOn: dependsOn.map((d) => d.dependsOn),
     };
+  }
+
+  /** Cost and tokens the runs of a ticket's tasks reported, per task. */
+  private async usageByTask(ticketId: string): Promise<Map<string, Usage>> {
+    const rows = await this.prisma.$queryRaw<({ task_id: string } & Usage)[]>`
+      SELECT task_id, sum(cost_usd)::float8 AS "costUsd", sum(input_tokens)::float8 AS "inputTokens",
+             sum(output_tokens)::float8 AS "outputTokens"
+      FROM run WHERE ticket_id = ${ticketId}::uuid GROUP BY task_id`;
+    return new Map(rows.map(({ task_id, ...usage }) => [task_id, usage]));
   }
 
   /**

@@ -58,21 +58,27 @@ function templatedTexts(spec: TaskSpec): string[] {
 }
 
 /**
- * The upstream steps a task refers to: status, and the output its latest run
- * wrote (the JSON object a run leaves in `result.output`).
+ * The upstream steps a task refers to: status, the output its latest run wrote
+ * (the JSON object a run leaves in `result.output`) and that run's error (or why
+ * the step ended without one).
  */
 async function loadFacts(tx: Tx, ticketId: string, keys: readonly string[]): Promise<StepFacts> {
   if (!keys.length) return new Map();
-  const rows = await tx.$queryRaw<{ key: string; status: string; output: unknown }[]>`
-    SELECT t.key, t.status::text AS status,
-           (SELECT r.result -> 'output' FROM run r WHERE r.task_id = t.id
-            ORDER BY r.attempt DESC LIMIT 1) AS output
-    FROM task t WHERE t.ticket_id = ${ticketId}::uuid AND t.key = ANY(${[...new Set(keys)]}::text[])`;
+  const rows = await tx.$queryRaw<
+    { key: string; status: string; output: unknown; error: string | null }[]
+  >`
+    SELECT t.key, t.status::text AS status, r.result -> 'output' AS output,
+           COALESCE(r.error_message, t.reason) AS error
+    FROM task t
+    LEFT JOIN LATERAL (SELECT result, error_message FROM run WHERE task_id = t.id
+                       ORDER BY attempt DESC LIMIT 1) r ON true
+    WHERE t.ticket_id = ${ticketId}::uuid AND t.key = ANY(${[...new Set(keys)]}::text[])`;
   return new Map(
     rows.map((r) => [
       r.key,
       {
         status: r.status,
+        error: r.error,
         output:
           typeof r.output === 'object' && r.output !== null && !Array.isArray(r.output)
             ? (r.output as Record<string, unknown>)

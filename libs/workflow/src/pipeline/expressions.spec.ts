@@ -156,7 +156,7 @@ describe(parseRef.name, () => {
   ])('rejects %s with the shape a reference must have', (text) => {
     expect(parseRef(text)).toEqual({
       ok: false,
-      message: `${JSON.stringify(text)} is not a reference: expected steps.<key>.output[.<field>...] or steps.<key>.status`,
+      message: `${JSON.stringify(text)} is not a reference: expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error`,
     });
   });
 
@@ -319,15 +319,15 @@ describe(parseTemplate.name, () => {
     ['{{ steps.a.status | upper }}', 'at 18: expected "}}" after steps.a.status, found "|"'],
     [
       'x {{ steps.lint.outputs }}',
-      'at 5: "steps.lint.outputs" is not a reference: expected steps.<key>.output[.<field>...] or steps.<key>.status',
+      'at 5: "steps.lint.outputs" is not a reference: expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error',
     ],
     [
       '{{ steps. }}',
-      'at 3: "steps." is not a reference: expected steps.<key>.output[.<field>...] or steps.<key>.status',
+      'at 3: "steps." is not a reference: expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error',
     ],
     [
       '{{steps.x.output.}}',
-      'at 2: "steps.x.output." is not a reference: expected steps.<key>.output[.<field>...] or steps.<key>.status',
+      'at 2: "steps.x.output." is not a reference: expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error',
     ],
     [
       '{{ steps.X.status }}',
@@ -533,11 +533,11 @@ describe(parseCondition.name, () => {
     ['(true)(false)', 'at 6: "(true)" is not a function: conditions have no calls'],
     [
       'steps.lint.outputs > 0',
-      'at 0: "steps.lint.outputs" is not a reference: expected steps.<key>.output[.<field>...] or steps.<key>.status',
+      'at 0: "steps.lint.outputs" is not a reference: expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error',
     ],
     [
       'steps == 1',
-      'at 0: "steps" is not a reference: expected steps.<key>.output[.<field>...] or steps.<key>.status',
+      'at 0: "steps" is not a reference: expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error',
     ],
     ['steps.lint.status = "x"', 'at 18: unknown operator "=" (use == to compare)'],
     ['steps.lint.status === "x"', 'at 18: unknown operator "===" (use ==)'],
@@ -826,5 +826,22 @@ describe(evaluateCondition.name, () => {
 describe(formatParseFailure.name, () => {
   it('puts the index first', () => {
     expect(formatParseFailure({ index: 14, message: 'expected x' })).toBe('at 14: expected x');
+  });
+});
+
+describe('steps.<key>.error', () => {
+  const facts: StepFacts = new Map([
+    ['build', { status: 'FAILED', output: null, error: 'make exited with 2' }],
+    ['lint', { status: 'SUCCEEDED', output: {} }],
+  ]);
+
+  it("reads a step's error message, null when it had none", () => {
+    expect(render('why: {{steps.build.error}}', 'text', facts)).toBe('why: make exited with 2');
+    expect(render('{{steps.lint.error}}', 'text', facts)).toBe('null');
+    expect(evaluate('steps.build.error != null and steps.lint.error == null', facts)).toBe(true);
+  });
+
+  it('takes no path after error', () => {
+    expect(parseRef('steps.build.error.code')).toMatchObject({ ok: false });
   });
 });

@@ -6,14 +6,20 @@
  * the only property access on user data is the own-property walk in `resolveRef`.
  */
 
-/** What is known about each finished step, by key: how it ended and the output its run wrote. */
+/**
+ * What is known about each finished step, by key: how it ended, the output its
+ * run wrote, and its run's error message (null when it had none).
+ */
 export type StepFacts = ReadonlyMap<
   string,
-  { status: string; output: Record<string, unknown> | null }
+  { status: string; output: Record<string, unknown> | null; error?: string | null }
 >;
 
-/** `steps.<key>.status`, or `steps.<key>.output` followed by object fields and array indexes. */
-export type StepRef = { step: string; kind: 'status' | 'output'; path: string[] };
+/**
+ * `steps.<key>.status`, `steps.<key>.error`, or `steps.<key>.output` followed by
+ * object fields and array indexes.
+ */
+export type StepRef = { step: string; kind: 'status' | 'error' | 'output'; path: string[] };
 
 /** Where a text fails to parse (0-based index into it) and what was wrong there. */
 export type ParseFailure = { ok: false; index: number; message: string };
@@ -28,7 +34,8 @@ const STEP_KEY = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const SEGMENT = /^(?:[A-Za-z_][A-Za-z0-9_-]*|0|[1-9][0-9]*)$/;
 const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
 const REF_CHAR = /[A-Za-z0-9_.-]/;
-const REF_SHAPE = 'expected steps.<key>.output[.<field>...] or steps.<key>.status';
+const REF_SHAPE =
+  'expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error';
 
 /** Renders a failure the way submission errors show it: `at 14: expected ...`. */
 export function formatParseFailure(failure: { index: number; message: string }): string {
@@ -56,7 +63,9 @@ export function parseRef(
   if (!STEP_KEY.test(step)) {
     return bad(`${JSON.stringify(step)} is not a step key (a-z, 0-9, "_", "-")`);
   }
-  if (kind === 'status' && path.length === 0) return { ok: true, ref: { step, kind, path } };
+  if ((kind === 'status' || kind === 'error') && path.length === 0) {
+    return { ok: true, ref: { step, kind, path } };
+  }
   if (kind === 'output' && path.every((segment) => SEGMENT.test(segment))) {
     return { ok: true, ref: { step, kind, path } };
   }
@@ -122,6 +131,7 @@ export function resolveRef(
   const fact = facts.get(ref.step);
   if (!fact) return { ok: false, message: `steps.${ref.step} has not run` };
   if (ref.kind === 'status') return { ok: true, value: fact.status };
+  if (ref.kind === 'error') return { ok: true, value: fact.error ?? null };
   if (fact.output === null) {
     return { ok: false, message: `steps.${ref.step} has no output (it ended ${fact.status})` };
   }

@@ -104,7 +104,7 @@ describe(checkPipelineReferences.name, () => {
       {
         path: 'tasks.2.steps.0.run',
         message:
-          'at 8: "steps.a.outputs" is not a reference: expected steps.<key>.output[.<field>...] or steps.<key>.status',
+          'at 8: "steps.a.outputs" is not a reference: expected steps.<key>.output[.<field>...], steps.<key>.status or steps.<key>.error',
       },
     ]);
     expect(checkPipelineReferences(chain({ prompt: 'x {{ steps.a.status' }))).toEqual([

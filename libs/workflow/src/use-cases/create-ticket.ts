@@ -59,6 +59,16 @@ interface NewTask {
   approvalTimeoutMs: number | null;
 }
 
+/**
+ * More rows written in the ticket's transaction (an experiment and its trials),
+ * given the ticket and its tasks' ids by key; throwing rolls the ticket back.
+ */
+export type AlongsideWrite = (
+  tx: Tx,
+  ticket: { id: string; projectId: string },
+  taskIds: ReadonlyMap<string, string>,
+) => Promise<void>;
+
 interface Edge {
   taskId: string;
   dependsOnId: string;
@@ -96,6 +106,7 @@ export class CreateTicket {
     input: SubmitTicket,
     correlationId?: string,
     requestId?: string,
+    alongside?: AlongsideWrite,
   ): Promise<CreateTicketReply> {
     const secrets = secretPaths(input);
     if (secrets.length && !this.secretsKey) return secretsUnavailable(secrets);
@@ -193,6 +204,7 @@ export class CreateTicket {
         requestId,
         requestHash,
         quota,
+        alongside,
       });
       if (refused) {
         this.logger.log(`ticket refused, project ${project.id}: ${refused.error.message}`);
@@ -278,6 +290,7 @@ export class CreateTicket {
     requestId?: string;
     requestHash: string;
     quota: ProjectQuota;
+    alongside?: AlongsideWrite;
   }): Promise<QuotaRefusal | undefined> {
     const { ticket, tasks, requestId, requestHash } = w;
     const effects = new Effects();
@@ -296,6 +309,7 @@ export class CreateTicket {
         });
         await insertTasks(tx, tasks);
         await insertEdges(tx, ticket.id, w.edges);
+        await w.alongside?.(tx, ticket, new Map(tasks.map((t) => [t.key, t.id])));
         const events = [...w.events];
         await activateRoots(tx, ticket.id, w.gatedRoots, events, effects);
         await appendToOutbox(tx, events, w.correlationId);
