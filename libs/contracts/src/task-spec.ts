@@ -330,5 +330,17 @@ export const TaskSpec = SpecObject.extend({
       z.string().max(SPEC_LIMITS.envValueLength),
     )
     .optional(),
+  /** The upstream step whose workspace this one starts from; the orchestrator sets `workspace_run`. */
+  workspace_from: z.string().optional(),
+  /**
+   * Set by the orchestrator on a step whose workspace a later step inherits:
+   * the runner stores the workspace as the run leaves it (`workspace.tar.gz`).
+   */
+  keep_workspace: z.boolean().optional(),
+  /**
+   * Set by the orchestrator on a step that inherits a workspace: the run (of the
+   * upstream step) whose `workspace.tar.gz` it starts from, instead of `repo`.
+   */
+  workspace_run: z.uuid().optional(),
 });
 export type TaskSpec = z.infer<typeof TaskSpec>;

@@ -105,6 +105,8 @@ export const TaskFields = z
     approval_timeout: Duration.optional(),
     /** The phase the task belongs to (set from `phases`; a label when given on a task). */
     phase: PhaseName.optional(),
+    /** Starts from the workspace this dependency left (one of `depends_on`), not a fresh one. */
+    workspace_from: TaskKey.optional(),
   })
   .strict();
 
@@ -151,6 +153,12 @@ const TicketFields = z
     labels: z.array(Label).max(PIPELINE_LIMITS.labels).optional(),
     /** Spend (USD, as the agents report it) after which no further attempt starts. */
     budget_usd: z.number().positive().max(PIPELINE_LIMITS.budgetUsd).optional(),
+    /**
+     * `fresh` (default): every task starts in a fresh workspace. `shared`: a task
+     * with dependencies starts from the workspace its first one left (unless it
+     * names another with `workspace_from`).
+     */
+    workspace: z.enum(['fresh', 'shared']).optional(),
     tasks: z.array(TaskInput).min(1).max(LIMITS.tasksPerTicket).optional(),
     phases: z.array(PhaseInput).min(1).max(PIPELINE_LIMITS.phases).optional(),
   })
@@ -206,7 +214,8 @@ export function expandPhases(phases: readonly PhaseInput[]): TaskInput[] {
     const tasks = phase.tasks.map((task) => ({
       ...task,
       phase: phase.name,
-      depends_on: [...new Set([...previous, ...task.depends_on])],
+      // Its own first: with a shared workspace, the first dependency is the one it starts from.
+      depends_on: [...new Set([...task.depends_on, ...previous])],
     }));
     previous = phase.tasks.map((t) => t.key);
     return tasks;

@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import type Docker from 'dockerode';
 import {
   sealSecret,
@@ -50,6 +53,8 @@ class Reports implements RunReporter {
     return this.lines.map((l) => l.text).join('\n');
   }
 }
+
+const exec = promisify(execFile);
 
 /** git for the tests' own setup and checks. */
 const git = (cwd: string, ...args: string[]) => testGit(root, cwd, ...args);
@@ -532,4 +537,150 @@ describe('RunExecutor with secret env values', () => {
     },
     60_000,
   );
+});
+
+describe('RunExecutor with workspace snapshots', () => {
+  const stdout = (reports: Reports) =>
+    reports.lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+  const plain = (dispatched: RunDispatched) => {
+    dispatched.spec = { ...dispatched.spec, repo: undefined };
+    return dispatched;
+  };
+
+  it("starts a step from the workspace its upstream left, diffing and pushing from the upstream's commit", async () => {
+    const original = (await git(source, 'rev-parse', 'main')).trim();
+    const first = work('command', {
+      steps: [{ run: 'echo answer=42 > src/answer.txt\necho "from the first run" > notes.txt' }],
+      keep_workspace: true,
+    });
+    const upstream = await execute(first);
+    expect(upstream.outcome).toMatchObject({ outcome: 'SUCCEEDED' });
+    expect(upstream.reports.artifacts.map((a) => [a.name, a.kind, a.contentType])).toEqual([
+      ['iteration-1.log', 'log', 'text/plain; charset=utf-8'],
+      ['diff.patch', 'diff', 'text/x-diff; charset=utf-8'],
+      ['result.json', 'result', 'application/json'],
+      ['workspace.tar.gz', 'file', 'application/gzip'],
+    ]);
+
+    const second = work('command', {
+      steps: [{ run: 'cat src/answer.txt notes.txt\necho "and the second" >> notes.txt' }],
+      workspace_run: first.runId,
+      push_branch: 'drover/inherited',
+    });
+    const { outcome, reports } = await execute(second);
+    expect(outcome).toMatchObject({ outcome: 'SUCCEEDED' });
+    expect(stdout(reports)).toEqual(['answer=42', 'from the first run']);
+    // The snapshot holds the checkout: the repository is not fetched again.
+    expect(reports.text()).not.toContain('fetching');
+    expect(reports.text()).toContain(`workspace at ${original}`);
+    expect(outcome.result).toMatchObject({
+      baseCommit: original,
+      filesChanged: [
+        { path: 'notes.txt', status: 'added' },
+        { path: 'src/answer.txt', status: 'modified' },
+      ],
+      pushed: { branch: 'drover/inherited' },
+    });
+    const diff = await artifact(second.runId, 'diff.patch');
+    expect(diff).toMatch(/-answer=0\n\+answer=42/);
+    expect(diff).toContain('+from the first run\n+and the second');
+    expect(await git(source, 'show', 'drover/inherited:src/answer.txt')).toBe('answer=42\n');
+    expect(await git(source, 'show', 'drover/inherited:notes.txt')).toBe(
+      'from the first run\nand the second\n',
+    );
+    expect((await git(source, 'rev-parse', 'drover/inherited^')).trim()).toBe(original);
+  }, 120_000);
+
+  it('keeps and restores the workspace of plain runs, without their output', async () => {
+    const first = plain(
+      work('command', {
+        steps: [
+          {
+            run: [
+              'mkdir -p data/deep && echo kept > data/deep/file && ln -s data/deep/file link',
+              'printf "#!/bin/sh\\necho tool ran\\n" > tool && chmod +x tool',
+              `echo '{"n": 1}' > "$DROVER_OUTPUT"`,
+            ].join('\n'),
+          },
+        ],
+        keep_workspace: true,
+      }),
+    );
+    const upstream = await execute(first);
+    expect(upstream.outcome).toMatchObject({ outcome: 'SUCCEEDED', result: { output: { n: 1 } } });
+    // A plain run keeps no artifacts but this one.
+    expect(upstream.reports.artifacts.map((a) => a.name)).toEqual(['workspace.tar.gz']);
+
+    const second = plain(
+      work('command', {
+        steps: [{ run: 'cat link && ./tool && echo more >> data/deep/file && cat data/deep/file' }],
+        workspace_run: first.runId,
+      }),
+    );
+    const { outcome, reports } = await execute(second);
+    expect(outcome).toMatchObject({ outcome: 'SUCCEEDED', result: { baseCommit: null } });
+    expect(stdout(reports)).toEqual(['kept', 'tool ran', 'kept', 'more']);
+    // The upstream's $DROVER_OUTPUT was its own.
+    expect(outcome.result).toMatchObject({ output: null });
+    expect(reports.artifacts).toEqual([]);
+  }, 120_000);
+
+  it('keeps the workspace of a failed run, and none of a cancelled one', async () => {
+    const failed = plain(
+      work('command', { steps: [{ run: 'echo half > done.txt; exit 3' }], keep_workspace: true }),
+    );
+    const kept = await execute(failed);
+    expect(kept.outcome).toMatchObject({ errorClass: 'AGENT_FAILED' });
+    expect(kept.reports.artifacts.map((a) => a.name)).toEqual(['workspace.tar.gz']);
+
+    const cancelled = plain(
+      work('command', { steps: [{ run: 'echo sleeping; sleep 60' }], keep_workspace: true }),
+    );
+    const controller = new AbortController();
+    const reports = new Reports();
+    const pending = executorFor(reports).execute(cancelled, controller.signal);
+    await waitFor(() => reports.text().includes('sleeping'), 'the step to start', 30_000);
+    controller.abort('CANCELLED');
+    expect(await pending).toMatchObject({ errorClass: 'CANCELLED' });
+    expect(reports.artifacts).toEqual([]);
+    await expect(store.get(cancelled.runId, 'workspace.tar.gz')).rejects.toThrow('not found');
+  }, 120_000);
+
+  it('ends INFRA when the upstream workspace is not in the artifact store', async () => {
+    const upstream = randomUUID();
+    const { outcome, reports } = await execute(
+      work('command', { steps: [{ run: 'echo never here' }], workspace_run: upstream }),
+    );
+    expect(outcome).toMatchObject({
+      outcome: 'FAILED',
+      errorClass: 'INFRA',
+      errorMessage: `the workspace of run ${upstream} is not in the artifact store`,
+    });
+    expect(reports.text()).not.toContain('never here');
+  }, 60_000);
+
+  it('ends INFRA, extracting nothing, when the upstream snapshot was crafted to escape', async () => {
+    // What a hostile runner could store for its own run: a link to / and a file through it.
+    const upstream = randomUUID();
+    const build = join(root, `crafted-${upstream}`);
+    await mkdir(join(build, 'second/escape'), { recursive: true });
+    await mkdir(join(build, 'first'));
+    await symlink('/', join(build, 'first/escape'));
+    await writeFile(join(build, 'second/escape/etc-file'), 'pwned\n');
+    const tarFile = join(build, 'crafted.tar');
+    await exec('tar', ['-cf', tarFile, '-C', join(build, 'first'), 'escape']);
+    await exec('tar', ['-rf', tarFile, '-C', join(build, 'second'), 'escape/etc-file']);
+    const body = gzipSync(await readFile(tarFile));
+    await store.put(upstream, 'workspace.tar.gz', body, 'application/gzip');
+
+    const { outcome, reports } = await execute(
+      work('command', { steps: [{ run: 'echo never here' }], workspace_run: upstream }),
+    );
+    expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'INFRA' });
+    expect(outcome.errorMessage).toBe(
+      `the workspace of run ${upstream} is refused: entry "escape" is a symlink to an absolute path ("/")`,
+    );
+    expect(reports.text()).not.toContain('never here');
+    await expect(readFile('/etc-file')).rejects.toThrow();
+  }, 60_000);
 });

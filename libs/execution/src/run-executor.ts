@@ -1,5 +1,5 @@
 import { appendFile, chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import {
   InputAsk,
@@ -31,6 +31,16 @@ import { openSpecSecrets, type OpenedSpec } from './secret-env';
 import { commitAndPush, diffWorkspace, prepareWorkspace, type WorkspaceChange } from './workspace';
 import { GitError, InvalidSpecError } from './workspace-errors';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
+import { aboutRun, SnapshotError } from './snapshot-errors';
+import { snapshotHead } from './snapshot-head';
+import {
+  checkSnapshot,
+  downloadSnapshot,
+  restoreWorkspace,
+  SNAPSHOT_ARTIFACT,
+  SNAPSHOT_CONTENT_TYPE,
+  snapshotWorkspace,
+} from './workspace-snapshot';
 
 /**
  * How a runner tells the control plane about a run it was granted; every report
@@ -56,6 +66,12 @@ export interface ExecutorOptions {
   keepWorkspaces: boolean;
   /** DROVER_SECRETS_KEY: opens a task's secret env values; without it, such runs fail. */
   secretsKey?: Uint8Array;
+}
+
+/** A run's workspace directory, and whether it was prepared (fetched, restored or left empty). */
+interface Workspace {
+  dir: string;
+  prepared: boolean;
 }
 
 /** One iteration of the verification loop, as result.json tells it. */
@@ -154,13 +170,18 @@ export class RunExecutor {
       new LogBuffer((first, lines) => reporter.log(work, first, lines), this.options.logFlushMs),
       redactor,
     );
+    const workspace: Workspace = { dir: join(runDir, 'workspace'), prepared: false };
     let outcome: AgentOutcome;
     try {
       const { spec, secrets } = openSpecSecrets(work.spec, this.options.secretsKey);
       redactor.add(secrets);
-      outcome = await this.run(work, spec, join(runDir, 'workspace'), signal, log);
+      outcome = await this.run(work, spec, workspace, signal, log);
     } catch (error) {
       outcome = this.crashed(work, error, signal, redactor);
+    }
+    // Before the finish report: the step that inherits the workspace may be dispatched on it.
+    if (work.spec.keep_workspace && workspace.prepared && !signal.aborted) {
+      await this.keepWorkspace(work, workspace.dir, log);
     }
     // Messages and results can quote output (a CLI agent's last words, a command).
     outcome = {
@@ -185,11 +206,12 @@ export class RunExecutor {
   private async run(
     work: RunDispatched,
     spec: OpenedSpec,
-    workspace: string,
+    state: Workspace,
     signal: AbortSignal,
     log: RunLog,
   ): Promise<AgentOutcome> {
     const started = Date.now();
+    const workspace = state.dir;
     const { driver, ignored } = this.options.driver.forRun({
       runId: work.runId,
       image: spec.image,
@@ -203,6 +225,7 @@ export class RunExecutor {
 
     await mkdir(workspace);
     const base = await this.prepare(spec, workspace, signal, log);
+    state.prepared = true;
     await makeOutputDir(workspace, base !== null);
     if (driver.isolated) await openToSandbox(workspace);
     const ctx: AgentContext = {
@@ -394,7 +417,8 @@ export class RunExecutor {
 
   /**
    * The workspace's starting commit: the task's repository at its ref. A task
-   * without a repository gets an empty directory, and no diff.
+   * without a repository gets an empty directory, and no diff. A task that
+   * inherits the workspace of an upstream run starts from its snapshot instead.
    */
   private async prepare(
     spec: TaskSpec,
@@ -402,6 +426,7 @@ export class RunExecutor {
     signal: AbortSignal,
     log: RunLog,
   ): Promise<string | null> {
+    if (spec.workspace_run) return this.restore(spec.workspace_run, workspace, signal, log);
     if (!spec.repo) return null;
     const ref = spec.clone_branch ?? 'HEAD';
     log.line('system', `fetching ${spec.repo} at ${ref}`);
@@ -415,6 +440,66 @@ export class RunExecutor {
     });
     log.line('system', `workspace at ${commit}`);
     return commit;
+  }
+
+  /**
+   * Restores run `from`'s snapshot into the empty `workspace`: the repository is
+   * not fetched again (the snapshot holds the checkout), and the starting commit
+   * is the snapshot's HEAD, so the diff and the push carry the upstream's changes.
+   */
+  private async restore(
+    from: string,
+    workspace: string,
+    signal: AbortSignal,
+    log: RunLog,
+  ): Promise<string | null> {
+    log.line('system', `restoring the workspace of run ${from}`);
+    const file = join(dirname(workspace), `restore-${SNAPSHOT_ARTIFACT}`);
+    const opts = { signal, timeoutMs: this.options.gitTimeoutMs };
+    try {
+      await downloadSnapshot(this.options.artifacts, from, file);
+      const { entries } = await restoreWorkspace(file, workspace, opts).catch(aboutRun(from));
+      log.line('system', `restored ${entries} entries`);
+    } finally {
+      await rm(file, { force: true });
+    }
+    // What the upstream run left for its own steps is not this run's output or request.
+    await rm(join(workspace, OUTPUT_DIR), { recursive: true, force: true });
+    const head = await snapshotHead(workspace).catch(aboutRun(from));
+    log.line('system', head ? `workspace at ${head}` : 'the workspace holds no commit: no diff');
+    return head;
+  }
+
+  /**
+   * Stores the workspace as the run leaves it (SNAPSHOT_ARTIFACT, even for a
+   * plain run), for the step that inherits it. A tarball cannot be redacted:
+   * secrets the run wrote into files are in it, as they are in the workspace,
+   * and the artifact store holds them. A snapshot that is too large, that the
+   * restoring runner would refuse, or that cannot be stored is logged and left
+   * out: this run's outcome stands, and the inheriting step fails to restore.
+   */
+  private async keepWorkspace(work: RunDispatched, workspace: string, log: RunLog): Promise<void> {
+    const file = join(dirname(workspace), SNAPSHOT_ARTIFACT);
+    const opts = { timeoutMs: this.options.gitTimeoutMs };
+    try {
+      const { size } = await snapshotWorkspace(workspace, file, opts);
+      await checkSnapshot(file, opts);
+      const body = await readFile(file);
+      const meta = await this.options.artifacts.put(
+        work.runId,
+        SNAPSHOT_ARTIFACT,
+        body,
+        SNAPSHOT_CONTENT_TYPE,
+      );
+      await this.options.reporter.artifact(work, { ...meta, kind: 'file' });
+      log.line('system', `kept the workspace as ${SNAPSHOT_ARTIFACT} (${size} bytes)`);
+    } catch (error) {
+      const message = log.redactor.text((error as Error).message);
+      log.line('system', `the workspace was not kept: ${message}`);
+      this.logger.warn(`run ${work.runId}: the workspace was not kept: ${message}`);
+    } finally {
+      await rm(file, { force: true });
+    }
   }
 
   /** Stores an artifact of an agent run, its secrets redacted, and reports it; plain runs keep none. */
@@ -450,6 +535,14 @@ export class RunExecutor {
     }
     if (error instanceof GitError && error.reason === 'aborted' && signal.aborted) {
       return stopped('git', null, signal.reason);
+    }
+    if (error instanceof SnapshotError) {
+      if (error.reason === 'aborted' && signal.aborted) {
+        return stopped('restoring the workspace', null, signal.reason);
+      }
+      const message = redactor.text(error.message);
+      this.logger.error(`run ${work.runId}: ${message}`);
+      return failure(null, 'INFRA', message);
     }
     const message = redactor.text((error as Error).message);
     this.logger.error(`run ${work.runId} failed in the runner: ${message}`);

@@ -448,3 +448,43 @@ describe('cost, tokens and budgets', () => {
     expect(a.reason).toMatch(/not retried: the ticket's budget of \$0\.50 is spent/);
   });
 });
+
+describe('workspaces', () => {
+  it('keeps the workspace of a step another starts from, and names its run when releasing it', async () => {
+    const ticketId = await create({
+      workspace: 'shared',
+      tasks: [
+        step('generate'),
+        step('build', ['generate']),
+        step('docs', ['generate', 'build'], { workspace_from: 'build' }),
+        step('alone'),
+      ],
+    });
+    const before = await tasks(ticketId);
+    const spec = (key: string) =>
+      before[key].spec as { keep_workspace?: boolean; workspace_from?: string };
+    expect(spec('generate')).toMatchObject({ keep_workspace: true });
+    expect(spec('build')).toMatchObject({ keep_workspace: true, workspace_from: 'generate' });
+    expect(spec('docs')).toMatchObject({ workspace_from: 'build' });
+    expect(spec('alone').keep_workspace).toBeUndefined();
+    await finish(ticketId, 'generate');
+    const generated = await newestRun(env.prisma, ticketId, 'generate');
+    const { build } = await tasks(ticketId);
+    expect(build.status).toBe('READY');
+    expect((build.spec as { workspace_run?: string }).workspace_run).toBe(generated.id);
+  });
+
+  it('refuses a workspace_from that is not a dependency, and fresh is the default', async () => {
+    const refused = await refusal({
+      tasks: [step('a'), step('b', [], { workspace_from: 'a' })],
+    });
+    expect(refused.ok === false && refused.error.details).toEqual([
+      expect.objectContaining({ path: 'tasks.1.workspace_from' }),
+    ]);
+    const ticketId = await create({ tasks: [step('a'), step('b', ['a'])] });
+    await finish(ticketId, 'a');
+    const { a, b } = await tasks(ticketId);
+    expect((a.spec as { keep_workspace?: boolean }).keep_workspace).toBeUndefined();
+    expect((b.spec as { workspace_run?: string }).workspace_run).toBeUndefined();
+  });
+});

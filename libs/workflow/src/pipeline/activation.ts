@@ -147,12 +147,16 @@ export async function activate(
   events: OutboxMessage[],
   effects?: Effects,
 ): Promise<Activation> {
-  const facts = await loadFacts(
-    tx,
-    task.ticket_id,
-    refsOf(task).map((r) => r.step),
-  );
-  const decided = decide(task, facts);
+  const from = task.spec.workspace_from;
+  const facts = await loadFacts(tx, task.ticket_id, [
+    ...refsOf(task).map((r) => r.step),
+    ...(from ? [from] : []),
+  ]);
+  const workspace = from ? await workspaceOf(tx, task.ticket_id, from, facts) : undefined;
+  const decided =
+    workspace && !workspace.ok
+      ? { status: 'FAILED' as const, reason: workspace.message }
+      : decide(task, facts, workspace?.runId);
   const { status, reason } = decided;
   const terminal = status === 'SKIPPED' || status === 'FAILED';
   const spec = decided.spec ? JSON.stringify(decided.spec) : null;
@@ -187,9 +191,29 @@ export async function activate(
   return { task, status, reason };
 }
 
+/** The run whose workspace a task starts from: the upstream step's latest. */
+async function workspaceOf(
+  tx: Tx,
+  ticketId: string,
+  key: string,
+  facts: StepFacts,
+): Promise<{ ok: true; runId: string } | { ok: false; message: string }> {
+  const [run] = await tx.$queryRaw<{ id: string }[]>`
+    SELECT r.id FROM run r JOIN task t ON t.id = r.task_id
+    WHERE t.ticket_id = ${ticketId}::uuid AND t.key = ${key}
+    ORDER BY r.attempt DESC LIMIT 1`;
+  if (run) return { ok: true, runId: run.id };
+  const status = facts.get(key)?.status ?? 'without running';
+  return {
+    ok: false,
+    message: `workspace_from: steps.${key} left no workspace (it ended ${status})`,
+  };
+}
+
 function decide(
   task: GatedTask,
   facts: StepFacts,
+  workspaceRun?: string,
 ): { status: Activation['status']; reason: string | null; spec?: TaskSpec } {
   if (task.when_expr) {
     const parsed = parseCondition(task.when_expr);
@@ -204,7 +228,7 @@ function decide(
   if (task.templated) {
     const rendered = renderSpec(task.spec, facts);
     if (!rendered.ok) return { status: 'FAILED', reason: rendered.message };
-    spec = rendered.spec;
+    spec = workspaceRun ? { ...rendered.spec, workspace_run: workspaceRun } : rendered.spec;
   }
   if (task.requires_approval) {
     return { status: 'AWAITING_APPROVAL', reason: 'waiting for approval', spec };

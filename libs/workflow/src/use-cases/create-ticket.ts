@@ -140,13 +140,21 @@ export class CreateTicket {
     const ticketId = randomUUID();
     const now = new Date();
     const ids = new Map(input.tasks.map((t) => [t.key, randomUUID()]));
+    const inherits = workspaceSources(input);
+    const kept = new Set(inherits.values());
     const tasks: NewTask[] = input.tasks.map((t, position) => {
-      const templated = usesTemplates(t);
+      const from = inherits.get(t.key);
+      // A task starting from another's workspace is completed when released, like templates.
+      const templated = usesTemplates(t) || from !== undefined;
       const gated = t.when !== undefined || templated || t.requires_approval === true;
       // Gated roots are activated once written (their condition, their approval gate).
       const ready = t.depends_on.length === 0 && !gated;
       // Only the fields a runner needs: TaskSpec keeps them and drops the rest.
-      const spec = TaskSpec.parse(this.sealed(t));
+      const spec = TaskSpec.parse({
+        ...this.sealed(t),
+        ...(from ? { workspace_from: from } : {}),
+        ...(kept.has(t.key) ? { keep_workspace: true } : {}),
+      });
       return {
         id: ids.get(t.key) as string,
         ticketId,
@@ -340,13 +348,38 @@ export function ticketProblem(tasks: readonly TaskInput[]): ErrorBody | undefine
       details: describeGraphErrors(graph.errors),
     };
   }
-  const details = checkPipelineReferences(tasks);
+  const details = [
+    ...checkPipelineReferences(tasks),
+    ...tasks.flatMap((t, i) =>
+      t.workspace_from === undefined || t.depends_on.includes(t.workspace_from)
+        ? []
+        : [
+            {
+              path: `tasks.${i}.workspace_from`,
+              message: `"${t.workspace_from}" is not one of ${t.key}'s depends_on: a task starts from the workspace of a step it waits for`,
+            },
+          ],
+    ),
+  ];
   if (!details.length) return undefined;
   return {
     code: 'INVALID_PIPELINE',
     message: details.map((d) => `${d.path}: ${d.message}`).join('; '),
     details,
   };
+}
+
+/**
+ * Which step's workspace each task starts from, by key: its `workspace_from`,
+ * or with `workspace: shared` its first dependency.
+ */
+function workspaceSources(input: SubmitTicket): Map<string, string> {
+  const sources = new Map<string, string>();
+  for (const t of input.tasks) {
+    const from = t.workspace_from ?? (input.workspace === 'shared' ? t.depends_on[0] : undefined);
+    if (from !== undefined) sources.set(t.key, from);
+  }
+  return sources;
 }
 
 /** Whether a task's prompt or commands refer to upstream outputs. */
