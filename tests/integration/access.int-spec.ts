@@ -428,7 +428,7 @@ describe('drover CLI: whoami, keys and projects', () => {
 
     const refused = await cli(adminB, 'projects', 'create', 'team-e');
     expect(refused.code).toBe(3);
-    expect(refused.stderr).toContain('403: only an admin key of the operator project');
+    expect(refused.stderr).toContain('FORBIDDEN: only an admin key of the operator project');
     const project = await cli(operator, '--json', 'projects', 'create', 'team-e', '--name', 'E');
     expect(project.code).toBe(0);
     expect(parsed<{ project: { slug: string } }>(project.stdout).project.slug).toBe('team-e');

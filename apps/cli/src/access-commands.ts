@@ -1,6 +1,5 @@
 import type { DroverApi } from './api-client';
-import { print, type Output } from './commands';
-import { dim, table } from './render';
+import { dim, print, table, type Output } from './render';
 
 interface Me {
   keyId: string;

@@ -1,19 +1,5 @@
-import WebSocket from 'ws';
-import type { StreamEvent } from '@drover/contracts';
-
-/** An error the API answered with, shown to the user as the API stated it. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    const error = (
-      body as { error?: { message?: string; details?: { path: string; message: string }[] } }
-    )?.error;
-    const details = error?.details?.map((d) => `\n  - ${d.path}: ${d.message}`).join('') ?? '';
-    super(`${status}: ${error?.message ?? JSON.stringify(body)}${details}`);
-  }
-}
+import { ApiError, parseJson, UnreachableError } from './errors';
+import { EventStream, type StreamHandlers } from './event-stream';
 
 export class DroverApi {
   constructor(
@@ -21,6 +7,7 @@ export class DroverApi {
     private readonly apiKey?: string,
   ) {}
 
+  /** Sends `body` as JSON, or as multipart/form-data when it is a FormData. */
   async request<T>(
     method: string,
     path: string,
@@ -29,7 +16,7 @@ export class DroverApi {
   ): Promise<T> {
     const res = await this.send(method, path, body, extraHeaders);
     const text = await res.text();
-    const parsed: unknown = text ? safeJson(text) : null;
+    const parsed: unknown = text ? parseJson(text) : null;
     if (!res.ok) throw new ApiError(res.status, parsed ?? text);
     return parsed as T;
   }
@@ -39,7 +26,7 @@ export class DroverApi {
     const res = await this.send('GET', path);
     if (!res.ok) {
       const text = await res.text();
-      throw new ApiError(res.status, (text ? safeJson(text) : null) ?? text);
+      throw new ApiError(res.status, (text ? parseJson(text) : null) ?? text);
     }
     const length = res.headers.get('content-length');
     return {
@@ -48,71 +35,42 @@ export class DroverApi {
     };
   }
 
+  /**
+   * Opens the event stream of one ticket: from `since` (0: its whole history),
+   * or without it only what happens from now. It reconnects after a drop with
+   * the last sequence seen; `close()` ends it.
+   */
+  events(ticketId: string, handlers: StreamHandlers, since?: number): EventStream {
+    const url = new URL(`/events?ticket=${encodeURIComponent(ticketId)}`, this.baseUrl);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const headers: Record<string, string> = this.apiKey
+      ? { authorization: `Bearer ${this.apiKey}` }
+      : {};
+    return new EventStream(url, headers, handlers, since);
+  }
+
   private async send(
     method: string,
     path: string,
     body?: unknown,
     extraHeaders: Record<string, string> = {},
   ): Promise<Response> {
+    const form = body instanceof FormData;
     try {
       return await fetch(new URL(path, this.baseUrl), {
         method,
         headers: {
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          // fetch writes a form's content type itself (with its boundary).
+          ...(body === undefined || form ? {} : { 'content-type': 'application/json' }),
           ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}),
           ...extraHeaders,
         },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : form ? body : JSON.stringify(body),
       });
     } catch (error) {
-      throw new Error(
+      throw new UnreachableError(
         `cannot reach the Drover API at ${this.baseUrl}: ${(error as Error).message}`,
       );
     }
-  }
-
-  /**
-   * Streams a ticket's events from `since`, reconnecting with the last sequence
-   * seen if the connection drops, until `onEvent` returns true.
-   */
-  async follow(
-    ticketId: string,
-    onEvent: (event: StreamEvent) => boolean,
-    since = 0,
-  ): Promise<void> {
-    let last = since;
-    for (let attempt = 0; ; attempt++) {
-      const done = await new Promise<boolean>((resolve) => {
-        const url = new URL(`/events?ticket=${ticketId}&since=${last}`, this.baseUrl);
-        url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-        const ws = new WebSocket(url, {
-          headers: this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {},
-        });
-        let finished = false;
-        ws.on('message', (raw) => {
-          const event = safeJson((raw as Buffer).toString('utf8')) as StreamEvent | undefined;
-          if (!event || typeof event.seq !== 'number') return;
-          last = event.seq;
-          attempt = 0;
-          if (onEvent(event)) {
-            finished = true;
-            ws.close();
-          }
-        });
-        ws.on('close', () => resolve(finished));
-        ws.on('error', () => undefined);
-      });
-      if (done) return;
-      if (attempt >= 30) throw new Error(`lost the event stream of ticket ${ticketId}`);
-      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 4))));
-    }
-  }
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return undefined;
   }
 }

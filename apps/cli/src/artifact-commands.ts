@@ -6,8 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DroverApi } from './api-client';
-import { print, type Output } from './commands';
-import { dim, formatBytes, table } from './render';
+import { dim, formatBytes, print, table, type Output } from './render';
 
 interface Artifact {
   name: string;

@@ -1,9 +1,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 const ROOT = join(__dirname, '../../..');
-const exec = promisify(execFile);
 
 export interface CliResult {
   code: number;
@@ -11,20 +9,41 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface CliOptions {
+  /** Written to the CLI's standard input, which is then closed (closed at once without it). */
+  stdin?: string;
+}
+
 /** Runs the `drover` CLI from source against `baseUrl` with `apiKey`, as a user would. */
 export function drover(baseUrl: string, apiKey: string, ...args: string[]): Promise<CliResult> {
+  return droverWith({}, baseUrl, apiKey, ...args);
+}
+
+/** `drover` with standard input (`drover answer <task> --stdin`). */
+export function droverWith(
+  options: CliOptions,
+  baseUrl: string,
+  apiKey: string,
+  ...args: string[]
+): Promise<CliResult> {
   const tsx = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
   const main = join(ROOT, 'apps/cli/src/main.ts');
-  return exec(process.execPath, [tsx, '--tsconfig', 'tsconfig.json', main, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, DROVER_API_URL: baseUrl, DROVER_API_KEY: apiKey, NO_COLOR: '1' },
-    encoding: 'buffer',
-  }).then(
-    ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
-    (error: { code: number; stdout: Buffer; stderr: Buffer }) => ({
-      code: error.code,
-      stdout: error.stdout,
-      stderr: error.stderr.toString('utf8'),
-    }),
-  );
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [tsx, '--tsconfig', 'tsconfig.json', main, ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, DROVER_API_URL: baseUrl, DROVER_API_KEY: apiKey, NO_COLOR: '1' },
+        encoding: 'buffer',
+      },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? ((error as { code?: number }).code ?? 1) : 0,
+          stdout,
+          stderr: stderr.toString('utf8'),
+        }),
+    );
+    child.stdin?.end(options.stdin ?? '');
+  });
 }
