@@ -22,6 +22,7 @@ import { EventsController } from './events.controller';
 import { EventStreamServer, HTTP_SERVER } from './event-stream.server';
 import { ExperimentsController } from './experiments.controller';
 import { OrchestratorCommands } from './orchestrator-commands';
+import { TicketRemoval } from './ticket-removal';
 import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
 import { ProjectsController } from './projects.controller';
@@ -77,6 +78,7 @@ export class GatewayModule {
         HealthProbe,
         EventStreamServer,
         OrchestratorCommands,
+        TicketRemoval,
       ],
     };
   }

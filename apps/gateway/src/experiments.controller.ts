@@ -1,16 +1,4 @@
-import {
-  Body,
-  Controller,
-  Delete,
-  Get,
-  HttpCode,
-  Inject,
-  Logger,
-  Param,
-  Post,
-  Query,
-  Req,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -30,7 +18,6 @@ import {
   SubmitTicket,
   type Issue,
 } from '@drover/contracts';
-import type { ArtifactStore } from '@drover/storage';
 import {
   expandSweep,
   ExperimentQueries,
@@ -39,10 +26,10 @@ import {
   type SweepTemplate,
 } from '@drover/workflow';
 import { ApiError, parseOrThrow, requireJson } from './api-error';
-import { ARTIFACT_STORE } from './artifact-store.provider';
 import { CallerOf, Needs } from './auth/access';
 import { IdParam, pageLimit, SubmitExperimentDto } from './dto';
 import { OrchestratorCommands } from './orchestrator-commands';
+import { TicketRemoval } from './ticket-removal';
 
 const ListQuery = (max: number) => z.object({ limit: pageLimit(max, 50) }).strict();
 
@@ -51,13 +38,11 @@ const ListQuery = (max: number) => z.object({ limit: pageLimit(max, 50) }).stric
 @Needs('viewer')
 @Controller('experiments')
 export class ExperimentsController {
-  private readonly logger = new Logger(ExperimentsController.name);
-
   constructor(
     private readonly queries: ExperimentQueries,
     private readonly config: GatewayConfig,
     private readonly commands: OrchestratorCommands,
-    @Inject(ARTIFACT_STORE) private readonly store: ArtifactStore,
+    private readonly removal: TicketRemoval,
   ) {}
 
   @Post()
@@ -136,23 +121,8 @@ export class ExperimentsController {
     const { id } = parseOrThrow(IdParam, params, 'path');
     const experiment = await this.queries.get(caller.projectId, id);
     if (!experiment) throw new ApiError(404, 'NOT_FOUND', `no experiment with id ${id}`);
-    const reply = await this.commands.deleteTicket({
-      ticketId: experiment.ticketId,
-      projectId: caller.projectId,
-    });
-    for (const runId of reply.runIds) {
-      await this.store.removeRun(runId).catch((error: Error) => {
-        this.logger.warn(`artifacts of run ${runId} not removed: ${error.message}`);
-      });
-    }
-    return {
-      deleted: {
-        experimentId: id,
-        ticketId: experiment.ticketId,
-        tasks: reply.tasks,
-        runs: reply.runIds.length,
-      },
-    };
+    const deleted = await this.removal.remove(caller.projectId, experiment.ticketId);
+    return { deleted: { experimentId: id, ticketId: experiment.ticketId, ...deleted } };
   }
 }
 

@@ -3,8 +3,6 @@ import {
   Body,
   Controller,
   Delete,
-  Inject,
-  Logger,
   Get,
   HttpCode,
   Param,
@@ -30,11 +28,10 @@ import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
 import { InvalidCursorError, TicketQueries, ticketProblem, type Caller } from '@drover/workflow';
-import type { ArtifactStore } from '@drover/storage';
 import { ApiError, parseOrThrow } from './api-error';
-import { ARTIFACT_STORE } from './artifact-store.provider';
 import { CallerOf, Needs } from './auth/access';
 import { OrchestratorCommands } from './orchestrator-commands';
+import { TicketRemoval } from './ticket-removal';
 import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
 import { ticketOf, UPLOAD_FIELD, UPLOAD_LIMITS, type Upload } from './ticket-documents';
 
@@ -55,10 +52,8 @@ export class TicketsController {
     private readonly queries: TicketQueries,
     private readonly config: GatewayConfig,
     private readonly commands: OrchestratorCommands,
-    @Inject(ARTIFACT_STORE) private readonly store: ArtifactStore,
+    private readonly removal: TicketRemoval,
   ) {}
-
-  private readonly logger = new Logger(TicketsController.name);
 
   @Post()
   @Needs('member')
@@ -208,26 +203,8 @@ export class TicketsController {
   @ApiResponse({ status: 409, description: 'The ticket is not final: cancel it first' })
   async remove(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
-    const reply = await this.commands.deleteTicket({ ticketId: id, projectId: caller.projectId });
-    // The rows are gone; the stored files follow (a failure leaves files no row serves).
-    let artifacts = 0;
-    for (const runId of reply.runIds) {
-      try {
-        await this.store.removeRun(runId);
-        artifacts++;
-      } catch (error) {
-        this.logger.warn(`artifacts of run ${runId} not removed: ${(error as Error).message}`);
-      }
-    }
-    return {
-      deleted: {
-        ticketId: id,
-        tasks: reply.tasks,
-        runs: reply.runIds.length,
-        events: reply.events,
-      },
-      artifactsRemovedForRuns: artifacts,
-    };
+    const { artifactsRemovedForRuns, ...deleted } = await this.removal.remove(caller.projectId, id);
+    return { deleted: { ticketId: id, ...deleted }, artifactsRemovedForRuns };
   }
 
   @Get(':id')
