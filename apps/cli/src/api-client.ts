@@ -5,7 +5,19 @@ export class DroverApi {
   constructor(
     readonly baseUrl: string,
     private readonly apiKey?: string,
+    /** DROVER_DASHBOARD_URL, when set. */
+    readonly dashboardUrl?: string,
   ) {}
+
+  /** Where a ticket or experiment is shown: the API's URL, and the dashboard's when there is one. */
+  linksTo(kind: 'tickets' | 'experiments', id: string): { url: string; dashboardUrl?: string } {
+    const at = (base: string) =>
+      new URL(`${kind}/${id}`, base.endsWith('/') ? base : `${base}/`).toString();
+    return {
+      url: at(this.baseUrl),
+      ...(this.dashboardUrl ? { dashboardUrl: at(this.dashboardUrl) } : {}),
+    };
+  }
 
   /** Sends `body` as JSON, or as multipart/form-data when it is a FormData. */
   async request<T>(

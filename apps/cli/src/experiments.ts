@@ -80,15 +80,16 @@ export async function submitSweep(
   };
   const started = Date.now();
   const experiment = await api.request<Experiment>('POST', '/experiments', body);
-  const url = new URL(`/experiments/${experiment.id}`, api.baseUrl).toString();
+  const links = api.linksTo('experiments', experiment.id);
   if (!opts.json) {
     const trials = experiment.matrix.reduce((n, c) => n + c.trials, 0);
+    const shown = Object.values(links).map((l) => `\n  ${dim(l)}`);
     process.stdout.write(
-      `experiment ${bold(experiment.name)} (${experiment.id}): ${trials} trials of ${tasks.length} tasks\n  ${dim(url)}\n`,
+      `experiment ${bold(experiment.name)} (${experiment.id}): ${trials} trials of ${tasks.length} tasks${shown.join('')}\n`,
     );
   }
   if (!opts.wait) {
-    if (opts.json) print(opts, '', { ...experiment, url });
+    if (opts.json) print(opts, '', { ...experiment, ...links });
     return EXIT.ok;
   }
   const ticket = await api.request<Ticket>('GET', `/tickets/${experiment.ticketId}`);
@@ -99,7 +100,7 @@ export async function submitSweep(
     `\n${matrixText(done)}\n${dim(`finished in ${formatDuration(Date.now() - started)}`)}`,
     {
       ...done,
-      url,
+      ...links,
     },
   );
   return done.status === 'SUCCEEDED' ? EXIT.ok : EXIT.ticketFailed;

@@ -58,7 +58,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       const config = loadConfig(CliConfigSchema);
       const o = program.opts<{ apiUrl?: string; apiKey?: string; json: boolean }>();
       const url = o.apiUrl ?? config.DROVER_API_URL;
-      const api = new DroverApi(url, o.apiKey ?? config.DROVER_API_KEY);
+      const api = new DroverApi(
+        url,
+        o.apiKey ?? config.DROVER_API_KEY,
+        config.DROVER_DASHBOARD_URL,
+      );
       setExitCode(await fn(api, { json: o.json }, ...args));
     };
 

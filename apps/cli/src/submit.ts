@@ -57,12 +57,10 @@ export async function submit(
   return opts.wait && final.some((t) => t.status !== 'SUCCEEDED') ? EXIT.ticketFailed : EXIT.ok;
 }
 
-export const ticketUrl = (api: DroverApi, id: string): string =>
-  new URL(`/tickets/${id}`, api.baseUrl).toString();
-
 function submittedLine(api: DroverApi, file: string, ticket: Ticket): string {
   const n = ticket.tasks.length;
-  return `${file}: ticket ${bold(ticket.id)} with ${n} task${n === 1 ? '' : 's'}\n  ${dim(ticketUrl(api, ticket.id))}`;
+  const links = Object.values(api.linksTo('tickets', ticket.id)).map((l) => `\n  ${dim(l)}`);
+  return `${file}: ticket ${bold(ticket.id)} with ${n} task${n === 1 ? '' : 's'}${links.join('')}`;
 }
 
 /** The file as a multipart upload in the field `file`, under its base name (a work order's task key). */

@@ -244,5 +244,7 @@ export function loadSchedulerConfig(env: Env = process.env, argv = process.argv)
 export const CliConfigSchema = z.object({
   DROVER_API_URL: z.url().default('http://127.0.0.1:8080'),
   DROVER_API_KEY: z.string().optional(),
+  /** Where the dashboard is: `submit` prints its link to each ticket and experiment as well. */
+  DROVER_DASHBOARD_URL: z.url().optional(),
 });
 export type CliConfig = z.output<typeof CliConfigSchema>;
