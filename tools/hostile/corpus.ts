@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync, deflateSync } from 'node:zlib';
 import { artifactTraversal, body, pathEscapes, shellMetachars, ticket } from './corpus-fields';
+import { documentCorpus } from './corpus-documents';
 import type { Pools } from './endpoint-rules';
 import { nopTask } from './ticket-arbitrary';
 import { invalid, valid, type Case, type Expect, type JsonObject } from './types';
@@ -148,5 +149,6 @@ export function corpus(pools: Pools): Case[] {
     ...pathEscapes(),
     ...artifactTraversal(pools),
     ...encodings(),
+    ...documentCorpus(),
   ];
 }

@@ -25,6 +25,7 @@ export const INPUT_CLASSES = [
   'artifact-traversal',
   'idempotency',
   'encoding',
+  'document',
   'websocket',
   // keys: who may call at all (the corpus in auth-corpus.ts), whose objects (generated)
   'auth',

@@ -31,7 +31,7 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
     type: DOCUMENT_TYPES,
     limit: DOCUMENT_LIMITS.documentBytes,
     defaultCharset: 'utf-8',
-    verify: refuseInvalidUtf8,
+    verify: refuseNonUtf8Text,
   });
   app.disable('x-powered-by');
   const document = SwaggerModule.createDocument(
@@ -83,4 +83,20 @@ function refuseInvalidUtf8(
       type: 'entity.verify.failed',
     });
   }
+}
+
+/** Documents (work orders, YAML tickets) are UTF-8 only, as YAML 1.2 files are read. */
+function refuseNonUtf8Text(
+  req: IncomingMessage,
+  res: unknown,
+  body: Buffer,
+  charset: string,
+): void {
+  if (charset !== 'utf-8') {
+    throw Object.assign(new Error(`a document must be UTF-8, not "${charset.toUpperCase()}"`), {
+      status: 415,
+      type: 'charset.unsupported',
+    });
+  }
+  refuseInvalidUtf8(req, res, body, charset);
 }
