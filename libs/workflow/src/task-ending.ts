@@ -71,10 +71,15 @@ export async function settleDependents(
       for (const t of blocked) events.push(taskChanged(refOf(t), 'BLOCKED', 'PENDING'));
       continue;
     }
-    for (const t of await releaseDependents(tx, next.task.id)) {
-      events.push(taskChanged(refOf(t), 'READY', 'PENDING'));
+    const waiting = await lockWaitingDependents(tx, next.task.id);
+    if (!waiting.length) continue;
+    if (waiting.some((w) => !w.gated)) {
+      for (const t of await releaseDependents(tx, next.task.id)) {
+        events.push(taskChanged(refOf(t), 'READY', 'PENDING'));
+      }
     }
-    for (const gated of await gatedDependents(tx, next.task.id)) {
+    const gatedOnes = waiting.some((w) => w.gated) ? await gatedDependents(tx, next.task.id) : [];
+    for (const gated of gatedOnes) {
       const activation = await activate(tx, gated, events, effects);
       if (activation.status === 'SKIPPED' || activation.status === 'FAILED') {
         closed += 1;
@@ -94,20 +99,25 @@ async function onFailureOf(tx: Tx, taskId: string, status: TaskStatus): Promise<
 }
 
 /**
- * PENDING dependents of `taskId` whose dependencies have all ended well become
- * READY, those without a condition, templates or an approval gate (the rest are
- * `gatedDependents`).
+ * Locks the PENDING dependents of `taskId` (in id order), and says which are
+ * gated (a condition, templates, an approval gate). The others whose
+ * dependencies have all ended well become READY (`releaseDependents`); gated
+ * ones go through `activate`.
  *
- * Concurrency: tasks of one ticket finish in parallel. Dependents are locked (in
- * id order) before they are examined, so two dependencies of a join finishing at
- * once are serialised on the join alone and the second sees the first's result.
+ * Concurrency: tasks of one ticket finish in parallel. Dependents are locked
+ * before they are examined, so two dependencies of a join finishing at once
+ * are serialised on the join alone and the second sees the first's result.
  */
-async function releaseDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
-  await tx.$queryRaw`
-    SELECT id FROM task
+function lockWaitingDependents(tx: Tx, taskId: string) {
+  return tx.$queryRaw<{ id: string; gated: boolean }[]>`
+    SELECT id, (when_expr IS NOT NULL OR templated OR requires_approval) AS gated FROM task
     WHERE id IN (SELECT task_id FROM task_dependency WHERE depends_on_id = ${taskId}::uuid)
       AND status = 'PENDING'
     ORDER BY id FOR UPDATE`;
+}
+
+/** Of the dependents `lockWaitingDependents` locked, the plain ones ready to run become READY. */
+function releaseDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
   // A new statement, so it sees what a concurrent sibling committed before our lock.
   return tx.$queryRaw<TaskRow[]>`
     UPDATE task t SET status = 'READY', ready_at = now(), updated_at = now()
