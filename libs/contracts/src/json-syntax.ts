@@ -1,0 +1,59 @@
+import { issue, type LocatedIssue, type Position } from './located-issue';
+
+/** JSON.parse's verdict: the yaml parser would also take YAML that is not JSON. */
+export function jsonProblem(text: string): LocatedIssue | undefined {
+  try {
+    JSON.parse(text);
+    return undefined;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const position = /at position (\d+)/.exec(message);
+    const offset = position ? Number(position[1]) : jsonErrorOffset(text);
+    return issue('', `not valid JSON: ${message}`, positionIn(text, offset));
+  }
+}
+
+// A JSON string or scalar at the start (sticky), without backtracking per character.
+const JSON_LITERAL =
+  // eslint-disable-next-line no-control-regex
+  /"(?:[^"\\\x00-\x1f]+|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+
+/**
+ * Where JSON.parse gave up, for its messages that give no position (V8 says
+ * "Unexpected token ']'" for a trailing comma). A scan of the grammar, no values.
+ */
+function jsonErrorOffset(text: string): number {
+  const closers: string[] = [];
+  let want: 'value' | 'key' | 'colon' | 'comma' = 'value';
+  let empty = false; // just after "[" or "{": the closer may come at once
+  for (let i = 0; ;) {
+    while (' \t\n\r'.includes(text[i] ?? 'x')) i++;
+    if (i >= text.length) return i;
+    const c = text[i];
+    if (empty && c === closers.at(-1)) {
+      closers.pop();
+      [want, i] = ['comma', i + 1];
+    } else if (want === 'comma') {
+      if (c === ',' && closers.length > 0) want = closers.at(-1) === '}' ? 'key' : 'value';
+      else if (closers.length === 0 || c !== closers.pop()) return i;
+      i++;
+    } else if (want === 'colon') {
+      if (c !== ':') return i;
+      [want, i] = ['value', i + 1];
+    } else if (want === 'value' && (c === '[' || c === '{')) {
+      closers.push(c === '[' ? ']' : '}');
+      [want, i, empty] = [c === '[' ? 'value' : 'key', i + 1, true];
+      continue;
+    } else {
+      JSON_LITERAL.lastIndex = i;
+      if ((want === 'key' && c !== '"') || !JSON_LITERAL.test(text)) return i;
+      [want, i] = [want === 'key' ? 'colon' : 'comma', JSON_LITERAL.lastIndex];
+    }
+    empty = false;
+  }
+}
+
+function positionIn(text: string, offset: number): Position {
+  const before = text.slice(0, offset);
+  return { line: before.split('\n').length, column: offset - before.lastIndexOf('\n') };
+}
