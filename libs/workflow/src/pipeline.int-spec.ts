@@ -310,7 +310,7 @@ describe('approval gates', () => {
 
   it('fails a gate nobody decided within its approval_timeout', async () => {
     const ticketId = await create({
-      tasks: [step('deploy', [], { requires_approval: true, approval_timeout: 1 })],
+      tasks: [step('deploy', [], { requires_approval: true, approval_timeout: '1h' })],
     });
     const { deploy } = await tasks(ticketId);
     const timer = {
@@ -322,11 +322,15 @@ describe('approval gates', () => {
     const fire = new FireTimer(env.prisma, timers);
     // Early: the due time has not passed, nothing changes.
     expect(await fire.execute(timer)).toBe(false);
-    await new Promise((r) => setTimeout(r, 1100));
+    // The hour passes: the approval was asked for two hours ago.
+    await env.prisma.$executeRaw`
+      UPDATE approval SET requested_at = requested_at - interval '2 hours',
+                          due_at = due_at - interval '2 hours'
+      WHERE task_id = ${deploy.id}::uuid`;
     expect(await fire.execute(timer)).toBe(true);
     const after = await tasks(ticketId);
     expect(after.deploy.status).toBe('FAILED');
-    expect(after.deploy.reason).toMatch(/no approval within 1 s/);
+    expect(after.deploy.reason).toMatch(/no approval within 3600 s/);
     const approval = await env.prisma.approval.findUniqueOrThrow({ where: { taskId: deploy.id } });
     expect(approval.decision).toBe('expired');
     expect(await fire.execute(timer)).toBe(false);
