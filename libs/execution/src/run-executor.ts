@@ -28,8 +28,15 @@ import {
 import { exitText, failureFeedback, runAcceptance, type AcceptanceResult } from './verification';
 import type { SourcePolicy } from './repo-source';
 import { openSpecSecrets, type OpenedSpec } from './secret-env';
-import { commitAndPush, diffWorkspace, prepareWorkspace, type WorkspaceChange } from './workspace';
-import { GitError, InvalidSpecError } from './workspace-errors';
+import {
+  commitAndPush,
+  diffWorkspace,
+  prepareWorkspace,
+  type Checkout,
+  type WorkspaceChange,
+} from './workspace';
+import { GitError, InvalidSpecError, WorkTreeError } from './workspace-errors';
+import { checkGitDir, shareGitDir } from './git-dir';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
 import { aboutRun, SnapshotError } from './snapshot-errors';
 import { snapshotHead } from './snapshot-head';
@@ -68,9 +75,14 @@ export interface ExecutorOptions {
   secretsKey?: Uint8Array;
 }
 
-/** A run's workspace directory, and whether it was prepared (fetched, restored or left empty). */
+/**
+ * A run's workspace directory, the runner's git dir beside it (never mounted
+ * into the sandbox; it exists when the run has a repository), and whether the
+ * workspace was prepared (fetched, restored or left empty).
+ */
 interface Workspace {
   dir: string;
+  gitDir: string;
   prepared: boolean;
 }
 
@@ -170,7 +182,11 @@ export class RunExecutor {
       new LogBuffer((first, lines) => reporter.log(work, first, lines), this.options.logFlushMs),
       redactor,
     );
-    const workspace: Workspace = { dir: join(runDir, 'workspace'), prepared: false };
+    const workspace: Workspace = {
+      dir: join(runDir, 'workspace'),
+      gitDir: join(runDir, 'git'),
+      prepared: false,
+    };
     let outcome: AgentOutcome;
     try {
       const { spec, secrets } = openSpecSecrets(work.spec, this.options.secretsKey);
@@ -181,7 +197,7 @@ export class RunExecutor {
     }
     // Before the finish report: the step that inherits the workspace may be dispatched on it.
     if (work.spec.keep_workspace && workspace.prepared && !signal.aborted) {
-      await this.keepWorkspace(work, workspace.dir, log);
+      await this.keepWorkspace(work, workspace, log);
     }
     // Messages and results can quote output (a CLI agent's last words, a command).
     outcome = {
@@ -224,9 +240,11 @@ export class RunExecutor {
     }
 
     await mkdir(workspace);
-    const base = await this.prepare(spec, workspace, signal, log);
+    const base = await this.prepare(spec, state, signal, log);
     state.prepared = true;
-    await makeOutputDir(workspace, base !== null);
+    await makeOutputDir(workspace, base === null ? null : state.gitDir);
+    // The sandbox's own .git: a copy the runner never reads again.
+    if (await exists(state.gitDir)) await shareGitDir(state.gitDir, workspace);
     if (driver.isolated) await openToSandbox(workspace);
     const ctx: AgentContext = {
       workspace,
@@ -250,7 +268,7 @@ export class RunExecutor {
       work,
       spec,
       ctx,
-      base,
+      { dir: workspace, gitDir: state.gitDir, base },
       context,
       log,
     );
@@ -284,7 +302,7 @@ export class RunExecutor {
     // What is kept (and pushed) is the workspace as the run leaves it.
     let changes: WorkspaceChange[] = [];
     if (base) {
-      const diff = await diffWorkspace(workspace, base);
+      const diff = await this.diff({ dir: workspace, gitDir: state.gitDir }, base, log);
       changes = diff.files;
       await this.store(work, log, 'diff.patch', 'diff', diff.patch, 'text/x-diff; charset=utf-8');
       const breaches = checkWritePolicy(changes, policyOf(spec));
@@ -294,8 +312,11 @@ export class RunExecutor {
     }
     let pushed: { branch: string; commit: string } | null = null;
     if (outcome.outcome === 'SUCCEEDED' && spec.push_branch && spec.repo) {
+      if (!base) throw new WorkTreeError('push_branch: the workspace holds no commit to push on');
       const { commit } = await commitAndPush({
         dir: workspace,
+        gitDir: state.gitDir,
+        base,
         repo: spec.repo,
         branch: spec.push_branch,
         message: `drover: ${work.agent} run ${work.runId} (task ${work.taskId})`,
@@ -352,7 +373,7 @@ export class RunExecutor {
     work: RunDispatched,
     spec: OpenedSpec,
     ctx: AgentContext,
-    base: string | null,
+    checkout: Checkout & { base: string | null },
     context: readonly { path: string; text: string }[],
     log: RunLog,
   ): Promise<{ outcome: AgentOutcome; iterations: IterationRecord[] }> {
@@ -372,7 +393,7 @@ export class RunExecutor {
       };
       iterations.push(record);
       let outcome: AgentOutcome | undefined = agent.failed;
-      const breaches = outcome ? [] : await this.breaches(ctx.workspace, base, spec);
+      const breaches = outcome ? [] : await this.breaches(checkout, spec, log);
       if (breaches.length) {
         // The agent's changes are checked before anything else runs on them.
         outcome = failure(null, 'POLICY_VIOLATION', describeBreaches(breaches));
@@ -409,10 +430,24 @@ export class RunExecutor {
   }
 
   /** Paths the agent changed that the task's write policy does not allow. */
-  private async breaches(workspace: string, base: string | null, spec: TaskSpec) {
+  private async breaches(
+    checkout: Checkout & { base: string | null },
+    spec: TaskSpec,
+    log: RunLog,
+  ) {
+    const { base } = checkout;
     if (!base || (!spec.allowed_paths && !spec.forbidden_paths)) return [];
-    const { files } = await diffWorkspace(workspace, base);
+    const { files } = await this.diff(checkout, base, log);
     return checkWritePolicy(files, policyOf(spec));
+  }
+
+  /** The workspace's diff against `base`, telling the log of nested `.git` it removed. */
+  private async diff(checkout: Checkout, base: string, log: RunLog) {
+    const diff = await diffWorkspace(checkout, base);
+    if (diff.nested.length) {
+      log.line('system', `removed nested .git from the workspace: ${diff.nested.join(', ')}`);
+    }
+    return diff;
   }
 
   /**
@@ -422,11 +457,13 @@ export class RunExecutor {
    */
   private async prepare(
     spec: TaskSpec,
-    workspace: string,
+    { dir: workspace, gitDir }: Workspace,
     signal: AbortSignal,
     log: RunLog,
   ): Promise<string | null> {
-    if (spec.workspace_run) return this.restore(spec.workspace_run, workspace, signal, log);
+    if (spec.workspace_run) {
+      return this.restore(spec.workspace_run, { dir: workspace, gitDir }, signal, log);
+    }
     if (!spec.repo) return null;
     const ref = spec.clone_branch ?? 'HEAD';
     log.line('system', `fetching ${spec.repo} at ${ref}`);
@@ -434,6 +471,7 @@ export class RunExecutor {
       repo: spec.repo,
       ref,
       dir: workspace,
+      gitDir,
       policy: this.options.sources,
       signal,
       timeoutMs: this.options.gitTimeoutMs,
@@ -444,12 +482,13 @@ export class RunExecutor {
 
   /**
    * Restores run `from`'s snapshot into the empty `workspace`: the repository is
-   * not fetched again (the snapshot holds the checkout), and the starting commit
-   * is the snapshot's HEAD, so the diff and the push carry the upstream's changes.
+   * not fetched again (the snapshot holds the checkout and, as `.git`, the
+   * upstream runner's git dir, which moves to `gitDir`), and the starting commit
+   * is its HEAD, so the diff and the push carry the upstream's changes.
    */
   private async restore(
     from: string,
-    workspace: string,
+    { dir: workspace, gitDir }: Checkout,
     signal: AbortSignal,
     log: RunLog,
   ): Promise<string | null> {
@@ -465,7 +504,7 @@ export class RunExecutor {
     }
     // What the upstream run left for its own steps is not this run's output or request.
     await rm(join(workspace, OUTPUT_DIR), { recursive: true, force: true });
-    const head = await snapshotHead(workspace).catch(aboutRun(from));
+    const head = await snapshotHead(workspace, gitDir).catch(aboutRun(from));
     log.line('system', head ? `workspace at ${head}` : 'the workspace holds no commit: no diff');
     return head;
   }
@@ -477,11 +516,21 @@ export class RunExecutor {
    * and the artifact store holds them. A snapshot that is too large, that the
    * restoring runner would refuse, or that cannot be stored is logged and left
    * out: this run's outcome stands, and the inheriting step fails to restore.
+   * The snapshot's `.git` is the runner's git dir, in place of the sandbox's
+   * copy; a run without one keeps its agent's `.git` if it is a plain one.
    */
-  private async keepWorkspace(work: RunDispatched, workspace: string, log: RunLog): Promise<void> {
+  private async keepWorkspace(
+    work: RunDispatched,
+    { dir: workspace, gitDir }: Workspace,
+    log: RunLog,
+  ): Promise<void> {
     const file = join(dirname(workspace), SNAPSHOT_ARTIFACT);
     const opts = { timeoutMs: this.options.gitTimeoutMs };
     try {
+      if (await exists(gitDir)) await shareGitDir(gitDir, workspace, true);
+      else if (await exists(join(workspace, '.git'))) {
+        await checkGitDir(join(workspace, '.git'), "the workspace's .git");
+      }
       const { size } = await snapshotWorkspace(workspace, file, opts);
       await checkSnapshot(file, opts);
       const body = await readFile(file);
@@ -525,6 +574,8 @@ export class RunExecutor {
     redactor: Redactor,
   ): AgentOutcome {
     if (error instanceof InvalidSpecError) return failure(null, 'INVALID_SPEC', error.message);
+    // What the run left in its workspace: its own doing, not the runner's.
+    if (error instanceof WorkTreeError) return failure(null, 'AGENT_FAILED', error.message);
     // The task's own image: its author's mistake. The runner's default: this runner's.
     if (error instanceof ImageMissingError && error.image === work.spec.image) {
       return failure(
@@ -555,13 +606,18 @@ export const MAX_OUTPUT_BYTES = 64 * 1024;
 
 /**
  * The directory a run's output goes to (`$DROVER_OUTPUT`), kept out of the
- * repository's diff and commits by git's per-clone exclude file.
+ * repository's diff and commits by the exclude file of its git dir, if any.
  */
-async function makeOutputDir(workspace: string, isRepo: boolean): Promise<void> {
+async function makeOutputDir(workspace: string, gitDir: string | null): Promise<void> {
   await mkdir(join(workspace, OUTPUT_DIR), { recursive: true });
-  if (!isRepo) return;
-  await mkdir(join(workspace, '.git', 'info'), { recursive: true });
-  await appendFile(join(workspace, '.git', 'info', 'exclude'), `\n/${OUTPUT_DIR}/\n`);
+  if (!gitDir) return;
+  await mkdir(join(gitDir, 'info'), { recursive: true });
+  await appendFile(join(gitDir, 'info', 'exclude'), `\n/${OUTPUT_DIR}/\n`);
+}
+
+/** Whether something is at `path` (a link counts; it is not followed). */
+async function exists(path: string): Promise<boolean> {
+  return (await lstat(path).catch(() => null)) !== null;
 }
 
 /**

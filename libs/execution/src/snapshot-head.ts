@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
-import { lstat, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { checkGitDir } from './git-dir';
 import { SnapshotError } from './snapshot-errors';
 import { SYSTEM_PATH } from './workspace-snapshot';
 
@@ -10,37 +11,32 @@ const exec = promisify(execFile);
 const COMMIT_ID = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
 
 /**
- * The commit at HEAD of the repository in a restored workspace, or null when it
- * holds none (no `.git`, or no commit yet). The snapshot came from another
- * runner, so its `.git` is untrusted, as `guardWorkspace` treats an agent's:
- * it must be a plain directory that points at no other repository, and its
- * config (which can name commands, a promisor remote to fetch from ...) is
- * replaced before git reads it. The executor's git resets it again later.
+ * Takes the repository out of a restored workspace: the snapshot's `.git` (the
+ * upstream runner's git dir, or what a plain run's agent left) is moved to the
+ * run's git dir `gitDir`, outside the workspace, and returns the commit at its
+ * HEAD, or null when there is none (no `.git`, or no commit yet). The snapshot
+ * came from another runner, so the git dir is untrusted: it must hold only
+ * directories and regular files and point at no other repository
+ * (checkGitDir), and its config (which can name commands, a promisor remote to
+ * fetch from ...) is replaced before git reads it.
  */
-export async function snapshotHead(dir: string): Promise<string | null> {
-  const gitDir = join(dir, '.git');
-  const info = await lstat(gitDir).catch(() => undefined);
+export async function snapshotHead(workspace: string, gitDir: string): Promise<string | null> {
+  const from = join(workspace, '.git');
+  const info = await lstat(from).catch(() => undefined);
   if (!info) return null;
-  for (const path of [gitDir, join(gitDir, 'objects')]) {
-    if (!(await lstat(path).catch(() => undefined))?.isDirectory()) {
-      throw new SnapshotError(
-        `the snapshot's ${path.slice(dir.length + 1)} is not a directory`,
-        'refused',
-      );
-    }
-  }
-  for (const name of ['commondir', 'objects/info/alternates', 'objects/info/http-alternates']) {
-    if (await lstat(join(gitDir, name)).catch(() => undefined)) {
-      throw new SnapshotError(`the snapshot's .git/${name} is not allowed`, 'refused');
-    }
-  }
+  if (!info.isDirectory())
+    throw new SnapshotError("the snapshot's .git is not a directory", 'refused');
+  await rename(from, gitDir);
+  await checkGitDir(gitDir);
   const config = join(gitDir, 'config');
   await rm(config, { recursive: true, force: true });
   // wx: never written through a symlink.
-  await writeFile(config, '[core]\n\trepositoryformatversion = 0\n\tbare = false\n', {
-    flag: 'wx',
-    mode: 0o644,
-  });
+  await writeFile(
+    config,
+    '[core]\n\trepositoryformatversion = 0\n\tbare = false\n' +
+      '[user]\n\tname = Drover\n\temail = drover@localhost\n',
+    { flag: 'wx', mode: 0o644 },
+  );
   const home = await mkdtemp(join(tmpdir(), 'drover-git-home-'));
   try {
     const { stdout } = await exec(
@@ -56,14 +52,13 @@ export async function snapshotHead(dir: string): Promise<string | null> {
         'HEAD^{commit}',
       ],
       {
-        cwd: dir,
+        cwd: home,
         timeout: 60_000,
         env: {
           PATH: SYSTEM_PATH,
           HOME: home,
           LC_ALL: 'C',
           GIT_DIR: gitDir,
-          GIT_WORK_TREE: dir,
           GIT_CONFIG_NOSYSTEM: '1',
           GIT_CONFIG_GLOBAL: '/dev/null',
           GIT_NO_REPLACE_OBJECTS: '1',

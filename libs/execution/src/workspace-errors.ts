@@ -28,3 +28,15 @@ export class GitError extends Error {
     this.name = 'GitError';
   }
 }
+
+/**
+ * git could not record what the run left in its workspace (a path git refuses,
+ * a file it cannot read): the agent's doing, not the runner's. The run ends
+ * AGENT_FAILED with this message, which names paths relative to the workspace.
+ */
+export class WorkTreeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkTreeError';
+  }
+}

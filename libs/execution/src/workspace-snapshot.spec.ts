@@ -124,8 +124,20 @@ describe('snapshotWorkspace and restoreWorkspace', () => {
       ]),
     );
     expect(restored.bytes).toBeGreaterThan(4096);
-    expect(await snapshotHead(target)).toBe(head);
-    expect(await testGit(root, target, 'status', '--porcelain')).toContain('?? empty');
+    // The repository moves out of the workspace, to the run's git dir.
+    const gitDir = `${target}-git`;
+    expect(await snapshotHead(target, gitDir)).toBe(head);
+    expect(await lstat(join(target, '.git')).catch(() => null)).toBeNull();
+    expect(
+      await testGit(
+        root,
+        target,
+        `--git-dir=${gitDir}`,
+        `--work-tree=${target}`,
+        'status',
+        '--porcelain',
+      ),
+    ).toContain('?? empty');
   });
 
   it('keeps hard-linked files as two separate files', async () => {
@@ -273,13 +285,22 @@ describe('checkSnapshot', () => {
 describe('snapshotHead', () => {
   it('is null without .git, and refuses a .git that points at another repository', async () => {
     const plain = await fresh('plain');
-    expect(await snapshotHead(plain)).toBeNull();
+    expect(await snapshotHead(plain, `${plain}-git`)).toBeNull();
 
     const borrowed = await fresh('borrowed');
     await mkdir(join(borrowed, '.git/objects/info'), { recursive: true });
     await writeFile(join(borrowed, '.git/objects/info/alternates'), '/elsewhere/objects\n');
-    await expect(snapshotHead(borrowed)).rejects.toThrow(
+    await expect(snapshotHead(borrowed, `${borrowed}-git`)).rejects.toThrow(
       "the snapshot's .git/objects/info/alternates is not allowed",
+    );
+  });
+
+  it('refuses a .git holding a link, wherever it points', async () => {
+    const linked = await fresh('linked');
+    await testGit(root, linked, 'init', '-q');
+    await symlink('../x', join(linked, '.git/refs/heads/main'));
+    await expect(snapshotHead(linked, `${linked}-git`)).rejects.toThrow(
+      "the snapshot's .git/refs/heads/main is not a plain file or directory",
     );
   });
 
@@ -294,8 +315,8 @@ describe('snapshotHead', () => {
       join(dir, '.git/config'),
       `[core]\n\tfsmonitor = touch ${marker}\n[extensions]\n\tpartialClone = origin\n`,
     );
-    expect(await snapshotHead(dir)).toMatch(/^[0-9a-f]{40}$/);
-    expect(await readFile(join(dir, '.git/config'), 'utf8')).not.toContain('fsmonitor');
+    expect(await snapshotHead(dir, `${dir}-git`)).toMatch(/^[0-9a-f]{40}$/);
+    expect(await readFile(join(`${dir}-git`, 'config'), 'utf8')).not.toContain('fsmonitor');
     await expect(lstat(marker)).rejects.toThrow();
   });
 });

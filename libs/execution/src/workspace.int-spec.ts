@@ -1,12 +1,31 @@
 import { existsSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { mkdir, mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { testGit } from '@drover/testing';
 import { checkRepo, type HostLookup, type SourcePolicy } from './repo-source';
-import { checkRef, commitAndPush, diffWorkspace, prepareWorkspace } from './workspace';
-import { GitError, InvalidSpecError } from './workspace-errors';
+import { shareGitDir } from './git-dir';
+import {
+  checkRef,
+  commitAndPush as push,
+  diffWorkspace as diff,
+  prepareWorkspace as prepare,
+  type PrepareOptions,
+  type PushOptions,
+} from './workspace';
+import { GitError, InvalidSpecError, WorkTreeError } from './workspace-errors';
 
 const STRICT: SourcePolicy = { allowLocal: false, allowPrivateHosts: false };
 const LOCAL: SourcePolicy = { allowLocal: true, allowPrivateHosts: false };
@@ -46,11 +65,22 @@ async function commit(cwd: string, files: Record<string, string>, message: strin
 }
 
 let count = 0;
+/** A test workspace, in a directory of its own beside its git dir (as a run's). */
 async function emptyDir(): Promise<string> {
-  const dir = join(root, `ws-${++count}`);
-  await mkdir(dir);
+  const dir = join(root, `ws-${++count}`, 'workspace');
+  await mkdir(dir, { recursive: true });
   return dir;
 }
+/** The runner's git dir of the workspace `dir`. */
+const gitDirOf = (dir: string) => join(dirname(dir), 'git');
+const prepareWorkspace = (opts: Omit<PrepareOptions, 'gitDir'>) =>
+  prepare({ ...opts, gitDir: gitDirOf(opts.dir) });
+const diffWorkspace = (dir: string, base: string) => diff({ dir, gitDir: gitDirOf(dir) }, base);
+const commitAndPush = (opts: Omit<PushOptions, 'gitDir'>) =>
+  push({ ...opts, gitDir: gitDirOf(opts.dir) });
+/** git on the repository of the workspace `dir`: its git dir, with `dir` as the work tree. */
+const repo = (dir: string, ...args: string[]) =>
+  git(dir, `--git-dir=${gitDirOf(dir)}`, `--work-tree=${dir}`, ...args);
 
 async function refusal(promise: Promise<unknown>): Promise<InvalidSpecError> {
   const error = await promise.then(
@@ -90,10 +120,12 @@ describe('prepareWorkspace', () => {
   it('checks out a branch', async () => {
     const { dir, at } = await cloneAt('feature');
     expect(at).toBe(c3);
-    expect((await git(dir, 'rev-parse', 'HEAD')).trim()).toBe(c3);
+    expect((await repo(dir, 'rev-parse', 'HEAD')).trim()).toBe(c3);
     expect(await readFile(join(dir, 'feature.txt'), 'utf8')).toBe('feature\n');
     expect(await readFile(join(dir, 'README.md'), 'utf8')).toBe('one\n');
-    expect(await git(dir, 'status', '--porcelain')).toBe('');
+    expect(await repo(dir, 'status', '--porcelain')).toBe('');
+    // The repository is beside the workspace, not in it.
+    expect(existsSync(join(dir, '.git'))).toBe(false);
   });
 
   it('checks out the default branch through HEAD and main', async () => {
@@ -113,7 +145,7 @@ describe('prepareWorkspace', () => {
   it('checks out a full commit id', async () => {
     const { dir, at } = await cloneAt(c1);
     expect(at).toBe(c1);
-    expect((await git(dir, 'rev-parse', 'HEAD')).trim()).toBe(c1);
+    expect((await repo(dir, 'rev-parse', 'HEAD')).trim()).toBe(c1);
     expect(await readFile(join(dir, 'README.md'), 'utf8')).toBe('one\n');
   });
 
@@ -125,10 +157,11 @@ describe('prepareWorkspace', () => {
 
   it('sets the Drover identity and no hooks or other settings', async () => {
     const { dir } = await cloneAt('main');
-    expect((await git(dir, 'config', 'user.name')).trim()).toBe('Drover');
-    const config = await readFile(join(dir, '.git', 'config'), 'utf8');
-    expect(config).not.toMatch(/hooks|fsmonitor|remote/);
-    expect(existsSync(join(dir, '.git', 'hooks'))).toBe(false);
+    expect((await repo(dir, 'config', 'user.name')).trim()).toBe('Drover');
+    const config = await readFile(join(gitDirOf(dir), 'config'), 'utf8');
+    expect(config).not.toMatch(/hooks|fsmonitor|remote|worktree/);
+    expect(config).toMatch(/bare = false/);
+    expect(existsSync(join(gitDirOf(dir), 'hooks'))).toBe(false);
   });
 
   it.each(['nope', 'feature/missing', 'deadbeefdeadbeef', 'a'.repeat(40)])(
@@ -150,7 +183,7 @@ describe('prepareWorkspace', () => {
       expect(error.message).toMatch(
         /^repo: local (paths|repositories \(file:\/\/\)) are not allowed$/,
       );
-      expect(existsSync(join(dir, '.git'))).toBe(false);
+      expect(existsSync(gitDirOf(dir))).toBe(false);
     }
     await expect(checkRepo(source, LOCAL)).resolves.toEqual({ kind: 'local', url: source });
     await expect(checkRepo(`file://${source}`, LOCAL)).resolves.toEqual({
@@ -462,9 +495,9 @@ describe('diffWorkspace', () => {
     await writeFile(join(dir, 'blob.bin'), Buffer.from([0, 1, 2, 255, 0, 10]));
     await writeFile(join(dir, '.gitignore'), 'ignored.log\n');
     await writeFile(join(dir, 'ignored.log'), 'noise\n');
-    const status = await git(dir, 'status', '--porcelain');
-    const head = await git(dir, 'rev-parse', 'HEAD');
-    const index = await readFile(join(dir, '.git', 'index'));
+    const status = await repo(dir, 'status', '--porcelain');
+    const head = await repo(dir, 'rev-parse', 'HEAD');
+    const index = await readFile(join(gitDirOf(dir), 'index'));
 
     const { files, patch } = await diffWorkspace(dir, base);
 
@@ -477,10 +510,10 @@ describe('diffWorkspace', () => {
       { path: 'new/file.txt', status: 'added' },
     ]);
     expect(patch).toContain('GIT binary patch');
-    // The workspace's own state is untouched.
-    expect(await git(dir, 'status', '--porcelain')).toBe(status);
-    expect(await git(dir, 'rev-parse', 'HEAD')).toBe(head);
-    expect((await readFile(join(dir, '.git', 'index'))).equals(index)).toBe(true);
+    // The repository's own state is untouched.
+    expect(await repo(dir, 'status', '--porcelain')).toBe(status);
+    expect(await repo(dir, 'rev-parse', 'HEAD')).toBe(head);
+    expect((await readFile(join(gitDirOf(dir), 'index'))).equals(index)).toBe(true);
 
     // The patch turns a fresh checkout of the base into the work tree.
     const other = await emptyDir();
@@ -502,10 +535,10 @@ describe('diffWorkspace', () => {
       dir,
       policy: LOCAL,
     });
-    await expect(diffWorkspace(dir, base)).resolves.toEqual({ files: [], patch: '' });
+    await expect(diffWorkspace(dir, base)).resolves.toEqual({ files: [], patch: '', nested: [] });
   });
 
-  it('runs nothing the agent put in the workspace git config', async () => {
+  it("runs nothing the agent put in the sandbox's .git config", async () => {
     const dir = await emptyDir();
     const { commit: base } = await prepareWorkspace({
       repo: source,
@@ -513,6 +546,7 @@ describe('diffWorkspace', () => {
       dir,
       policy: LOCAL,
     });
+    await shareGitDir(gitDirOf(dir), dir);
     const marker = join(root, 'agent-ran');
     const command = `sh -c 'touch ${marker}'`;
     await writeFile(
@@ -525,10 +559,10 @@ describe('diffWorkspace', () => {
     const { files } = await diffWorkspace(dir, base);
     expect(files.map((f) => f.path).sort()).toEqual(['.gitattributes', 'README.md']);
     expect(existsSync(marker)).toBe(false);
-    expect(await readFile(join(dir, '.git', 'config'), 'utf8')).not.toMatch(/fsmonitor|filter/);
+    expect(await readFile(join(gitDirOf(dir), 'config'), 'utf8')).not.toMatch(/fsmonitor|filter/);
   });
 
-  it('refuses a workspace whose .git points at other repositories', async () => {
+  it("never reads the sandbox's .git: links to the host, alternates, nested repositories", async () => {
     const dir = await emptyDir();
     const { commit: base } = await prepareWorkspace({
       repo: source,
@@ -536,10 +570,59 @@ describe('diffWorkspace', () => {
       dir,
       policy: LOCAL,
     });
+    await shareGitDir(gitDirOf(dir), dir);
+    const host = join(root, `host-${count}`);
+    await mkdir(join(host, 'dir'), { recursive: true });
+    await writeFile(join(host, 'file'), 'host\n');
+    const before = await readdir(host, { recursive: true });
+    const { mtimeMs } = await lstat(join(host, 'file'));
     await mkdir(join(dir, '.git', 'objects', 'info'), { recursive: true });
     await writeFile(join(dir, '.git', 'objects', 'info', 'alternates'), `${source}/.git/objects\n`);
-    await expect(diffWorkspace(dir, base)).rejects.toThrow(GitError);
+    await rm(join(dir, '.git', 'logs'), { recursive: true, force: true });
+    await symlink(join(host, 'dir'), join(dir, '.git', 'logs'));
+    await symlink(join(host, 'file'), join(dir, '.git', 'COMMIT_EDITMSG'));
+    await writeFile(join(dir, 'README.md'), 'changed\n');
+    // A nested repository: a gitdir: file pointing at the source's.
+    await mkdir(join(dir, 'sub'));
+    await writeFile(join(dir, 'sub', 'file'), 'sub\n');
+    await writeFile(join(dir, 'sub', '.git'), `gitdir: ${source}/.git\n`);
+
+    const { files, nested } = await diffWorkspace(dir, base);
+    expect(files).toEqual([
+      { path: 'README.md', status: 'modified' },
+      { path: 'sub/file', status: 'added' },
+    ]);
+    expect(nested).toEqual(['sub/.git']);
+    expect(existsSync(join(dir, 'sub', '.git'))).toBe(false);
+    const { commit } = await commitAndPush({
+      dir,
+      base,
+      repo: source,
+      branch: 'drover/links',
+      message: 'links',
+      policy: LOCAL,
+    });
+    expect(await git(source, 'show', `${commit}:sub/file`)).toBe('sub\n');
+    expect(await readdir(host, { recursive: true })).toEqual(before);
+    expect(await readFile(join(host, 'file'), 'utf8')).toBe('host\n');
+    expect((await lstat(join(host, 'file'))).mtimeMs).toBe(mtimeMs);
     await expect(diffWorkspace(dir, '--output=/tmp/x')).rejects.toThrow(/is not a commit id/);
+  });
+
+  it('ends with a WorkTreeError naming the path when git refuses a file in the work tree', async () => {
+    const dir = await emptyDir();
+    const { commit: base } = await prepareWorkspace({
+      repo: source,
+      ref: 'main',
+      dir,
+      policy: LOCAL,
+    });
+    await mkdir(join(dir, 'GIT~1'));
+    await writeFile(join(dir, 'GIT~1', 'x'), 'x\n');
+    const error = await diffWorkspace(dir, base).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkTreeError);
+    expect((error as Error).message).toMatch(/^git cannot record the workspace: .*'GIT~1\/x'/);
+    expect((error as Error).message).not.toContain(root);
   });
 });
 
@@ -553,11 +636,17 @@ describe('commitAndPush', () => {
 
   it('commits every change and pushes the branch', async () => {
     const dir = await emptyDir();
-    await prepareWorkspace({ repo: bare, ref: 'main', dir, policy: LOCAL });
+    const { commit: base } = await prepareWorkspace({
+      repo: bare,
+      ref: 'main',
+      dir,
+      policy: LOCAL,
+    });
     await writeFile(join(dir, 'README.md'), 'pushed\n');
     await writeFile(join(dir, 'added.txt'), 'added\n');
     const { commit: pushed } = await commitAndPush({
       dir,
+      base,
       repo: bare,
       branch: 'drover/run-1',
       message: 'Drover: run 1',
@@ -570,17 +659,24 @@ describe('commitAndPush', () => {
     expect((await git(bare, 'log', '-1', '--format=%an|%s', 'drover/run-1')).trim()).toBe(
       'Drover|Drover: run 1',
     );
-    expect(await git(dir, 'status', '--porcelain')).toBe('');
+    // The repository's HEAD is the pushed commit (what a kept workspace carries on from).
+    expect((await repo(dir, 'rev-parse', 'HEAD')).trim()).toBe(pushed);
     // main there is untouched.
     expect((await git(bare, 'rev-parse', 'main')).trim()).toBe(c2);
   });
 
   it('accepts refs/heads/ and pushes the branch under it once', async () => {
     const dir = await emptyDir();
-    await prepareWorkspace({ repo: bare, ref: 'feature', dir, policy: LOCAL });
+    const { commit: base } = await prepareWorkspace({
+      repo: bare,
+      ref: 'feature',
+      dir,
+      policy: LOCAL,
+    });
     await writeFile(join(dir, 'feature.txt'), 'more\n');
     const { commit: pushed } = await commitAndPush({
       dir,
+      base,
       repo: bare,
       branch: 'refs/heads/drover/run-2',
       message: 'two',
@@ -591,8 +687,8 @@ describe('commitAndPush', () => {
 
   it('refuses a bad branch or a repo the policy does not allow', async () => {
     const dir = await emptyDir();
-    await prepareWorkspace({ repo: bare, ref: 'main', dir, policy: LOCAL });
-    const base = { dir, repo: bare, message: 'm', policy: LOCAL };
+    const { commit } = await prepareWorkspace({ repo: bare, ref: 'main', dir, policy: LOCAL });
+    const base = { dir, base: commit, repo: bare, message: 'm', policy: LOCAL };
     expect((await refusal(commitAndPush({ ...base, branch: 'HEAD' }))).field).toBe('push_branch');
     expect((await refusal(commitAndPush({ ...base, branch: 'refs/tags/x' }))).field).toBe(
       'push_branch',

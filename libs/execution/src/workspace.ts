@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { refNameProblem } from '@drover/contracts';
 import { inspectRepo, type HostLookup, type SourcePolicy, type Target } from './repo-source';
-import { GitError, InvalidSpecError } from './workspace-errors';
+import { removeNestedGitDirs } from './work-tree';
+import { GitError, InvalidSpecError, WorkTreeError } from './workspace-errors';
 
 export interface WorkspaceChange {
   path: string;
@@ -16,6 +17,13 @@ export interface WorkspaceChange {
 
 /** Identity of the commits the runner makes in a workspace. */
 const COMMITTER = { name: 'Drover', email: 'drover@localhost' };
+/** The same, for a git dir whose config does not say it (one restored from a snapshot). */
+const IDENTITY = {
+  GIT_AUTHOR_NAME: COMMITTER.name,
+  GIT_AUTHOR_EMAIL: COMMITTER.email,
+  GIT_COMMITTER_NAME: COMMITTER.name,
+  GIT_COMMITTER_EMAIL: COMMITTER.email,
+};
 /** Cap on what one git command may print (the diff's patch is the big one). */
 const MAX_OUTPUT = 64 * 1024 * 1024;
 const COMMIT_ID = /^[0-9a-f]{7,64}$/i;
@@ -48,12 +56,24 @@ export async function checkRef(ref: string, field: 'clone_branch' | 'push_branch
   if (normal !== ref) throw refuse(`"${ref}" is not in normal form; use "${normal}"`);
 }
 
-export interface PrepareOptions {
+/**
+ * A run's repository: the runner's git dir, kept outside the workspace (never
+ * mounted into a sandbox), with the workspace as its work tree. Every git
+ * command here uses it; the `.git` a sandbox sees in the workspace is a copy
+ * (`shareGitDir`) that the runner never reads, so nothing an agent writes there
+ * (links, config, alternates) reaches the runner's git.
+ */
+export interface Checkout {
+  /** The work tree: the run's workspace. */
+  dir: string;
+  /** The runner's git dir, outside `dir`. */
+  gitDir: string;
+}
+
+export interface PrepareOptions extends Checkout {
   repo: string;
   /** Branch, tag, or full or abbreviated commit id. */
   ref: string;
-  /** The run's workspace; created empty by the caller. */
-  dir: string;
   policy: SourcePolicy;
   signal?: AbortSignal;
   /** For the whole preparation, DNS included. */
@@ -62,8 +82,8 @@ export interface PrepareOptions {
 }
 
 /**
- * Fetches `ref` of `repo` into the empty directory `dir` and checks it out
- * (detached). Only that ref's commit is fetched where the server allows it; an
+ * Fetches `ref` of `repo` into the new git dir `gitDir` and checks it out
+ * (detached) into the empty directory `dir`. Only that ref's commit is fetched where the server allows it; an
  * abbreviated commit id needs the branches and tags, so those are fetched then.
  */
 export async function prepareWorkspace(opts: PrepareOptions): Promise<{ commit: string }> {
@@ -71,17 +91,19 @@ export async function prepareWorkspace(opts: PrepareOptions): Promise<{ commit: 
   try {
     const target = await inspectRepo(opts.repo, opts.policy, opts.lookup, stop.signal);
     await checkRef(opts.ref, 'clone_branch');
-    if ((await readdir(opts.dir)).length > 0) {
-      throw new GitError(`workspace ${opts.dir} is not empty`);
+    if ((await readdir(opts.dir)).length > 0) throw new GitError('the workspace is not empty');
+    if (await lstat(opts.gitDir).catch(() => undefined)) {
+      throw new GitError("the run's git dir exists already");
     }
     return await withHome(async (home) => {
-      const git = gitIn(opts.dir, home, {
+      const git = gitIn(opts, home, {
         target,
         allowLocal: opts.policy.allowLocal,
         signal: stop.signal,
       });
-      await git.run(['init', '-q', '--template='], { plain: true });
-      await resetConfig(opts.dir);
+      // Bare here only for init: resetConfig makes it a repository with a work tree.
+      await git.run(['init', '-q', '--template=', '--bare', opts.gitDir], { plain: true });
+      await resetConfig(opts.gitDir);
       const commit = await fetchRef(git, target, opts.ref, opts.repo);
       await git.run(['checkout', '-q', '--detach', commit]);
       return { commit };
@@ -122,24 +144,40 @@ async function fetchRef(git: Git, target: Target, ref: string, repo: string): Pr
 /**
  * Every change in the work tree against commit `base`, untracked files included
  * (ignored ones not), as a list and as a binary patch that applies to `base`.
- * Read through a temporary index: the workspace's own index and HEAD stay as they are.
+ * Read through a temporary index: the git dir's own index and HEAD stay as they
+ * are. `nested`: the nested `.git` entries removed first (removeNestedGitDirs).
  */
 export async function diffWorkspace(
-  dir: string,
+  checkout: Checkout,
   base: string,
-): Promise<{ files: WorkspaceChange[]; patch: string }> {
+): Promise<{ files: WorkspaceChange[]; patch: string; nested: string[] }> {
   if (!COMMIT_ID.test(base)) throw new GitError(`base "${base}" is not a commit id`);
-  await guardWorkspace(dir);
+  const nested = await removeNestedGitDirs(checkout.dir);
   return withHome(async (home) => {
-    const index = join(home, 'index');
-    const git = gitIn(dir, home, { env: { GIT_INDEX_FILE: index } });
-    await git.run(['read-tree', base]);
-    await git.run(['add', '-A']);
+    const git = gitIn(checkout, home, { env: { GIT_INDEX_FILE: join(home, 'index') } });
+    await stageWorkTree(git, base);
     const diff = ['diff', '--cached', '-M', '--no-ext-diff', '--no-textconv', '--no-color'];
     const names = await git.run([...diff, '--name-status', '-z', base, '--']);
     const patch = await git.run([...diff, '--binary', base, '--']);
-    return { files: parseNameStatus(names.stdout), patch: patch.stdout };
+    return { files: parseNameStatus(names.stdout), patch: patch.stdout, nested };
   });
+}
+
+/** What makes git fail on the runner's side whatever the work tree holds. */
+const HOST_TROUBLE =
+  /No space left on device|Disk quota exceeded|Input\/output error|Cannot allocate memory|Read-only file system|Too many open files/i;
+
+/**
+ * `base` and then the whole work tree into the (temporary) index. git failing
+ * to record the work tree is the run's doing (a path git refuses, a file it
+ * cannot read), unless the host is in trouble.
+ */
+async function stageWorkTree(git: Git, base: string): Promise<void> {
+  await git.run(['read-tree', base]);
+  const added = await git.attempt(['add', '-A']);
+  if (added.code === 0) return;
+  if (HOST_TROUBLE.test(added.stderr)) throw failure(added);
+  throw new WorkTreeError(`git cannot record the workspace: ${detailOf(added)}`);
 }
 
 function parseNameStatus(output: string): WorkspaceChange[] {
@@ -164,8 +202,9 @@ function parseNameStatus(output: string): WorkspaceChange[] {
   return files;
 }
 
-export interface PushOptions {
-  dir: string;
+export interface PushOptions extends Checkout {
+  /** The commit the workspace started from: the pushed commit's parent. */
+  base: string;
   repo: string;
   branch: string;
   message: string;
@@ -176,9 +215,11 @@ export interface PushOptions {
 }
 
 /**
- * Commits every change in the workspace (if there is any: an agent may have
- * committed itself) and pushes HEAD to `branch` of `repo`. No force: a branch
- * that moved elsewhere is not overwritten.
+ * Commits the work tree as one commit on `base` (or pushes `base` itself when
+ * nothing changed) and pushes it to `branch` of `repo`. Commits an agent made
+ * in the sandbox's `.git` are not read: their changes are in the work tree, and
+ * so in this one commit. No force: a branch that moved elsewhere is not
+ * overwritten. The git dir's HEAD then names the pushed commit.
  */
 export async function commitAndPush(opts: PushOptions): Promise<{ commit: string }> {
   const branch = opts.branch.startsWith('refs/heads/')
@@ -189,19 +230,24 @@ export async function commitAndPush(opts: PushOptions): Promise<{ commit: string
   const stop = stopWhen(opts.signal, opts.timeoutMs, 'pushing the workspace');
   try {
     const target = await inspectRepo(opts.repo, opts.policy, opts.lookup, stop.signal);
-    await guardWorkspace(opts.dir);
+    if (!COMMIT_ID.test(opts.base)) throw new GitError(`base "${opts.base}" is not a commit id`);
+    await removeNestedGitDirs(opts.dir);
     return await withHome(async (home) => {
-      const git = gitIn(opts.dir, home, {
+      const git = gitIn(opts, home, {
         target,
         allowLocal: opts.policy.allowLocal,
         signal: stop.signal,
+        env: { GIT_INDEX_FILE: join(home, 'index'), ...IDENTITY },
       });
-      await git.run(['add', '-A']);
-      const staged = await git.attempt(['diff', '--cached', '--quiet', '--no-ext-diff']);
-      if (staged.code !== 0) {
-        await git.run(['commit', '-q', '--no-verify', '--no-gpg-sign', '-m', opts.message]);
-      }
-      const commit = (await git.run(['rev-parse', '--verify', 'HEAD^{commit}'])).stdout.trim();
+      await stageWorkTree(git, opts.base);
+      const tree = (await git.run(['write-tree'])).stdout.trim();
+      const baseTree = (await git.run(['rev-parse', `${opts.base}^{tree}`])).stdout.trim();
+      const commit =
+        tree === baseTree
+          ? opts.base
+          : (
+              await git.run(['commit-tree', tree, '-p', opts.base, '-m', opts.message])
+            ).stdout.trim();
       await git.run([
         'push',
         '-q',
@@ -211,6 +257,7 @@ export async function commitAndPush(opts: PushOptions): Promise<{ commit: string
         target.url,
         `${commit}:refs/heads/${branch}`,
       ]);
+      await git.run(['update-ref', '--no-deref', 'HEAD', commit]);
       return { commit };
     });
   } finally {
@@ -218,37 +265,16 @@ export async function commitAndPush(opts: PushOptions): Promise<{ commit: string
   }
 }
 
-/**
- * The agent could write anything into `.git` while the sandbox ran, and git
- * runs here on the runner: config can name commands (core.fsmonitor, filters,
- * diff drivers), alternates and commondir can point at other repositories on
- * this host. So `.git` must be a plain directory without those, and its config
- * is rewritten to the few settings a workspace needs.
- */
-async function guardWorkspace(dir: string): Promise<void> {
-  const gitDir = join(dir, '.git');
-  for (const path of [gitDir, join(gitDir, 'objects')]) {
-    const info = await lstat(path).catch(() => undefined);
-    if (!info?.isDirectory()) throw new GitError(`workspace ${path} is not a directory`);
-  }
-  for (const name of ['commondir', 'objects/info/alternates', 'objects/info/http-alternates']) {
-    if (await lstat(join(gitDir, name)).catch(() => undefined)) {
-      throw new GitError(`workspace .git/${name} is not allowed (written by the agent?)`);
-    }
-  }
-  await resetConfig(dir);
-}
-
 /** Settings git init may probe for the filesystem; values are booleans only. */
 const SAFE_CONFIG =
   /^core\.(filemode|logallrefupdates|ignorecase|precomposeunicode|symlinks)\n(true|false)$/;
 
 /**
- * Rewrites the workspace's config to the settings git init probed and the
+ * Rewrites the git dir's config to the settings git init probed and the
  * committer identity; nothing that could name a command or another repository.
  */
-async function resetConfig(dir: string): Promise<void> {
-  const path = join(dir, '.git', 'config');
+async function resetConfig(gitDir: string): Promise<void> {
+  const path = join(gitDir, 'config');
   let probed: string[] = [];
   if ((await lstat(path).catch(() => undefined))?.isFile()) {
     // --file reads just this file (no includes) without setting up a repository.
@@ -277,7 +303,7 @@ interface GitResult {
 }
 
 interface Git {
-  /** Runs git; rejects with GitError unless it exits 0. `plain` skips GIT_DIR (for init). */
+  /** Runs git; rejects with GitError unless it exits 0. `plain`: no repository (for init). */
   run(args: string[], options?: { plain?: boolean }): Promise<GitResult>;
   /** Runs git and returns whatever came of it. */
   attempt(args: string[]): Promise<GitResult>;
@@ -291,8 +317,8 @@ interface GitOptions {
   env?: Record<string, string>;
 }
 
-/** git in a workspace, hardened for untrusted repositories and URLs. */
-function gitIn(dir: string, home: string, options: GitOptions = {}): Git {
+/** git on a checkout, hardened for untrusted repositories, URLs and work trees. */
+function gitIn(checkout: Checkout, home: string, options: GitOptions = {}): Git {
   const { target, signal } = options;
   const config = [
     'protocol.allow=never',
@@ -323,10 +349,10 @@ function gitIn(dir: string, home: string, options: GitOptions = {}): Git {
   const base = gitEnv(home, ssh);
   const invoke = (args: string[], plain = false) =>
     runGit([...config.flatMap((entry) => ['-c', entry]), ...args], {
-      cwd: dir,
+      cwd: plain ? home : checkout.dir,
       env: plain
         ? base
-        : { ...base, GIT_DIR: join(dir, '.git'), GIT_WORK_TREE: dir, ...options.env },
+        : { ...base, GIT_DIR: checkout.gitDir, GIT_WORK_TREE: checkout.dir, ...options.env },
       signal,
     });
   return {
@@ -341,8 +367,12 @@ function gitIn(dir: string, home: string, options: GitOptions = {}): Git {
 
 function failure(result: GitResult): GitError {
   const command = result.args.find((arg, i) => !arg.startsWith('-') && result.args[i - 1] !== '-c');
-  const detail = result.stderr.trim().split('\n').slice(-5).join(' / ');
-  return new GitError(`git ${command ?? ''} failed (exit ${result.code}): ${detail}`);
+  return new GitError(`git ${command ?? ''} failed (exit ${result.code}): ${detailOf(result)}`);
+}
+
+/** The last lines git printed on stderr. */
+function detailOf(result: GitResult): string {
+  return result.stderr.trim().split('\n').slice(-5).join(' / ');
 }
 
 /** Only what git needs: no user or system config, no prompts, no credentials. */
