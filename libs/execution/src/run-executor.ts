@@ -37,6 +37,7 @@ import {
 } from './workspace';
 import { GitError, InvalidSpecError, WorkTreeError } from './workspace-errors';
 import { checkGitDir, shareGitDir } from './git-dir';
+import { hideHostPaths, type RunPaths } from './host-paths';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
 import { aboutRun, SnapshotError } from './snapshot-errors';
 import { snapshotHead } from './snapshot-head';
@@ -187,22 +188,26 @@ export class RunExecutor {
       gitDir: join(runDir, 'git'),
       prepared: false,
     };
+    const paths: RunPaths = { runDir, workspace: workspace.dir, gitDir: workspace.gitDir };
     let outcome: AgentOutcome;
     try {
       const { spec, secrets } = openSpecSecrets(work.spec, this.options.secretsKey);
       redactor.add(secrets);
       outcome = await this.run(work, spec, workspace, signal, log);
     } catch (error) {
-      outcome = this.crashed(work, error, signal, redactor);
+      outcome = this.crashed(work, error, signal, redactor, paths);
     }
     // Before the finish report: the step that inherits the workspace may be dispatched on it.
     if (work.spec.keep_workspace && workspace.prepared && !signal.aborted) {
-      await this.keepWorkspace(work, workspace, log);
+      await this.keepWorkspace(work, workspace, log, paths);
     }
     // Messages and results can quote output (a CLI agent's last words, a command).
     outcome = {
       ...outcome,
-      errorMessage: outcome.errorMessage === null ? null : redactor.text(outcome.errorMessage),
+      errorMessage:
+        outcome.errorMessage === null
+          ? null
+          : redactor.text(hideHostPaths(outcome.errorMessage, paths)),
       result: redactor.value(outcome.result),
       ...(outcome.input
         ? { input: { ...outcome.input, prompt: redactor.text(outcome.input.prompt) } }
@@ -523,6 +528,7 @@ export class RunExecutor {
     work: RunDispatched,
     { dir: workspace, gitDir }: Workspace,
     log: RunLog,
+    paths: RunPaths,
   ): Promise<void> {
     const file = join(dirname(workspace), SNAPSHOT_ARTIFACT);
     const opts = { timeoutMs: this.options.gitTimeoutMs };
@@ -543,7 +549,7 @@ export class RunExecutor {
       await this.options.reporter.artifact(work, { ...meta, kind: 'file' });
       log.line('system', `kept the workspace as ${SNAPSHOT_ARTIFACT} (${size} bytes)`);
     } catch (error) {
-      const message = log.redactor.text((error as Error).message);
+      const message = log.redactor.text(hideHostPaths((error as Error).message, paths));
       log.line('system', `the workspace was not kept: ${message}`);
       this.logger.warn(`run ${work.runId}: the workspace was not kept: ${message}`);
     } finally {
@@ -572,6 +578,7 @@ export class RunExecutor {
     error: unknown,
     signal: AbortSignal,
     redactor: Redactor,
+    paths: RunPaths,
   ): AgentOutcome {
     if (error instanceof InvalidSpecError) return failure(null, 'INVALID_SPEC', error.message);
     // What the run left in its workspace: its own doing, not the runner's.
@@ -591,11 +598,11 @@ export class RunExecutor {
       if (error.reason === 'aborted' && signal.aborted) {
         return stopped('restoring the workspace', null, signal.reason);
       }
-      const message = redactor.text(error.message);
+      const message = redactor.text(hideHostPaths(error.message, paths));
       this.logger.error(`run ${work.runId}: ${message}`);
       return failure(null, 'INFRA', message);
     }
-    const message = redactor.text((error as Error).message);
+    const message = redactor.text(hideHostPaths((error as Error).message, paths));
     this.logger.error(`run ${work.runId} failed in the runner: ${message}`);
     return failure(null, 'INFRA', `runner error: ${message}`);
   }

@@ -73,7 +73,11 @@ export async function snapshotHead(workspace: string, gitDir: string): Promise<s
     // rev-parse --verify -q exits 1, silently, when HEAD names no commit.
     if ((error as { code?: unknown }).code === 1) return null;
     if (error instanceof SnapshotError) throw error;
-    throw new SnapshotError(`reading the snapshot's HEAD failed: ${(error as Error).message}`);
+    // What git said, not the command line execFile's message starts with.
+    const said = (error as { stderr?: string }).stderr?.trim().split('\n').pop();
+    throw new SnapshotError(
+      `reading the snapshot's HEAD failed: ${said || (error as Error).message}`,
+    );
   } finally {
     await rm(home, { recursive: true, force: true });
   }

@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import type Docker from 'dockerode';
 import { TaskSpec, type ArtifactInfo, type LogLine, type RunDispatched } from '@drover/contracts';
 import { LocalArtifactStore } from '@drover/storage';
@@ -41,6 +44,7 @@ class Reports implements RunReporter {
 }
 
 const git = (cwd: string, ...args: string[]) => testGit(root, cwd, ...args);
+const exec = promisify(execFile);
 
 beforeAll(async () => {
   const host = process.env.DROVER_TEST_DOCKER_HOST;
@@ -268,6 +272,39 @@ describe('RunExecutor with a workspace git cannot record', () => {
     expect(outcome.errorMessage).not.toContain(root);
     expect(outcome.errorMessage).not.toContain(tmpdir());
   }, 120_000);
+});
+
+describe('RunExecutor error messages', () => {
+  it("name the run's repository .git, not where the runner keeps it", async () => {
+    // An upstream snapshot whose repository has a corrupt commit: git names the object's file.
+    const upstream = randomUUID();
+    const build = join(root, `corrupt-${upstream}`);
+    await mkdir(build);
+    await git(build, 'init', '-q');
+    await writeFile(join(build, 'a.txt'), 'a\n');
+    await git(build, 'add', '-A');
+    await git(build, 'commit', '-q', '-m', 'a');
+    const head = (await git(build, 'rev-parse', 'HEAD')).trim();
+    const object = join(build, '.git/objects', head.slice(0, 2), head.slice(2));
+    await rm(object, { force: true });
+    await writeFile(object, 'not a git object\n');
+    const tar = join(root, `corrupt-${upstream}.tar`);
+    await exec('tar', ['-cf', tar, '-C', build, '.']);
+    await store.put(
+      upstream,
+      'workspace.tar.gz',
+      gzipSync(await readFile(tar)),
+      'application/gzip',
+    );
+
+    const { outcome } = await execute(work('echo never here', { workspace_run: upstream }));
+    expect(outcome).toMatchObject({ outcome: 'FAILED', errorClass: 'INFRA' });
+    expect(outcome.errorMessage).toBe(
+      `the workspace of run ${upstream} could not be restored: reading the snapshot's HEAD failed: ` +
+        `fatal: loose object ${head} (stored in .git/objects/${head.slice(0, 2)}/${head.slice(2)}) is corrupt`,
+    );
+    expect(outcome.errorMessage).not.toContain(root);
+  }, 60_000);
 });
 
 describe('RunExecutor with the process driver (not isolated)', () => {
