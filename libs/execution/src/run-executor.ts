@@ -317,7 +317,9 @@ export class RunExecutor {
     }
     let pushed: { branch: string; commit: string } | null = null;
     if (outcome.outcome === 'SUCCEEDED' && spec.push_branch && spec.repo) {
-      if (!base) throw new WorkTreeError('push_branch: the workspace holds no commit to push on');
+      if (!base) {
+        throw new InvalidSpecError('push_branch', 'the workspace it starts from holds no commit');
+      }
       const { commit } = await commitAndPush({
         dir: workspace,
         gitDir: state.gitDir,

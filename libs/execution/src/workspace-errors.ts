@@ -16,13 +16,14 @@ export class InvalidSpecError extends Error {
 }
 
 /**
- * git failed, timed out or was aborted. Not the user's fault (or not provably):
- * network, authentication, a server that refuses, a workspace in a bad state.
+ * git failed, timed out, was aborted or printed more than the runner reads.
+ * Not the user's fault (or not provably): network, authentication, a server
+ * that refuses, the runner's disk.
  */
 export class GitError extends Error {
   constructor(
     message: string,
-    readonly reason: 'failed' | 'timeout' | 'aborted' = 'failed',
+    readonly reason: 'failed' | 'timeout' | 'aborted' | 'overflow' = 'failed',
   ) {
     super(message);
     this.name = 'GitError';

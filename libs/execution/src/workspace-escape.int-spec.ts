@@ -275,6 +275,22 @@ describe('RunExecutor with a workspace git cannot record', () => {
 });
 
 describe('RunExecutor error messages', () => {
+  it('end INVALID_SPEC for a push from a workspace that holds no commit', async () => {
+    const first = work('echo made > made.txt', { keep_workspace: true });
+    first.spec = { ...first.spec, repo: undefined };
+    expect((await execute(first)).outcome).toMatchObject({ outcome: 'SUCCEEDED' });
+    const second = work('echo more >> made.txt', {
+      workspace_run: first.runId,
+      push_branch: 'drover/no-commit',
+    });
+    const { outcome } = await execute(second);
+    expect(outcome).toMatchObject({
+      outcome: 'FAILED',
+      errorClass: 'INVALID_SPEC',
+      errorMessage: 'push_branch: the workspace it starts from holds no commit',
+    });
+  }, 60_000);
+
   it("name the run's repository .git, not where the runner keeps it", async () => {
     // An upstream snapshot whose repository has a corrupt commit: git names the object's file.
     const upstream = randomUUID();

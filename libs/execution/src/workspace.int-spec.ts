@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import {
@@ -624,6 +625,22 @@ describe('diffWorkspace', () => {
     expect((error as Error).message).toMatch(/^git cannot record the workspace: .*'GIT~1\/x'/);
     expect((error as Error).message).not.toContain(root);
   });
+
+  it('ends with a WorkTreeError when the diff is too large to keep', async () => {
+    const dir = await emptyDir();
+    const { commit: base } = await prepareWorkspace({
+      repo: source,
+      ref: 'main',
+      dir,
+      policy: LOCAL,
+    });
+    // Random bytes do not compress: their binary patch is over the 64 MiB git may print.
+    await writeFile(join(dir, 'big.bin'), randomBytes(56 * 2 ** 20));
+    const error = await diffWorkspace(dir, base).catch((e: unknown) => e);
+    await rm(join(dir, 'big.bin'));
+    expect(error).toBeInstanceOf(WorkTreeError);
+    expect((error as Error).message).toBe("the workspace's diff is over 64 MiB");
+  }, 120_000);
 });
 
 describe('commitAndPush', () => {

@@ -158,7 +158,13 @@ export async function diffWorkspace(
     await stageWorkTree(git, base);
     const diff = ['diff', '--cached', '-M', '--no-ext-diff', '--no-textconv', '--no-color'];
     const names = await git.run([...diff, '--name-status', '-z', base, '--']);
-    const patch = await git.run([...diff, '--binary', base, '--']);
+    const patch = await git.run([...diff, '--binary', base, '--']).catch((error: unknown) => {
+      // The run's changes are too large to keep: its doing, not the runner's.
+      if (error instanceof GitError && error.reason === 'overflow') {
+        throw new WorkTreeError(`the workspace's diff is over ${MAX_OUTPUT / 2 ** 20} MiB`);
+      }
+      throw error;
+    });
     return { files: parseNameStatus(names.stdout), patch: patch.stdout, nested };
   });
 }
@@ -438,7 +444,9 @@ function runGit(
     child.on('close', (code) => {
       signal?.removeEventListener('abort', kill);
       if (signal?.aborted) return fail(signal.reason as Error);
-      if (overflow) return fail(new GitError(`git printed more than ${MAX_OUTPUT} bytes`));
+      if (overflow) {
+        return fail(new GitError(`git printed more than ${MAX_OUTPUT} bytes`, 'overflow'));
+      }
       done({
         code,
         stdout: Buffer.concat(stdout).toString('utf8'),
