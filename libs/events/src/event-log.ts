@@ -12,11 +12,14 @@ const typeBySubject = new Map<string, PublicEventType>(
 export class EventLog {
   constructor(private readonly prisma: PrismaClient) {}
 
-  /** The highest sequence assigned so far (0 when the log is empty). */
+  /**
+   * The highest sequence given so far (0 when none was): the high-water mark,
+   * committed with the events it numbered; never lower after events are deleted.
+   */
   async head(): Promise<number> {
     const [row] = await this.prisma.$queryRaw<
       { s: bigint | null }[]
-    >`SELECT max(seq) AS s FROM event`;
+    >`SELECT last_seq AS s FROM event_sequence WHERE id = 1`;
     return Number(row?.s ?? 0);
   }
 

@@ -13,7 +13,8 @@ export interface RelayOptions {
 /**
  * Moves committed outbox rows to NATS. Step one gives unsequenced events their
  * `seq` under an advisory lock, so sequences become visible in increasing order
- * (the WebSocket stream relies on that to replay without gaps). Step two
+ * (the WebSocket stream relies on that to replay without gaps), from the stored
+ * high-water mark, so a sequence is never given twice, even after a delete. Step two
  * publishes sequenced, unpublished rows through JetStream with the row's message
  * id (broker-side dedupe) and marks them published. A crash between the two
  * steps republishes at most a batch, which the dedupe window absorbs.
@@ -50,11 +51,17 @@ export class OutboxRelay {
   async sequence(): Promise<number> {
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(${SEQUENCE_LOCK}::bigint)`;
+      // From the stored high-water mark, advanced in this transaction: never from
+      // max(seq), which goes back when the newest events are deleted.
       return tx.$executeRaw`
-        WITH head AS (SELECT coalesce(max(seq), 0) AS s FROM event),
-        pending AS (
+        WITH pending AS (
           SELECT id, row_number() OVER (ORDER BY id) AS rn
           FROM (SELECT id FROM event WHERE seq IS NULL ORDER BY id LIMIT ${this.batchSize * 4}) p
+        ),
+        head AS (
+          UPDATE event_sequence SET last_seq = last_seq + (SELECT count(*) FROM pending)
+          WHERE id = 1 AND EXISTS (SELECT 1 FROM pending)
+          RETURNING last_seq - (SELECT count(*) FROM pending) AS s
         )
         UPDATE event e SET seq = head.s + pending.rn
         FROM head, pending WHERE e.id = pending.id`;
