@@ -62,13 +62,19 @@ export class NatsRunReporter implements RunReporter {
     return this.send(Subjects.runArtifactStored, report, msgId, work);
   }
 
-  async finished(work: RunDispatched, outcome: AgentOutcome, finishedAt: Date): Promise<void> {
+  async finished(
+    work: RunDispatched,
+    outcome: AgentOutcome,
+    finishedAt: Date,
+    logLines: number,
+  ): Promise<void> {
     const report: RunFinished = {
       runId: work.runId,
       leaseToken: work.leaseToken,
       runnerId: this.runnerId,
       ...outcome,
       finishedAt: finishedAt.toISOString(),
+      logLines,
     };
     this.unconfirmed.set(work.runId, { work, report, sentAt: Date.now() });
     await this.send(Subjects.runFinished, report, `${work.leaseToken}:finished`, work);

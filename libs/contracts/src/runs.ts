@@ -74,6 +74,13 @@ export const RunFinished = Fenced.extend({
   finishedAt: z.iso.datetime(),
   /** NEEDS_INPUT: what the run asks for. */
   input: InputAsk.optional(),
+  /**
+   * How many log lines the run sent (its batches number lines 0 .. logLines - 1).
+   * The run ends only once they are all stored (or the wait for them runs out).
+   * Optional within v1: a runner from before it sends none, and its report ends
+   * the run as it arrives.
+   */
+  logLines: z.number().int().nonnegative().optional(),
 });
 export type RunFinished = z.infer<typeof RunFinished>;
 

@@ -57,7 +57,13 @@ import {
 export interface RunReporter {
   log(work: RunDispatched, firstLine: number, lines: LogLine[]): Promise<void>;
   artifact(work: RunDispatched, artifact: ArtifactInfo): Promise<void>;
-  finished(work: RunDispatched, outcome: AgentOutcome, finishedAt: Date): Promise<void>;
+  /** After every log batch was sent: `logLines` counts them all (the run ends once all are stored). */
+  finished(
+    work: RunDispatched,
+    outcome: AgentOutcome,
+    finishedAt: Date,
+    logLines: number,
+  ): Promise<void>;
 }
 
 export interface ExecutorOptions {
@@ -215,7 +221,7 @@ export class RunExecutor {
     };
     log.line('system', outcome.errorMessage ?? `run ${outcome.outcome.toLowerCase()}`);
     await log.buffer.flush();
-    await reporter.finished(work, outcome, new Date());
+    await reporter.finished(work, outcome, new Date(), log.buffer.lineCount);
     if (!this.options.keepWorkspaces) {
       await rm(runDir, { recursive: true, force: true }).catch((error: Error) =>
         this.logger.warn(`could not remove workspace ${runDir}: ${error.message}`),

@@ -43,6 +43,8 @@ export interface RunEnding {
   stop?: StopReason;
   /** NEEDS_INPUT: what the run asks for. */
   input?: InputAsk;
+  /** Lines of its log known never to have been stored (see log-completion). */
+  lostLogLines?: number;
 }
 
 interface TaskPolicyRow {
@@ -96,7 +98,10 @@ export async function endRun(
                    runner_id = COALESCE(${ending.runnerId ?? null}, runner_id),
                    finished_at = ${ending.finishedAt}, exit_code = ${ending.exitCode},
                    error_class = ${errorClass}::"ErrorClass", error_message = ${ending.errorMessage},
-                   result = ${ending.result === null ? null : JSON.stringify(ending.result)}::jsonb
+                   result = ${ending.result === null ? null : JSON.stringify(ending.result)}::jsonb,
+                   -- A finish report held for its log is settled by whichever path ends the run.
+                   pending_finish = NULL,
+                   lost_log_lines = COALESCE(NULLIF(${ending.lostLogLines ?? 0}::int, 0), lost_log_lines)
     WHERE id = ${ending.runId}::uuid
       AND (${ending.leaseToken}::uuid IS NULL OR lease_token = ${ending.leaseToken}::uuid)
       AND (${ending.attempt ?? null}::int IS NULL OR attempt = ${ending.attempt ?? null}::int)

@@ -234,6 +234,7 @@ export class TicketQueries {
               errorMessage: true,
               result: true,
               logLines: true,
+              lostLogLines: true,
               costUsd: true,
               inputTokens: true,
               outputTokens: true,

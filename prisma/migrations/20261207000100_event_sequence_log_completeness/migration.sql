@@ -8,3 +8,8 @@ CREATE TABLE "event_sequence" (
 );
 
 INSERT INTO "event_sequence" ("id", "last_seq") SELECT 1, COALESCE(max("seq"), 0) FROM "event";
+
+-- A run ends only once its log is complete: the finish report waits here for
+-- lines still on their way; lines that never came are counted.
+ALTER TABLE "run" ADD COLUMN "pending_finish" JSONB,
+ADD COLUMN "lost_log_lines" INTEGER;

@@ -4,6 +4,7 @@ import type { Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { decideApproval } from '../approvals';
 import { taskChanged } from '../outbox-messages';
+import { endHeldRun } from '../log-completion';
 import { endRun } from '../run-ending';
 import { ReportUseCase, type Effects } from './report-use-case';
 
@@ -13,7 +14,9 @@ import { ReportUseCase, type Effects } from './report-use-case';
  * `timeout`: a run still RUNNING past its deadline (and the grace its runner had
  * to report it) ends TIMED_OUT, its runner is told to stop, and the retry policy
  * applies. `approval`: a task still waiting for approval past its due time
- * fails (the approval is recorded as expired). Compare-and-set on status and attempt: a duplicate or stale timer
+ * fails (the approval is recorded as expired). `log`: a run whose finish report
+ * waited for its log ends with that report, the lines still missing counted
+ * lost. Compare-and-set on status and attempt: a duplicate or stale timer
  * changes nothing.
  */
 export class FireTimer extends ReportUseCase<TimerJob> {
@@ -47,6 +50,12 @@ export class FireTimer extends ReportUseCase<TimerJob> {
           },
         ),
       );
+    } else if (timer.kind === 'log') {
+      if (!(await endHeldRun(tx, timer.id, events, effects, true))) return false;
+      this.logger.warn(`run ${timer.id} ended without the whole of its log: the wait ran out`);
+    } else if (await endHeldRun(tx, timer.id, events, effects, true)) {
+      // Past its deadline while its finish report waited for its log: the report stands.
+      this.logger.warn(`run ${timer.id} reached its deadline waiting for its log`);
     } else {
       const ended = await endRun(
         tx,

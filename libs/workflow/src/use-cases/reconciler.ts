@@ -3,6 +3,7 @@ import type { TaskSpec, TimerJob } from '@drover/contracts';
 import type { PrismaClient, Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { runDispatched } from '../outbox-messages';
+import { endHeldRun, knownLostLines } from '../log-completion';
 import { endRun } from '../run-ending';
 import type { FireTimer } from './fire-timer';
 import { ReportUseCase, type Effects, type TimerPort } from './report-use-case';
@@ -30,7 +31,11 @@ export interface ReconcileReport {
   timersRestored: number;
 }
 
-/** Ends a run whose lease expired: RUNNER_LOST, retried per the task's policy. */
+/**
+ * Ends a run whose lease expired: RUNNER_LOST, retried per the task's policy,
+ * with the lines its runner numbered but never delivered counted lost; or, when
+ * its finish report was waiting for its log, as that report says.
+ */
 class ExpireLease extends ReportUseCase<{ runId: string; runnerId: string | null }> {
   async apply(
     tx: Tx,
@@ -38,7 +43,22 @@ class ExpireLease extends ReportUseCase<{ runId: string; runnerId: string | null
     effects: Effects,
   ): Promise<boolean> {
     const events: OutboxMessage[] = [];
-    const ended = await endRun(
+    // A runner that died after its finish report: the report stands, missing lines are lost.
+    const ended =
+      (await endHeldRun(tx, run.runId, events, effects, true)) ||
+      (await this.lost(tx, run, events, effects));
+    // Another path may have ended it since it was read; then there is nothing to do.
+    if (ended) await appendToOutbox(tx, events);
+    return ended;
+  }
+
+  private async lost(
+    tx: Tx,
+    run: { runId: string; runnerId: string | null },
+    events: OutboxMessage[],
+    effects: Effects,
+  ): Promise<boolean> {
+    return endRun(
       tx,
       {
         runId: run.runId,
@@ -51,13 +71,11 @@ class ExpireLease extends ReportUseCase<{ runId: string; runnerId: string | null
         result: null,
         finishedAt: new Date(),
         stop: 'LEASE_LOST',
+        lostLogLines: await knownLostLines(tx, run.runId),
       },
       events,
       effects,
     );
-    // Another path may have ended it since it was read; then there is nothing to do.
-    if (ended) await appendToOutbox(tx, events);
-    return ended;
   }
 }
 
@@ -84,8 +102,9 @@ interface UnstartedRow {
  * - DISPATCHED runs never started within the start deadline (the work message
  *   was lost with NATS' store): the work message is sent again. A duplicate is
  *   harmless: only one runner is granted the start.
- * - RETRY_WAIT tasks and RUNNING runs whose timer is overdue (Redis lost it, or
- *   no worker ran it): the timer is carried out here.
+ * - RETRY_WAIT tasks, RUNNING runs and runs whose finish report waits for their
+ *   log, whose timer is overdue (Redis lost it, or no worker ran it): the timer
+ *   is carried out here (and set again when missing).
  * - RETRY_WAIT tasks and open approvals with a due time whose timer is missing
  *   from Redis: set again; approvals overdue: failed here.
  *
@@ -195,14 +214,26 @@ export class Reconciler {
       FROM approval a JOIN task t ON t.id = a.task_id AND t.status = 'AWAITING_APPROVAL'
       WHERE a.decision IS NULL AND a.due_at < now() - make_interval(secs => ${grace})
       ORDER BY a.due_at LIMIT ${this.options.batch}`;
+    const logWaits = await this.heldForLog(grace);
     const timers: TimerJob[] = [
       ...retries.map((r) => timer('retry', r)),
       ...deadlines.map((r) => timer('timeout', r)),
       ...approvals.map((r) => timer('approval', r)),
+      ...logWaits.map((r) => timer('log', r)),
     ];
     if (!timers.length) return 0;
     const fired = await this.fireTimer.executeMany(timers.map((t) => ({ report: t })));
     return fired.filter(Boolean).length;
+  }
+
+  /** Runs whose finish report waits for their log, the wait over `graceSecs` ago (or any). */
+  private heldForLog(graceSecs: number | null) {
+    return this.prisma.$queryRaw<{ id: string; attempt: number; due: Date }[]>`
+      SELECT id, attempt, due FROM (
+        SELECT id, attempt, (pending_finish->>'waitUntil')::timestamptz AS due FROM run
+        WHERE status = 'RUNNING' AND pending_finish IS NOT NULL) held
+      WHERE ${graceSecs}::float8 IS NULL OR due < now() - make_interval(secs => ${graceSecs}::float8)
+      ORDER BY due LIMIT ${this.options.batch}`;
   }
 
   private async restoreTimers(): Promise<number> {
@@ -215,10 +246,12 @@ export class Reconciler {
       FROM approval a JOIN task t ON t.id = a.task_id AND t.status = 'AWAITING_APPROVAL'
       WHERE a.decision IS NULL AND a.due_at IS NOT NULL
       ORDER BY a.due_at LIMIT ${this.options.batch}`;
-    if (!waiting.length && !approvals.length) return 0;
+    const logWaits = await this.heldForLog(null);
+    if (!waiting.length && !approvals.length && !logWaits.length) return 0;
     const missing = await this.timers.missing([
       ...waiting.map((r) => timer('retry', r)),
       ...approvals.map((r) => timer('approval', r)),
+      ...logWaits.map((r) => timer('log', r)),
     ]);
     if (missing.length) await this.timers.schedule(missing);
     return missing.length;
