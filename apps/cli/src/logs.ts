@@ -19,8 +19,6 @@ interface Target {
   byTask: boolean;
 }
 
-/** After the end is seen, lines still arriving (reports are not ordered) get this long. */
-const LINGER_MS = 500;
 const PAGE = 1000;
 
 const getTask = (api: DroverApi, id: string) =>
@@ -161,7 +159,7 @@ class LogFollower {
 
   /** Finishes the current run's lines, then follows `runId` (the task's next attempt). */
   private async switchTo(runId: string, attempt?: number): Promise<void> {
-    if (this.runId) await this.drain();
+    if (this.runId) await this.drain(true);
     const first = this.runId === undefined;
     this.runId = runId;
     this.next = 0;
@@ -172,15 +170,31 @@ class LogFollower {
     }
   }
 
-  /** Prints the current run's lines from `next` as far as the API has them; answers its status. */
-  private async drain(): Promise<string | undefined> {
+  /**
+   * Prints the current run's lines from `next` as far as the API has them, in
+   * order; answers its status. Until the end, a missing line is waited for (its
+   * batch is on its way); at the end (`ended`) it never comes: it was lost, and
+   * the lines after it print after a note saying how many.
+   */
+  private async drain(ended = false): Promise<string | undefined> {
     const runId = this.runId;
     if (!runId) return undefined;
     for (;;) {
       const page = await logPage(this.api, runId, this.next);
+      const first = page.lines[0];
+      if (first && first.n > this.next) {
+        if (!ended) return page.status;
+        this.skipTo(first.n);
+      }
       for (const line of page.lines) this.emit(line);
       if (page.nextAfter === null || !page.lines.length) return page.status;
     }
+  }
+
+  private skipTo(n: number): void {
+    const lost = n - this.next;
+    this.next = n;
+    if (!this.opts.json) process.stderr.write(`${dim(`--- ${lost} lines lost ---`)}\n`);
   }
 
   private emit(line: LogLine): void {
@@ -191,9 +205,9 @@ class LogFollower {
     );
   }
 
+  /** The run (task) is final, so its log is complete: every stored line prints before exit. */
   private async end(): Promise<void> {
-    await new Promise((r) => setTimeout(r, LINGER_MS));
-    await this.drain();
+    await this.drain(true);
     this.settle?.();
   }
 }
