@@ -187,7 +187,11 @@ class LogFollower {
         this.skipTo(first.n);
       }
       for (const line of page.lines) this.emit(line);
-      if (page.nextAfter === null || !page.lines.length) return page.status;
+      if (page.nextAfter === null) return page.status;
+      if (!page.lines.length) {
+        if (!ended) return page.status;
+        this.skipTo(page.nextAfter);
+      }
     }
   }
 

@@ -22,6 +22,7 @@ import { FireTimer } from './use-cases/fire-timer';
 import { Reconciler } from './use-cases/reconciler';
 import { RecordRunFinished } from './use-cases/record-run-finished';
 import { StartRun } from './use-cases/start-run';
+import { TicketQueries } from './ticket-queries';
 
 const RUNNER = 'runner-logs';
 
@@ -191,8 +192,21 @@ describe('a run ends only once its log is complete', () => {
       errorClass: 'RUNNER_LOST',
       lost: 1000,
     });
+    // Paging the log steps over the lost lines.
+    const queries = new TicketQueries(env.prisma);
+    const numbers: number[] = [];
+    for (let after: number | null = 0, pages = 0; after !== null && pages < 10; pages++) {
+      const page = await queries.getRunLogs(row.projectId, run.id, after, 1000);
+      numbers.push(...(page?.lines ?? []).map((l) => l.n));
+      after = page?.nextAfter ?? null;
+    }
+    expect(numbers).toEqual([...range(0, 500), ...range(1500, 500)]);
   });
 });
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
 
 /** The `log` timer the held report set, as BullMQ holds it. */
 async function waitingTimer(run: Lease) {

@@ -286,7 +286,10 @@ export class TicketQueries {
         if (n >= after && n < after + limit) lines.push({ n, ...line });
       });
     }
-    const next = after + lines.length;
+    // Past the last line returned, or past the window when it holds none: a run's
+    // lost lines leave gaps, which paging must step over, not read again.
+    const last = lines.at(-1);
+    const next = last ? last.n + 1 : after + limit;
     return {
       runId: run.id,
       taskId: run.taskId,
