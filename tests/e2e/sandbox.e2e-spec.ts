@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -207,6 +207,47 @@ describe('sandboxed execution', () => {
         10_000,
       );
       process.stdout.write(`killed runner to its container removed: ${Date.now() - killedAt} ms\n`);
+      await http().post(`/tickets/${ticketId}/cancel`, {});
+    }),
+    120_000,
+  );
+
+  it(
+    'removes the containers of a frozen runner once its leases lapse, while it is still stopped',
+    logged(async () => {
+      const frozen = await runner();
+      const { ticketId, label } = await longTaskRunning('e2e: frozen');
+      const pid = frozen.pid as number;
+
+      frozen.signal('SIGSTOP');
+      const frozenAt = Date.now();
+      // Its leases last 3 heartbeats (3 s) from the last one it sent; the watchdog
+      // looks every 250 ms; the rest is a loaded machine and the engine's removal.
+      await waitFor(
+        async () => (await containersOf(label)).length === 0,
+        'the watchdog to remove the frozen runner’s container',
+        3_000 + 1_000 + 6_000,
+      );
+      process.stdout.write(`frozen runner to its container removed: ${Date.now() - frozenAt} ms\n`);
+      // Still frozen: the watchdog did it, not a runner that woke up.
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      expect(stat.slice(stat.lastIndexOf(')') + 2)[0]).toBe('T');
+
+      frozen.signal('SIGCONT');
+      // Thawed, its run ends as one whose lease was lost, and the runner lives on.
+      const task = await http().waitForTask(
+        (await http().ticket(ticketId)).tasks[0].id,
+        (t) => t.runs[0]?.status === 'FAILED',
+        'run 1 to have failed',
+        30_000,
+      );
+      expect([task.runs[0].status, task.runs[0].errorClass]).toEqual(['FAILED', 'RUNNER_LOST']);
+      await waitFor(
+        async () => (await http().runner(frozen.runnerId as string)).status === 'ONLINE',
+        'the thawed runner to be ONLINE',
+        10_000,
+      );
+      expect(frozen.hasExited()).toBe(false);
       await http().post(`/tickets/${ticketId}/cancel`, {});
     }),
     120_000,

@@ -64,6 +64,9 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   private readonly logger = new Logger(RunnerService.name);
   private readonly active = new Map<string, ActiveRun>();
   private executor: RunExecutor | undefined;
+  private driver: SandboxDriver | undefined;
+  /** Until when the control plane is known to hold this runner's leases (epoch ms). */
+  private leasesUntil: number | undefined;
   private readonly reporter: NatsRunReporter;
   private stopping = false;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -82,9 +85,10 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     const config = this.config;
+    this.driver = await this.sandbox();
     this.executor = new RunExecutor({
       workdir: config.RUNNER_WORKDIR ?? join(tmpdir(), 'drover-runs', config.RUNNER_ID),
-      driver: await this.sandbox(),
+      driver: this.driver,
       reporter: this.reporter,
       artifacts: artifactStoreFrom(config),
       sources: {
@@ -103,6 +107,8 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     });
     this.pool = await this.registration.register();
     await this.ensureWorkConsumer();
+    // Before any work: the container watchdog needs the leases' deadline from the start.
+    await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), this.config.RUNNER_HEARTBEAT_MS);
     this.pulling = Promise.all(
       Array.from({ length: this.config.RUNNER_SLOTS }, () => this.slotLoop()),
@@ -188,6 +194,8 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
    * report not yet recorded; stops the running ones the control plane revoked.
    */
   private async beat(): Promise<void> {
+    this.dropLapsedRuns();
+    const sentAt = Date.now();
     const beat: RunnerHeartbeat = {
       runnerId: this.config.RUNNER_ID,
       freeSlots: this.config.RUNNER_SLOTS - this.active.size,
@@ -212,6 +220,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       for (const runId of reply.revoked) {
         if (!this.reporter.confirm(runId)) this.stop(runId, 'LEASE_LOST');
       }
+      if (reply.leaseMs !== undefined) this.holdLeasesUntil(sentAt + reply.leaseMs);
       if (!reply.registered && !this.stopping) {
         this.logger.warn('the registry does not know this runner as online; registering again');
         // Its pool (and so its consumer) stays the one it started with.
@@ -221,6 +230,31 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       // A lost heartbeat is what leases are for; the next one may get through.
       this.logger.warn(`heartbeat failed: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Renewed at the latest when the heartbeat was sent, the leases last at least
+   * until `until`; the driver's watchdog stops the containers past it.
+   */
+  private holdLeasesUntil(until: number): void {
+    if (this.leasesUntil !== undefined && this.leasesUntil >= until) return;
+    this.leasesUntil = until;
+    this.driver?.holdLeasesUntil?.(until);
+  }
+
+  /**
+   * Runs whose leases ran out unrenewed (the runner was frozen, or its heartbeats
+   * failed) belong to the control plane again, and the watchdog has removed their
+   * containers: they end as after a lost lease.
+   */
+  private dropLapsedRuns(): void {
+    if (!this.lapsed()) return;
+    for (const runId of this.active.keys()) this.stop(runId, 'LEASE_LOST');
+  }
+
+  /** True once the last known renewal's leases ran out: nothing this runner runs is safe. */
+  private lapsed(): boolean {
+    return this.leasesUntil !== undefined && Date.now() > this.leasesUntil;
   }
 
   private stop(runId: string, reason: AbortReason): void {
@@ -237,6 +271,11 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
    */
   private async slotLoop(): Promise<void> {
     while (!this.stopping) {
+      // Its containers would be removed at once: the work is left for other runners.
+      if (this.lapsed()) {
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
       let running: Promise<unknown> | undefined;
       const routes = {
         [workSubject(this.pool)]: {

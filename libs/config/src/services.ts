@@ -177,7 +177,10 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_NETWORK: boolVar(false),
   /**
    * A watchdog process removes this runner's containers within about a second
-   * should the runner die without removing them; a restart reaps them otherwise.
+   * should the runner die without removing them, and at most one lease length
+   * (RUNNER_HEARTBEAT_MS × DROVER_STALE_AFTER_HEARTBEATS, as the control plane
+   * answers) + 1 s after the last answered heartbeat should the runner live on
+   * without renewing its leases (frozen, or cut off); a restart reaps them otherwise.
    */
   RUNNER_CONTAINER_WATCHDOG: boolVar(true),
   /** Let tasks use local paths and file:// repositories (development and tests). */

@@ -44,5 +44,12 @@ export const HeartbeatReply = z.object({
   registered: z.boolean(),
   /** Runs the runner listed that it must stop: their leases are gone. */
   revoked: z.array(z.uuid()),
+  /**
+   * Present only when the leases of the runs listed and not revoked were renewed:
+   * how long they now last from the heartbeat's arrival. A runner that sent the
+   * heartbeat at T holds them until at least T + leaseMs, and its containers are
+   * removed past that unless a later heartbeat renews them.
+   */
+  leaseMs: z.number().int().positive().optional(),
 });
 export type HeartbeatReply = z.infer<typeof HeartbeatReply>;

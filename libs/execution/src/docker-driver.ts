@@ -16,7 +16,12 @@ import {
   type SandboxDriver,
   type SandboxLimits,
 } from './sandbox-driver';
-import { INSTANCE_LABEL, startContainerWatchdog, type EngineAddress } from './container-watchdog';
+import {
+  holdContainersUntil,
+  INSTANCE_LABEL,
+  startContainerWatchdog,
+  type EngineAddress,
+} from './container-watchdog';
 
 export type { SandboxLimits } from './sandbox-driver';
 
@@ -41,7 +46,8 @@ export interface DockerDriverSettings {
   labels?: Readonly<Record<string, string>>;
   /**
    * Start a watchdog that removes this runner's containers should the runner
-   * die without removing them (see startContainerWatchdog); default false.
+   * die without removing them, or hold them past its leases (see
+   * startContainerWatchdog and holdLeasesUntil); default false.
    */
   watchdog?: boolean;
   /** This runner process's id on its containers; one is made up when left out. */
@@ -261,6 +267,15 @@ export class DockerDriver implements SandboxDriver {
       }),
     );
     return removed.filter(Boolean).length;
+  }
+
+  /**
+   * With the watchdog: past `until` without a later call, the watchdog removes
+   * this runner's containers (within about a second), even while the runner
+   * itself is frozen.
+   */
+  holdLeasesUntil(until: number): void {
+    if (this.settings.watchdog) holdContainersUntil(this.settings.instance as string, until);
   }
 
   /** True when the engine answers a ping within about two seconds. */

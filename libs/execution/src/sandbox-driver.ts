@@ -77,6 +77,11 @@ export interface SandboxDriver {
    * in `ignored` so the run's log can say so.
    */
   forRun(run: RunSandbox): { driver: SandboxDriver; ignored: string[] };
+  /**
+   * The runner's leases are known to be held until `until` (epoch ms): a driver
+   * with a watchdog stops its commands once that passes without a later call.
+   */
+  holdLeasesUntil?(until: number): void;
 }
 
 /** Why a command was stopped, as a driver tells it in its `CommandResult`. */

@@ -217,9 +217,13 @@ describe(RunnerRegistry.name, () => {
   it('keeps a STALE runner STALE when a heartbeat arrives that is itself too old', async () => {
     await staleRunner('late-beat');
     const { lastHeartbeatAt } = await runner('late-beat');
-    await registry.heartbeats([beat('late-beat', new Date(lastHeartbeatAt.getTime() + 1))]);
+    const [reply] = await registry.heartbeats([
+      beat('late-beat', new Date(lastHeartbeatAt.getTime() + 1)),
+    ]);
 
     expect((await runner('late-beat')).status).toBe('STALE');
+    // A STALE runner's leases are not renewed, so the reply gives them no new term.
+    expect(reply).toEqual({ registered: true, revoked: [] });
     expect((await changes('late-beat')).map((e) => e.status)).toEqual(['ONLINE', 'STALE']);
   });
 
@@ -321,6 +325,8 @@ describe('leases', () => {
     ]);
 
     expect(reply.registered).toBe(true);
+    // How long the renewed leases last, for the runner's container watchdog.
+    expect(reply.leaseMs).toBe(STALE_AFTER * 1_000);
     expect(reply.revoked).toHaveLength(3);
     expect(reply.revoked).not.toContain(held.id);
     // Renewed for three heartbeat intervals from now.

@@ -149,7 +149,7 @@ export class RunnerRegistry {
     const runs = latest.flatMap((b) => b.activeRuns.map((r) => ({ ...r, runnerId: b.runnerId })));
     return this.prisma.$transaction(async (tx) => {
       const updated = await tx.$queryRaw<
-        (AnnouncedRunner & { was: RunnerStatus; now: RunnerStatus })[]
+        (AnnouncedRunner & { was: RunnerStatus; now: RunnerStatus; interval: number })[]
       >`
         WITH b AS (
           SELECT * FROM unnest(${ids}::text[], ${latest.map((b) => b.sentAt)}::timestamptz[],
@@ -167,7 +167,8 @@ export class RunnerRegistry {
             THEN 'ONLINE'::"RunnerStatus" ELSE r.status END
         FROM b, old
         WHERE r.id = b.id AND old.id = r.id
-        RETURNING r.id, r.name, r.project_id, old.status AS was, r.status AS now`;
+        RETURNING r.id, r.name, r.project_id, old.status AS was, r.status AS now,
+                  r.heartbeat_interval_ms AS interval`;
       const back = updated.filter((r) => r.was === 'STALE' && r.now === 'ONLINE');
       await appendToOutbox(
         tx,
@@ -189,9 +190,16 @@ export class RunnerRegistry {
           : [],
       );
       const registered = new Set(updated.map((r) => r.id));
+      // Only an ONLINE runner's leases are renewed (see the UPDATE above).
+      const leaseMs = new Map(
+        updated
+          .filter((r) => r.now === 'ONLINE')
+          .map((r) => [r.id, r.interval * this.staleAfterIntervals]),
+      );
       return beats.map((beat) => ({
         registered: registered.has(beat.runnerId),
         revoked: beat.activeRuns.map((r) => r.runId).filter((id) => !renewed.has(id)),
+        ...(leaseMs.has(beat.runnerId) ? { leaseMs: leaseMs.get(beat.runnerId) } : {}),
       }));
     });
   }
