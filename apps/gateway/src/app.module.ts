@@ -25,6 +25,7 @@ import { OrchestratorCommands } from './orchestrator-commands';
 import { TicketRemoval } from './ticket-removal';
 import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
+import { HttpShutdown } from './http-shutdown';
 import { ProjectsController } from './projects.controller';
 import { TasksController } from './tasks.controller';
 import { TicketsController } from './tickets.controller';
@@ -77,6 +78,7 @@ export class GatewayModule {
         artifactStoreProvider,
         HealthProbe,
         EventStreamServer,
+        HttpShutdown,
         OrchestratorCommands,
         TicketRemoval,
       ],

@@ -43,6 +43,11 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
   GATEWAY_EVENT_TOKEN_TTL_MS: intVar(60_000, 1000),
   /** How often open event streams re-check their key (closed once it is revoked or expired). */
   GATEWAY_KEY_RECHECK_MS: intVar(5_000, 100),
+  /**
+   * On SIGTERM, how long requests in flight may take to finish; then the
+   * connections still open (slow clients, event streams) are closed.
+   */
+  GATEWAY_SHUTDOWN_GRACE_MS: intVar(10_000, 0, 600_000),
 });
 /** DI token and type of the gateway's configuration. */
 export abstract class GatewayConfig extends configClass(GatewayConfigSchema) {}

@@ -1,2 +1,3 @@
 export * from './bootstrap';
 export * from './infra.module';
+export * from './http-drain';
