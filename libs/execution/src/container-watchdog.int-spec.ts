@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -59,14 +59,19 @@ async function startRunner(): Promise<ChildProcess> {
   const settings = { dockerHost: engineHost(), image: IMAGE, runnerId: RUNNER, limits: LIMITS };
   await writeFile(
     script,
-    `import { DockerDriver } from ${JSON.stringify(join(__dirname, 'docker-driver'))};
+    `import { writeFileSync } from 'node:fs';
+     import { DockerDriver } from ${JSON.stringify(join(__dirname, 'docker-driver'))};
      const driver = new DockerDriver({ ...${JSON.stringify(settings)}, watchdog: true });
      const renew = () => driver.holdLeasesUntil?.(Date.now() + ${LEASE_MS});
      renew();
      const renewing = setInterval(renew, ${RENEW_MS});
      process.on('SIGUSR2', () => clearInterval(renewing));
-     void driver.exec(${JSON.stringify(workspace)}, { script: 'sleep 300' }, () => undefined,
-       new AbortController().signal);`,
+     const settled = (what: string) => writeFileSync(${JSON.stringify(join(workspace, 'settled'))}, what);
+     driver.exec(${JSON.stringify(workspace)}, { script: 'sleep 300' }, () => undefined,
+       new AbortController().signal).then(
+         (result) => settled(JSON.stringify(result)),
+         (error: Error) => settled(error.name),
+       );`,
   );
   // tsx as a loader, not its CLI: one process, so signals hit the driver's own process.
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
@@ -134,6 +139,12 @@ describe('container watchdog', () => {
 
     expect(Date.now() - lastRenewal).toBeGreaterThanOrEqual(LEASE_MS - RENEW_MS);
     expect(processGone(pid)).toBe(false);
+    // The command ends as one whose lease was lost, not as a failure of the engine.
+    const settled = await waitFor(
+      () => readFile(join(workspace, 'settled'), 'utf8').catch(() => undefined),
+      'the command to end',
+    );
+    expect(settled).toBe('LeaseLapsedError');
   }, 60_000);
 
   it('leaves the containers of a runner that keeps renewing its leases', async () => {

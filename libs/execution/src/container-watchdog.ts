@@ -8,7 +8,7 @@ export const INSTANCE_LABEL = 'drover.runner-instance';
 export type EngineAddress = { socketPath: string } | { host: string; port: number };
 
 /** How often the watchdog looks at the runner and the lease deadline. */
-export const WATCHDOG_TICK_MS = 250;
+const WATCHDOG_TICK_MS = 250;
 
 /**
  * The watchdog itself, run by a detached `node`. Its stdin is a pipe from the
@@ -152,4 +152,10 @@ export function holdContainersUntil(instance: string, until: number): void {
   if (watchdog.until !== undefined && watchdog.until >= until) return;
   watchdog.until = until;
   send(watchdog);
+}
+
+/** True once the deadline last given to `holdContainersUntil` has passed. */
+export function containersLapsed(instance: string, now = Date.now()): boolean {
+  const until = watchdogs.get(instance)?.until;
+  return until !== undefined && now > until;
 }

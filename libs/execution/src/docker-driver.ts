@@ -17,6 +17,7 @@ import {
   type SandboxLimits,
 } from './sandbox-driver';
 import {
+  containersLapsed,
   holdContainersUntil,
   INSTANCE_LABEL,
   startContainerWatchdog,
@@ -167,6 +168,19 @@ export class ImageMissingError extends Error {
   }
 }
 
+/**
+ * A command's container ended, or vanished, after the runner's leases lapsed:
+ * its watchdog removes the containers then, as the control plane may already
+ * have retried the run elsewhere. The run ends as after a lost lease, whatever
+ * the command's own exit was.
+ */
+export class LeaseLapsedError extends Error {
+  constructor(cause?: unknown) {
+    super("the runner's leases lapsed: its watchdog removed the command's container", { cause });
+    this.name = 'LeaseLapsedError';
+  }
+}
+
 /** The HTTP status of a failed engine call, when it has one. */
 function statusOf(error: unknown): number | undefined {
   const status = (error as { statusCode?: unknown } | null)?.statusCode;
@@ -278,6 +292,11 @@ export class DockerDriver implements SandboxDriver {
     if (this.settings.watchdog) holdContainersUntil(this.settings.instance as string, until);
   }
 
+  /** With the watchdog: true once the leases' deadline has passed (see holdLeasesUntil). */
+  private lapsed(): boolean {
+    return !!this.settings.watchdog && containersLapsed(this.settings.instance as string);
+  }
+
   /** True when the engine answers a ping within about two seconds. */
   static async available(docker: Docker): Promise<boolean> {
     // dockerode's types omit ping's options, which the call does honour.
@@ -371,6 +390,7 @@ export class DockerDriver implements SandboxDriver {
       running = true;
       if (stopped()) stop();
       const status = await this.exitOf(container, ended);
+      if (this.lapsed()) throw new LeaseLapsedError();
       running = false;
       clearTimeout(killTimer);
       // The output ends with PID 1; should it not, stop reading after the grace period.
@@ -380,6 +400,8 @@ export class DockerDriver implements SandboxDriver {
       return resultOf(status, watch.timedOut, watch.aborted);
     } catch (error) {
       failed = true;
+      // Whatever failed (the container is gone, most likely), the lapse is the cause.
+      if (this.lapsed() && !(error instanceof LeaseLapsedError)) throw new LeaseLapsedError(error);
       throw error;
     } finally {
       running = false;

@@ -13,7 +13,7 @@ import {
   type TaskSpec,
 } from '@drover/contracts';
 import type { ArtifactStore } from '@drover/storage';
-import { ImageMissingError } from './docker-driver';
+import { ImageMissingError, LeaseLapsedError } from './docker-driver';
 import { composePrompt, readContextFiles, runAgentOnce, type AgentIteration } from './agent-step';
 import { failure, stopped, succeeded, type AgentContext, type AgentOutcome } from './command-agent';
 import { LogBuffer } from './log-buffer';
@@ -602,6 +602,8 @@ export class RunExecutor {
     if (error instanceof GitError && error.reason === 'aborted' && signal.aborted) {
       return stopped('git', null, signal.reason);
     }
+    // Its container removed by the watchdog, whether or not the runner has noticed yet.
+    if (error instanceof LeaseLapsedError) return stopped('the command', null, 'LEASE_LOST');
     if (error instanceof SnapshotError) {
       if (error.reason === 'aborted' && signal.aborted) {
         return stopped('restoring the workspace', null, signal.reason);
