@@ -7,7 +7,7 @@ import { freePort, useServices, type AppHandle, type ProcessExit } from './suppo
 // The gateway's SIGTERM, seen from outside: a second gateway process of the stack,
 // with slow clients, a request in flight and an open event stream.
 
-const GRACE_MS = 3_000;
+const GRACE_MS = 5_000;
 /** What a loaded machine may add to the grace: closing NATS, Postgres, Redis and exiting. */
 const SLACK_MS = 5_000;
 const SLOW_CLIENTS = 20;
