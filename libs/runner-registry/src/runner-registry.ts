@@ -8,7 +8,7 @@ import {
   type RunnerHeartbeat,
   type RunnerStatus,
 } from '@drover/contracts';
-import type { PrismaClient, Tx } from '@drover/db';
+import { retryTransient, type PrismaClient, type Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 
 /** What a runner's announcements name: a project's own runner is shown only on its stream. */
@@ -33,13 +33,19 @@ function runnerChanged(
 /**
  * Ends the leases of a runner's runs now, so the reconciler ends them RUNNER_LOST
  * and they are retried: the runner went STALE, left, or restarted and lost them.
+ * A run another transaction holds is skipped (the health monitor never waits for
+ * a run row; see `heartbeats`): it is being ended or started right now, and a
+ * lease that is not renewed runs out on its own.
  */
 async function expireLeasesOf(db: Tx, runnerIds: readonly string[]): Promise<number> {
   if (!runnerIds.length) return 0;
   return db.$executeRaw`
-    UPDATE run SET lease_expires_at = now()
-    WHERE runner_id = ANY(${runnerIds}::text[]) AND status = 'RUNNING'
-      AND (lease_expires_at IS NULL OR lease_expires_at > now())`;
+    WITH due AS (
+      SELECT id FROM run
+      WHERE runner_id = ANY(${runnerIds}::text[]) AND status = 'RUNNING'
+        AND (lease_expires_at IS NULL OR lease_expires_at > now())
+      ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)
+    UPDATE run SET lease_expires_at = now() FROM due WHERE run.id = due.id`;
 }
 
 /**
@@ -144,64 +150,95 @@ export class RunnerRegistry {
       const current = newest.get(beat.runnerId);
       if (!current || current.sentAt <= beat.sentAt) newest.set(beat.runnerId, beat);
     }
-    const ids = [...newest.keys()];
     const latest = [...newest.values()];
+    // A deadlock or serialization failure is no sign of a dead runner: write again.
+    const { registered, held, leaseMs } = await retryTransient(() =>
+      this.prisma.$transaction((tx) => this.writeBeats(tx, latest)),
+    );
+    return beats.map((beat) => ({
+      registered: registered.has(beat.runnerId),
+      revoked: beat.activeRuns.map((r) => r.runId).filter((id) => !held.has(id)),
+      ...(leaseMs.has(beat.runnerId) ? { leaseMs: leaseMs.get(beat.runnerId) } : {}),
+    }));
+  }
+
+  /**
+   * Lock order: runner rows in id order, then run rows in id order, skipping any
+   * run another transaction holds. The orchestrator locks the runs it ends in
+   * the order its reports come, so waiting for one here could close a cycle; a
+   * run it holds is being ended or started, and needs no renewal this time. It
+   * is still held (not revoked) until a committed change says otherwise.
+   */
+  private async writeBeats(tx: Tx, latest: readonly RunnerHeartbeat[]) {
+    const updated = await tx.$queryRaw<
+      (AnnouncedRunner & { was: RunnerStatus; now: RunnerStatus; interval: number })[]
+    >`
+      WITH b AS (
+        SELECT * FROM unnest(${latest.map((b) => b.runnerId)}::text[],
+                             ${latest.map((b) => b.sentAt)}::timestamptz[],
+                             ${latest.map((b) => b.freeSlots)}::int[]) AS b(id, at, free)),
+      old AS (
+        SELECT r.id, r.status FROM runner r JOIN b ON b.id = r.id
+        WHERE r.status <> 'OFFLINE' ORDER BY r.id FOR NO KEY UPDATE OF r)
+      UPDATE runner r SET
+        last_heartbeat_at = GREATEST(r.last_heartbeat_at, LEAST(b.at, now())),
+        free_slots = b.free,
+        -- Only a heartbeat fresh enough to count revives a STALE runner; a late,
+        -- old one must not flip it back and forth.
+        status = CASE
+          WHEN b.at > now() - make_interval(secs => r.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
+          THEN 'ONLINE'::"RunnerStatus" ELSE r.status END
+      FROM b, old
+      WHERE r.id = b.id AND old.id = r.id
+      RETURNING r.id, r.name, r.project_id, old.status AS was, r.status AS now,
+                r.heartbeat_interval_ms AS interval`;
+    const back = updated.filter((r) => r.was === 'STALE' && r.now === 'ONLINE');
+    await appendToOutbox(
+      tx,
+      back.map((r) => runnerChanged(r, 'ONLINE', 'STALE')),
+    );
     const runs = latest.flatMap((b) => b.activeRuns.map((r) => ({ ...r, runnerId: b.runnerId })));
-    return this.prisma.$transaction(async (tx) => {
-      const updated = await tx.$queryRaw<
-        (AnnouncedRunner & { was: RunnerStatus; now: RunnerStatus; interval: number })[]
-      >`
-        WITH b AS (
-          SELECT * FROM unnest(${ids}::text[], ${latest.map((b) => b.sentAt)}::timestamptz[],
-                               ${latest.map((b) => b.freeSlots)}::int[]) AS b(id, at, free)),
-        old AS (
-          SELECT r.id, r.status FROM runner r JOIN b ON b.id = r.id
-          WHERE r.status <> 'OFFLINE' ORDER BY r.id FOR UPDATE OF r)
-        UPDATE runner r SET
-          last_heartbeat_at = GREATEST(r.last_heartbeat_at, LEAST(b.at, now())),
-          free_slots = b.free,
-          -- Only a heartbeat fresh enough to count revives a STALE runner; a late,
-          -- old one must not flip it back and forth.
-          status = CASE
-            WHEN b.at > now() - make_interval(secs => r.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
-            THEN 'ONLINE'::"RunnerStatus" ELSE r.status END
-        FROM b, old
-        WHERE r.id = b.id AND old.id = r.id
-        RETURNING r.id, r.name, r.project_id, old.status AS was, r.status AS now,
-                  r.heartbeat_interval_ms AS interval`;
-      const back = updated.filter((r) => r.was === 'STALE' && r.now === 'ONLINE');
-      await appendToOutbox(
-        tx,
-        back.map((r) => runnerChanged(r, 'ONLINE', 'STALE')),
-      );
-      const renewed = new Set(
-        runs.length
-          ? (
-              await tx.$queryRaw<{ id: string }[]>`
-                UPDATE run r SET lease_expires_at = GREATEST(r.lease_expires_at,
-                  now() + make_interval(secs => rn.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0))
-                FROM unnest(${runs.map((r) => r.runId)}::uuid[], ${runs.map((r) => r.leaseToken)}::uuid[],
-                            ${runs.map((r) => r.runnerId)}::text[]) AS b(run_id, token, runner_id),
-                     runner rn
-                WHERE r.id = b.run_id AND r.lease_token = b.token AND r.runner_id = b.runner_id
-                  AND r.status = 'RUNNING' AND rn.id = b.runner_id AND rn.status = 'ONLINE'
-                RETURNING r.id`
-            ).map((r) => r.id)
-          : [],
-      );
-      const registered = new Set(updated.map((r) => r.id));
-      // Only an ONLINE runner's leases are renewed (see the UPDATE above).
-      const leaseMs = new Map(
+    return {
+      registered: new Set(updated.map((r) => r.id)),
+      held: new Set(runs.length ? (await this.renewLeases(tx, runs)).map((r) => r.id) : []),
+      // Only an ONLINE runner's leases are renewed (see renewLeases).
+      leaseMs: new Map(
         updated
           .filter((r) => r.now === 'ONLINE')
           .map((r) => [r.id, r.interval * this.staleAfterIntervals]),
-      );
-      return beats.map((beat) => ({
-        registered: registered.has(beat.runnerId),
-        revoked: beat.activeRuns.map((r) => r.runId).filter((id) => !renewed.has(id)),
-        ...(leaseMs.has(beat.runnerId) ? { leaseMs: leaseMs.get(beat.runnerId) } : {}),
-      }));
-    });
+      ),
+    };
+  }
+
+  /**
+   * Renews the leases of the listed runs still RUNNING under that token on that
+   * ONLINE runner; returns those runs, renewed now or held by another transaction.
+   */
+  private renewLeases(
+    tx: Tx,
+    runs: readonly { runId: string; leaseToken: string; runnerId: string }[],
+  ) {
+    return tx.$queryRaw<{ id: string }[]>`
+      WITH b AS (
+        SELECT * FROM unnest(${runs.map((r) => r.runId)}::uuid[], ${runs.map((r) => r.leaseToken)}::uuid[],
+                             ${runs.map((r) => r.runnerId)}::text[]) AS b(run_id, token, runner_id)),
+      held AS (
+        SELECT r.id FROM run r JOIN b ON r.id = b.run_id AND r.lease_token = b.token
+          AND r.runner_id = b.runner_id
+        JOIN runner rn ON rn.id = b.runner_id AND rn.status = 'ONLINE'
+        WHERE r.status = 'RUNNING'),
+      locked AS (
+        SELECT r.id, rn.heartbeat_interval_ms FROM run r JOIN b ON r.id = b.run_id
+          AND r.lease_token = b.token AND r.runner_id = b.runner_id
+        JOIN runner rn ON rn.id = b.runner_id AND rn.status = 'ONLINE'
+        WHERE r.status = 'RUNNING'
+        ORDER BY r.id FOR NO KEY UPDATE OF r SKIP LOCKED),
+      renewed AS (
+        UPDATE run r SET lease_expires_at = GREATEST(r.lease_expires_at,
+          now() + make_interval(secs => locked.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0))
+        FROM locked WHERE r.id = locked.id
+        RETURNING r.id)
+      SELECT id FROM held UNION SELECT id FROM renewed`;
   }
 
   /**
@@ -212,13 +249,18 @@ export class RunnerRegistry {
    */
   async markStale(blindAt: Date = new Date(0), tx?: Tx): Promise<string[]> {
     const run = async (db: Tx) => {
+      // In id order, as heartbeats lock them; a runner whose heartbeat is being
+      // written right now is skipped: it is not silent.
       const stale = await db.$queryRaw<AnnouncedRunner[]>`
-        UPDATE runner SET status = 'STALE'
-        WHERE status = 'ONLINE'
-          AND last_heartbeat_at < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
-          -- Only if the monitor could have seen those heartbeats.
-          AND ${blindAt}::timestamptz < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
-        RETURNING id, name, project_id`;
+        WITH due AS (
+          SELECT id FROM runner
+          WHERE status = 'ONLINE'
+            AND last_heartbeat_at < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
+            -- Only if the monitor could have seen those heartbeats.
+            AND ${blindAt}::timestamptz < now() - make_interval(secs => heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0)
+          ORDER BY id FOR NO KEY UPDATE SKIP LOCKED)
+        UPDATE runner SET status = 'STALE' FROM due WHERE runner.id = due.id
+        RETURNING runner.id, runner.name, runner.project_id`;
       // Its runs' leases expire with it: the reconciler retries them elsewhere.
       await expireLeasesOf(
         db,

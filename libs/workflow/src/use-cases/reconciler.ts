@@ -37,6 +37,10 @@ export interface ReconcileReport {
  * its finish report was waiting for its log, as that report says.
  */
 class ExpireLease extends ReportUseCase<{ runId: string; runnerId: string | null }> {
+  protected override lockKey(run: { runId: string }): string {
+    return run.runId;
+  }
+
   async apply(
     tx: Tx,
     run: { runId: string; runnerId: string | null },

@@ -16,6 +16,10 @@ import { ReportUseCase, type Effects } from './report-use-case';
 export class RecordRunFinished extends ReportUseCase<RunFinished> {
   private readonly logger = new Logger(RecordRunFinished.name);
 
+  protected override lockKey(report: RunFinished): string {
+    return report.runId;
+  }
+
   async apply(
     tx: Tx,
     report: RunFinished,

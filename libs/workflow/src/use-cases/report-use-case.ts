@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { TimerJob } from '@drover/contracts';
-import type { PrismaClient, Tx } from '@drover/db';
+import { isTransientTxError, type PrismaClient, type Tx } from '@drover/db';
 import { withTraceparent } from '@drover/telemetry';
 
 /** Where timers go once the transaction that needs them has committed (BullMQ in production). */
@@ -40,6 +40,13 @@ export abstract class ReportUseCase<T, R = boolean> {
   /** Applies one input in `tx`. */
   abstract apply(tx: Tx, report: T, effects: Effects, correlationId?: string): Promise<R>;
 
+  /**
+   * The id of the row `apply` locks first (a run's), if any: a batch is applied
+   * in that order, so that batches ending or starting runs lock run rows in one
+   * order and cannot deadlock on them.
+   */
+  protected lockKey?(report: T): string;
+
   async execute(report: T, correlationId?: string): Promise<R> {
     for (let attempt = 1; ; attempt++) {
       const effects = new Effects();
@@ -52,7 +59,7 @@ export abstract class ReportUseCase<T, R = boolean> {
       } catch (error) {
         // Two transactions that lock the same rows in different orders: Postgres
         // aborts one; it is safe to run again from the start.
-        if (attempt >= 3 || !isDeadlock(error)) throw error;
+        if (attempt >= 3 || !isTransientTxError(error)) throw error;
       }
     }
   }
@@ -62,13 +69,12 @@ export abstract class ReportUseCase<T, R = boolean> {
     const effects = new Effects();
     const results = await this.prisma.$transaction(
       async (tx) => {
-        const out: R[] = [];
-        for (const { report, correlationId, traceparent } of reports) {
+        const out: R[] = new Array<R>(reports.length);
+        for (const i of this.lockOrder(reports)) {
+          const { report, correlationId, traceparent } = reports[i];
           // Each report's events join its own trace, not the batch's.
-          out.push(
-            await withTraceparent(traceparent, () =>
-              this.apply(tx, report, effects, correlationId),
-            ),
+          out[i] = await withTraceparent(traceparent, () =>
+            this.apply(tx, report, effects, correlationId),
           );
         }
         return out;
@@ -77,6 +83,15 @@ export abstract class ReportUseCase<T, R = boolean> {
     );
     await this.afterCommit(effects);
     return results;
+  }
+
+  /** Indexes of `reports` in lock order (stable: reports on one row keep their order). */
+  private lockOrder(reports: readonly Report<T>[]): number[] {
+    const order = reports.map((_, i) => i);
+    const key = this.lockKey?.bind(this);
+    if (!key) return order;
+    const keys = reports.map((r) => key(r.report));
+    return order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : a - b));
   }
 
   private async afterCommit(effects: Effects): Promise<void> {
@@ -91,10 +106,4 @@ export abstract class ReportUseCase<T, R = boolean> {
       );
     });
   }
-}
-
-/** A deadlock or serialization failure, however the driver wrapped it. */
-function isDeadlock(error: unknown): boolean {
-  const text = String((error as Error | undefined)?.message ?? error);
-  return /deadlock detected|could not serialize|40P01|40001|P2034/.test(text);
 }

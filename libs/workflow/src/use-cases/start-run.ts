@@ -42,6 +42,10 @@ interface StartRow {
 export class StartRun extends ReportUseCase<RunStarted, StartRunReply> {
   private readonly logger = new Logger(StartRun.name);
 
+  protected override lockKey(report: RunStarted): string {
+    return report.runId;
+  }
+
   constructor(
     prisma: PrismaClient,
     timers: TimerPort,
