@@ -57,6 +57,16 @@ export class ConsumerOverlapError extends Error {}
 
 const SECOND_NS = 1_000_000_000;
 
+/**
+ * How long JetStream waits for the acknowledgement of a message it delivered
+ * before it delivers it again. Short, so that what a consumer that died had
+ * pulled (a killed orchestrator's finish reports) reaches its successor within
+ * seconds; a handler that takes longer keeps its message with in-progress acks
+ * every `IN_PROGRESS_EVERY_MS`.
+ */
+export const ACK_WAIT_MS = 5_000;
+const IN_PROGRESS_EVERY_MS = 1_500;
+
 /** JetStream API error codes (`err_code`) of a missing stream and a missing consumer. */
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
@@ -242,17 +252,19 @@ export class NatsBus {
   ): Promise<void> {
     const jsm = await this.connection.jetstreamManager();
     const name = this.streamName(stream);
+    const ackWait = config.ack_wait ?? ACK_WAIT_MS * 1_000_000;
+    let existing: ConsumerConfig | undefined;
     try {
-      await jsm.consumers.info(name, durable);
+      existing = (await jsm.consumers.info(name, durable)).config;
     } catch {
       await jsm.consumers
         .add(name, {
           durable_name: durable,
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
-          ack_wait: 30 * SECOND_NS,
           max_deliver: -1,
           ...config,
+          ack_wait: ackWait,
         })
         .catch(async (error: Error) => {
           // Another instance of the service may have re-created it at the same moment.
@@ -265,6 +277,11 @@ export class NatsBus {
           }
           throw error;
         });
+      return;
+    }
+    // A consumer created with a longer ack wait (30 s before) takes the current one.
+    if (existing.ack_wait !== ackWait) {
+      await jsm.consumers.update(name, durable, { ack_wait: ackWait });
     }
   }
 
@@ -491,6 +508,14 @@ export class NatsBus {
       msg.term();
       return;
     }
+    // Still being handled: the broker must not deliver it again meanwhile.
+    const working = setInterval(() => {
+      try {
+        msg.working();
+      } catch {
+        // The connection is closing: the message is delivered again, as after a crash.
+      }
+    }, IN_PROGRESS_EVERY_MS);
     try {
       await this.traced(subject, msg.headers, SpanKind.CONSUMER, () =>
         route.handle(decoded.envelope.data as never, decoded.envelope as never),
@@ -502,6 +527,8 @@ export class NatsBus {
         (error as Error).stack,
       );
       msg.nak(retryDelayMs);
+    } finally {
+      clearInterval(working);
     }
   }
 
