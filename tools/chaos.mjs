@@ -3,13 +3,18 @@
 //
 // Starts a PRIVATE Postgres, Redis and NATS (never the shared daemons on 5432, 6379
 // and 4222: other tests use them while this runs), runs the five services against
-// them with three runners, submits a stream of DAG tickets whose tasks append to a
+// them with three runners (1 s heartbeats), first runs a load phase with no fault
+// (quick independent tasks at 20 tasks/s, which must all complete exactly once),
+// then submits a stream of DAG tickets whose tasks append to a
 // side-effect log outside Drover, and injects faults while the tasks run: kill -9
 // of runners, of the scheduler and the orchestrator, a NATS restart, a Redis restart
 // that loses its data, a Postgres stop. Then it waits for every task to settle and
 // checks, from the private database and the effect log, that nothing was lost or
-// stuck, that no task started before its dependencies ended, and that no side
-// effect happened more often than Drover recorded runs. Exit codes: 0 every check
+// stuck, that no task started before its dependencies ended, that no side
+// effect happened more often than Drover recorded runs, that no task completed
+// more than once unless a runner killed after the work explains it, and that the
+// gateway answered no 5xx outside an outage the harness caused (see
+// completedMoreThanOnce and serverErrorsBy for the exact rules). Exit codes: 0 every check
 // passed, 1 a check failed or the tasks did not settle, 2 the harness itself failed.
 import { execFileSync, spawn } from 'node:child_process';
 import {
@@ -43,13 +48,15 @@ import {
 import { answers } from './lib/infra.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const USAGE = `usage: node tools/chaos.mjs [--short] [--json] [--keep] [--tasks N] [--no-faults]
+const USAGE = `usage: node tools/chaos.mjs [--short] [--json] [--keep] [--tasks N] [--load N] [--no-faults]
   --short      the CI form: 150 tasks, each fault once, shorter pauses (under 2 minutes on
                2 cores when the tasks settle; up to 4 more minutes waiting when they do not)
   --json       also print the figures as one JSON object on stdout (progress goes to stderr)
   --keep       keep the run directory (logs, effect log, database and NATS store); without
                it a failed run keeps only its logs and effect log, a passing run nothing
   --tasks N    submit N tasks instead of 500 (150 with --short)
+  --load N     first, with no fault, N quick independent tasks at 20 tasks/s (default 300,
+               240 with --short; 0: none): tasks completed more than once must be 0
   --no-faults  same workload and checks, no faults: a baseline, and a check of the checks`;
 
 let opts;
@@ -60,6 +67,7 @@ try {
       json: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       tasks: { type: 'string' },
+      load: { type: 'string' },
       'no-faults': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -77,6 +85,7 @@ const PROFILE = opts.short
   ? {
       name: 'short',
       tasks: 150,
+      loadTasks: 240,
       faults: [
         'runner-kill',
         'scheduler+orchestrator-kill',
@@ -93,6 +102,7 @@ const PROFILE = opts.short
   : {
       name: 'full',
       tasks: 500,
+      loadTasks: 300,
       faults: [
         'runner-kill',
         'scheduler+orchestrator-kill',
@@ -111,7 +121,22 @@ if (!Number.isInteger(TASKS) || TASKS < 1) {
   console.error(`chaos: --tasks needs a positive whole number (got ${opts.tasks})`);
   process.exit(2);
 }
+const LOAD_TASKS = opts.load === undefined ? PROFILE.loadTasks : Number(opts.load);
+if (!Number.isInteger(LOAD_TASKS) || LOAD_TASKS < 0) {
+  console.error(`chaos: --load needs a whole number (got ${opts.load})`);
+  process.exit(2);
+}
+/** The load phase's rate: the one at which deadlocks once made live runners look dead. */
+const LOAD_TASKS_PER_S = 20;
 const FAULTS = opts['no-faults'] ? [] : PROFILE.faults;
+/**
+ * Faults that take down what a gateway request needs (Postgres, NATS, the
+ * orchestrator that answers commands): a 502/503/504 while one is in effect, or
+ * within this long after the part is back (services reconnect, a process boots),
+ * is the fault's, not a defect.
+ */
+const OUTAGE_FAULTS = new Set(['postgres-stop', 'nats-restart', 'scheduler+orchestrator-kill']);
+const OUTAGE_GRACE_MS = 15_000;
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'BLOCKED', 'SKIPPED']);
 const RUNNER_SLOTS = 4;
@@ -325,8 +350,8 @@ const shq = (s) => `'${s.replaceAll("'", `'\\''`)}'`;
  * its task even while the runner does not set DROVER_TASK_ID; appended with `>>`
  * (O_APPEND) in one short write, so concurrent lines never interleave.
  */
-function effectScript(effects, tag, key) {
-  const sleepS = (0.3 + Math.random() * 2.2).toFixed(2);
+function effectScript(effects, tag, key, [minS, maxS] = [0.3, 2.5]) {
+  const sleepS = (minS + Math.random() * (maxS - minS)).toFixed(2);
   const line = (kind) =>
     `printf '${kind} %s %s %s %s %s %s\\n' ${tag} ${key} "$DROVER_TASK_ID" "$DROVER_RUN_ID" ` +
     `"$DROVER_ATTEMPT" "$(date +%s%3N)" >> ${shq(effects)}`;
@@ -342,6 +367,19 @@ function ticketBody(effects, tag, size) {
       steps: [{ run: effectScript(effects, tag, key) }],
       retry: { max_attempts: 20 },
       // Far beyond a run's 2.5 s, so only a run that hangs (its runner gone) hits it.
+      timeout_seconds: 60,
+    })),
+  };
+}
+
+/** The load phase's tickets: ten independent quick tasks each. */
+function loadTicketBody(effects, tag, size) {
+  return {
+    title: `chaos ${tag}`,
+    tasks: Array.from({ length: size }, (_, i) => ({
+      key: `q${i + 1}`,
+      steps: [{ run: effectScript(effects, tag, `q${i + 1}`, [0.05, 0.25]) }],
+      retry: { max_attempts: 20 },
       timeout_seconds: 60,
     })),
   };
@@ -364,7 +402,7 @@ const countBy = (xs, f) => {
 };
 const EXAMPLES = 5;
 
-function analyze({ tickets, tasks, runs, edges, effectsText, acked, faults }) {
+function analyze({ tickets, tasks, runs, edges, effectsText, acked, faults, serverErrors }) {
   const taskById = new Map(tasks.map((t) => [t.id, t]));
   const runById = new Map(runs.map((r) => [r.id, r]));
   const tagOfTicket = new Map(tickets.map((t) => [t.id, t.title.replace(/^chaos /, '')]));
@@ -468,6 +506,8 @@ function analyze({ tickets, tasks, runs, edges, effectsText, acked, faults }) {
   const completedNotSucceeded = runs.filter(
     (r) => ['FAILED', 'TIMED_OUT', 'CANCELLED'].includes(r.status) && endedRuns.has(r.id),
   );
+  const completions = completedMoreThanOnce({ runsOfTask, endedRuns, faults, acked });
+  const answers = serverErrorsBy(serverErrors, faults);
   const unexplained =
     fx.noTask.length +
     fx.taskMismatch.length +
@@ -625,6 +665,8 @@ function analyze({ tickets, tasks, runs, edges, effectsText, acked, faults }) {
     },
     phantomSuccesses: phantom.length,
     phantomExamples: phantom.slice(0, EXAMPLES),
+    completedMoreThanOnce: completions,
+    serverErrors: answers,
     faults: faultResults,
     runnerKillRecoveryMs: {
       kills: faultResults.filter((f) => f.kind === 'runner-kill').length,
@@ -633,6 +675,73 @@ function analyze({ tickets, tasks, runs, edges, effectsText, acked, faults }) {
       median: median(killRecoveries),
       max: killRecoveries.length ? Math.max(...killRecoveries) : null,
     },
+  };
+}
+
+/**
+ * Tasks completed more than once. A run COMPLETED when it reached the end of its
+ * work: it SUCCEEDED, or its runner's finish report was applied (the run has an
+ * exit code), or its command wrote its end line to the effect log (the work was
+ * done, whatever Drover recorded). A task with more than one completed run did
+ * its work more than once. That is the fault's doing, not a defect, only when
+ * every completed run but the last ran on a runner killed with SIGKILL and was
+ * not recorded SUCCEEDED: the runner died after the work and before its report
+ * got out (or its orphaned command finished after it died), so nobody could
+ * report it. Every other case is a defect (a live runner presumed dead, a
+ * report lost or late), and so is any such task of the load phase.
+ */
+function completedMoreThanOnce({ runsOfTask, endedRuns, faults, acked }) {
+  const killed = new Set(faults.filter((f) => f.kind === 'runner-kill').map((f) => f.target));
+  const loadTasks = new Set(acked.filter((a) => a.phase === 'load').flatMap((a) => a.taskIds));
+  const completed = (r) => r.status === 'SUCCEEDED' || r.exit_code !== null || endedRuns.has(r.id);
+  const tasks = [];
+  for (const [taskId, list] of runsOfTask) {
+    const done = list.filter(completed);
+    if (done.length < 2) continue;
+    const excused = done
+      .slice(0, -1)
+      .every((r) => killed.has(r.runner_id) && r.status !== 'SUCCEEDED');
+    tasks.push({
+      taskId,
+      load: loadTasks.has(taskId),
+      excused,
+      runs: done.map(
+        (r) =>
+          `${r.attempt}:${r.status}${r.exit_code === null ? '' : `/exit ${r.exit_code}`}@${r.runner_id ?? '-'}`,
+      ),
+    });
+  }
+  const unexcused = tasks.filter((t) => !t.excused);
+  return {
+    total: tasks.length,
+    excusedByRunnerKill: tasks.length - unexcused.length,
+    unexcused: unexcused.length,
+    inLoadPhase: tasks.filter((t) => t.load).length,
+    examples: unexcused.slice(0, EXAMPLES).map((t) => `${t.taskId}: ${t.runs.join(', ')}`),
+  };
+}
+
+/**
+ * 5xx answers of the gateway. A 502/503/504 while Postgres, NATS or the
+ * orchestrator was down for a fault (or OUTAGE_GRACE_MS after it was back) is
+ * the fault's; any other 5xx (a 500, or any 5xx with everything up) is a defect.
+ */
+function serverErrorsBy(serverErrors, faults) {
+  const outage = (e) =>
+    [502, 503, 504].includes(e.status) &&
+    faults.some(
+      (f) =>
+        OUTAGE_FAULTS.has(f.kind) &&
+        e.at >= f.at &&
+        e.at <= (f.endAt ?? Number.POSITIVE_INFINITY) + OUTAGE_GRACE_MS,
+    );
+  const unexcused = serverErrors.filter((e) => !outage(e));
+  return {
+    total: serverErrors.length,
+    duringOutages: serverErrors.length - unexcused.length,
+    unexcused: unexcused.length,
+    byStatus: countBy(serverErrors, (e) => String(e.status)),
+    examples: unexcused.slice(0, EXAMPLES).map((e) => `${e.status} ${e.what} at ${rel(e.at)}`),
   };
 }
 
@@ -662,6 +771,8 @@ const services = new Map(); // name -> { name, app, env, proc, expected, retired
 const unexpectedExits = [];
 const faults = [];
 const acked = [];
+/** Every 5xx the gateway answered while the workload ran: { status, what, at }. */
+const serverErrors = [];
 const stats = { submissionRetries: 0, abandoned: 0, serviceRestartsNeeded: 0 };
 let baseEnv;
 let phase = 'setup';
@@ -755,6 +866,20 @@ async function statusLine() {
 /** `Authorization` of the harness's admin key, set once migrations have run. */
 let auth = {};
 
+/** A request to the gateway; once the services are up, every 5xx answer is counted. */
+async function gateway(url, init = {}) {
+  const res = await fetch(url, init);
+  if (res.status >= 500 && phase !== 'startup' && phase !== 'cleanup') {
+    const path = new URL(url).pathname.replace(/[0-9a-f-]{36}/g, ':id');
+    serverErrors.push({
+      status: res.status,
+      what: `${init.method ?? 'GET'} ${path}`,
+      at: Date.now(),
+    });
+  }
+  return res;
+}
+
 async function waitUntilUp(url, runnerIds, timeoutMs = 90_000) {
   const deadline = Date.now() + timeoutMs;
   let last = 'nothing answered';
@@ -779,29 +904,33 @@ async function waitUntilUp(url, runnerIds, timeoutMs = 90_000) {
 // Submissions: paced over the fault window; a failed one is tried again as a new
 // ticket with a new tag (one that failed may still have been written: the report
 // shows those as unacknowledged tickets in the database, not as losses).
-async function submitAll(url) {
-  const tickets = Math.ceil(TASKS / TEMPLATE.length);
-  const interval = tickets > 1 ? PROFILE.spreadMs / (tickets - 1) : 0;
+async function submitAll(url, load = false) {
+  const total = load ? LOAD_TASKS : TASKS;
+  const tickets = Math.ceil(total / TEMPLATE.length);
+  const spreadMs = load ? (total / LOAD_TASKS_PER_S) * 1000 : PROFILE.spreadMs;
+  const interval = tickets > 1 ? spreadMs / (tickets - 1) : 0;
   const t0 = Date.now();
   for (let n = 1; n <= tickets; n++) {
     const due = t0 + (n - 1) * interval;
     if (due > Date.now()) await sleep(due - Date.now());
-    const size = n < tickets ? TEMPLATE.length : TASKS - TEMPLATE.length * (tickets - 1);
-    await submitTicket(url, n, size);
+    const size = n < tickets ? TEMPLATE.length : total - TEMPLATE.length * (tickets - 1);
+    await submitTicket(url, n, size, load);
   }
-  log(`all ${tickets} tickets submitted (${acked.length} acknowledged)`);
+  const mine = acked.filter((a) => (a.phase === 'load') === load).length;
+  log(`all ${tickets} ${load ? 'load phase ' : ''}tickets submitted (${mine} acknowledged)`);
 }
 
-async function submitTicket(url, n, size) {
+async function submitTicket(url, n, size, load = false) {
   const deadline = Date.now() + 3 * 60_000;
   for (let attempt = 1; ; attempt++) {
-    const tag = `t${n}-${attempt}`;
+    const tag = `${load ? 'l' : 't'}${n}-${attempt}`;
     let why;
     try {
-      const res = await fetch(`${url}/tickets`, {
+      const body = (load ? loadTicketBody : ticketBody)(effectsFile, tag, size);
+      const res = await gateway(`${url}/tickets`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json' },
-        body: JSON.stringify(ticketBody(effectsFile, tag, size)),
+        body: JSON.stringify(body),
         signal: AbortSignal.timeout(30_000),
       });
       const text = await res.text();
@@ -810,7 +939,14 @@ async function submitTicket(url, n, size) {
         const taskIds = Array.isArray(ticket.tasks)
           ? ticket.tasks.map((t) => t.id)
           : await ticketTaskIds(url, ticket.id);
-        acked.push({ n, tag, ticketId: ticket.id, taskIds, at: Date.now() });
+        acked.push({
+          n,
+          tag,
+          ticketId: ticket.id,
+          taskIds,
+          at: Date.now(),
+          phase: load ? 'load' : 'faults',
+        });
         return;
       }
       // A 4xx is the harness's fault (a bad body), not a fault it injected.
@@ -836,7 +972,7 @@ async function submitTicket(url, n, size) {
 async function ticketTaskIds(url, ticketId) {
   for (;;) {
     try {
-      const res = await fetch(`${url}/tickets/${ticketId}`, { headers: auth });
+      const res = await gateway(`${url}/tickets/${ticketId}`, { headers: auth });
       if (res.ok) return (await res.json()).tasks.map((t) => t.id);
     } catch {
       // the gateway or the database is down for a moment
@@ -971,7 +1107,7 @@ async function collect() {
     query('SELECT id, ticket_id, key, status, attempt, finished_at FROM task'),
     query(
       `SELECT id, task_id, attempt, status::text, runner_id, dispatched_at, started_at,
-              finished_at, error_class::text FROM run`,
+              finished_at, error_class::text, exit_code FROM run`,
     ),
     query('SELECT task_id, depends_on_id FROM task_dependency'),
   ]);
@@ -1042,6 +1178,27 @@ function printReport(r) {
   row('with empty ids (env not set)', r.effects.withEmptyIds);
   row("DROVER_ATTEMPT not the run's", r.effects.attemptMismatch);
   for (const e of r.effects.examples) row('  e.g.', e);
+  section('work done more than once');
+  const c = r.completedMoreThanOnce;
+  row(
+    'tasks completed more than once',
+    `${c.total} (${c.excusedByRunnerKill} after a runner kill: unavoidable; ${c.unexcused} not)`,
+  );
+  row(
+    '  in the load phase (must be 0)',
+    r.loadPhase
+      ? `${c.inLoadPhase} of ${r.loadPhase.tasks} tasks (${LOAD_TASKS_PER_S} tasks/s, 1 s heartbeats, ${fmtMs(r.loadPhase.ms)})`
+      : 'no load phase',
+  );
+  for (const e of c.examples) row('  e.g.', e);
+  section('gateway answers');
+  const e5 = r.serverErrors;
+  row(
+    '5xx answers',
+    `${e5.total} (${e5.duringOutages} 502/503/504 during an outage: unavoidable; ${e5.unexcused} not)` +
+      (e5.total ? ` by status: ${list(e5.byStatus)}` : ''),
+  );
+  for (const e of e5.examples) row('  e.g.', e);
   section('ordering');
   row('dependency edges', r.order.edges);
   row('order violations', r.order.violations);
@@ -1133,6 +1290,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 let code = 2;
 let report;
+/** The no-fault load phase: { tasks, settled, ms }, or null when skipped. */
+let loadPhase = null;
 try {
   log(`run directory ${runDir} (service logs in logs/, side effects in effects.log)`);
   const ports = [];
@@ -1226,6 +1385,16 @@ try {
   phase = 'running';
   log(`services up at ${url}; ${runnerIds.length} runners ONLINE`);
 
+  if (LOAD_TASKS) {
+    log(`load phase: ${LOAD_TASKS} quick tasks at ${LOAD_TASKS_PER_S} tasks/s, no fault`);
+    const loadStart = Date.now();
+    await submitAll(url, true);
+    const ids = acked.filter((a) => a.phase === 'load').flatMap((a) => a.taskIds);
+    const settledLoad = await settle(ids, 90_000);
+    loadPhase = { tasks: ids.length, settled: settledLoad, ms: Date.now() - loadStart };
+    log(`load phase ${settledLoad ? 'settled' : 'NOT settled'} after ${fmtMs(loadPhase.ms)}`);
+  }
+
   const tickets = Math.ceil(TASKS / TEMPLATE.length);
   log(`submitting ${TASKS} tasks in ${tickets} tickets over ${fmtMs(PROFILE.spreadMs)}`);
   const workStart = Date.now();
@@ -1238,7 +1407,7 @@ try {
   await submitting;
 
   log(`waiting up to ${fmtMs(PROFILE.settleMs)} for every acknowledged task to end`);
-  const ackedIds = acked.flatMap((a) => a.taskIds);
+  const ackedIds = acked.filter((a) => a.phase !== 'load').flatMap((a) => a.taskIds);
   const settleStart = Date.now();
   const settled = await settle(ackedIds, PROFILE.settleMs);
   const settleMs = Date.now() - settleStart;
@@ -1247,7 +1416,7 @@ try {
   // groups) and may still append their end lines for up to 2.5 s.
   await sleep(3_000);
 
-  const figures = analyze({ ...(await collect()), acked, faults });
+  const figures = analyze({ ...(await collect()), acked, faults, serverErrors });
   const failures = [];
   if (!settled) failures.push('tasks did not settle in time');
   if (figures.tasks.lost) failures.push(`${figures.tasks.lost} tasks lost`);
@@ -1263,6 +1432,15 @@ try {
     failures.push(`${figures.effects.unexplained} unexplained extra side effects`);
   }
   if (stats.abandoned) failures.push(`${stats.abandoned} tickets never acknowledged`);
+  if (figures.completedMoreThanOnce.unexcused) {
+    failures.push(
+      `${figures.completedMoreThanOnce.unexcused} tasks completed more than once (no killed runner to blame)`,
+    );
+  }
+  if (figures.serverErrors.unexcused) {
+    failures.push(`${figures.serverErrors.unexcused} 5xx answers outside an outage`);
+  }
+  if (loadPhase && !loadPhase.settled) failures.push('the load phase did not settle in time');
   const pass = failures.length === 0;
   code = pass ? 0 : 1;
   report = {
@@ -1285,6 +1463,7 @@ try {
     },
     serviceRestartsNeeded: stats.serviceRestartsNeeded,
     unexpectedExits,
+    loadPhase,
     ...figures,
   };
 } catch (error) {
