@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RunFinished, RunnerHeartbeat } from '@drover/contracts';
-import { createTestEnv, type TestEnv } from '@drover/testing';
+import { createTestEnv, waitFor, type TestEnv } from '@drover/testing';
 import { RecordRunFinished } from '@drover/workflow';
 import { RunnerRegistry } from './runner-registry';
 
@@ -163,4 +163,38 @@ describe('lease renewal beside run endings', () => {
     const tasks = await env.prisma.task.groupBy({ by: ['status'], _count: true });
     expect(tasks).toEqual([{ status: 'SUCCEEDED', _count: ROUNDS * RUNS_PER_ROUND }]);
   }, 120_000);
+
+  it('renews the lease of a run another transaction holds once it lets go, and never revokes it', async () => {
+    const [run] = await runningRuns(1);
+    const before = (await env.prisma.run.findUniqueOrThrow({ where: { id: run.id } }))
+      .leaseExpiresAt as Date;
+    let release = () => undefined as void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked = () => undefined as void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    // A log batch holding the run while the heartbeat comes.
+    const holder = env.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`UPDATE run SET log_lines = log_lines + 1 WHERE id = ${run.id}::uuid`;
+      locked();
+      await released;
+    });
+    await isLocked;
+
+    const beating = registry.heartbeats(beats([run]));
+    // Lets go once the renewal waits for the row (if it does not, the beat ends first).
+    const waiting = waitFor(async () => {
+      const [row] = await env.prisma.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+      return row.n > 0;
+    }, 'the renewal to wait for the run');
+    await Promise.race([waiting, beating]).finally(release);
+    const [reply] = (await beating).filter((_, i) => RUNNERS[i] === run.runnerId);
+    await holder;
+
+    expect(reply.revoked).toEqual([]);
+    const after = (await env.prisma.run.findUniqueOrThrow({ where: { id: run.id } }))
+      .leaseExpiresAt as Date;
+    expect(after.getTime()).toBeGreaterThan(before.getTime());
+  });
 });

@@ -48,6 +48,13 @@ async function expireLeasesOf(db: Tx, runnerIds: readonly string[]): Promise<num
     UPDATE run SET lease_expires_at = now() FROM due WHERE run.id = due.id`;
 }
 
+/** A run a heartbeat says its runner holds. */
+interface HeldRun {
+  runId: string;
+  leaseToken: string;
+  runnerId: string;
+}
+
 /**
  * The runner fleet as Postgres sees it. Heartbeats are written for every runner
  * that beat at about the same time in one transaction (`heartbeats`), which also
@@ -152,9 +159,10 @@ export class RunnerRegistry {
     }
     const latest = [...newest.values()];
     // A deadlock or serialization failure is no sign of a dead runner: write again.
-    const { registered, held, leaseMs } = await retryTransient(() =>
+    const { registered, held, skipped, leaseMs } = await retryTransient(() =>
       this.prisma.$transaction((tx) => this.writeBeats(tx, latest)),
     );
+    await this.renewSkipped(skipped);
     return beats.map((beat) => ({
       registered: registered.has(beat.runnerId),
       revoked: beat.activeRuns.map((r) => r.runId).filter((id) => !held.has(id)),
@@ -166,8 +174,8 @@ export class RunnerRegistry {
    * Lock order: runner rows in id order, then run rows in id order, skipping any
    * run another transaction holds. The orchestrator locks the runs it ends in
    * the order its reports come, so waiting for one here could close a cycle; a
-   * run it holds is being ended or started, and needs no renewal this time. It
-   * is still held (not revoked) until a committed change says otherwise.
+   * run it holds is still held (not revoked) until a committed change says
+   * otherwise, and is renewed after the commit (`renewSkipped`).
    */
   private async writeBeats(tx: Tx, latest: readonly RunnerHeartbeat[]) {
     const updated = await tx.$queryRaw<
@@ -198,9 +206,12 @@ export class RunnerRegistry {
       back.map((r) => runnerChanged(r, 'ONLINE', 'STALE')),
     );
     const runs = latest.flatMap((b) => b.activeRuns.map((r) => ({ ...r, runnerId: b.runnerId })));
+    const leases = runs.length ? await this.renewLeases(tx, runs) : [];
+    const skipped = new Set(leases.filter((l) => !l.renewed).map((l) => l.id));
     return {
       registered: new Set(updated.map((r) => r.id)),
-      held: new Set(runs.length ? (await this.renewLeases(tx, runs)).map((r) => r.id) : []),
+      held: new Set(leases.map((l) => l.id)),
+      skipped: runs.filter((r) => skipped.has(r.runId)),
       // Only an ONLINE runner's leases are renewed (see renewLeases).
       leaseMs: new Map(
         updated
@@ -211,14 +222,33 @@ export class RunnerRegistry {
   }
 
   /**
-   * Renews the leases of the listed runs still RUNNING under that token on that
-   * ONLINE runner; returns those runs, renewed now or held by another transaction.
+   * Renews the leases the heartbeat's transaction skipped because another
+   * transaction held their runs (a log batch, a finish batch): each in a
+   * statement of its own, which may wait for that row but holds no other lock
+   * while it waits, so it cannot close a deadlock. A run that ended meanwhile
+   * is left alone.
    */
-  private renewLeases(
-    tx: Tx,
-    runs: readonly { runId: string; leaseToken: string; runnerId: string }[],
-  ) {
-    return tx.$queryRaw<{ id: string }[]>`
+  private async renewSkipped(runs: readonly HeldRun[]): Promise<void> {
+    await Promise.all(
+      runs.map(
+        (r) => this.prisma.$executeRaw`
+          UPDATE run SET lease_expires_at = GREATEST(run.lease_expires_at,
+            now() + make_interval(secs => rn.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0))
+          FROM runner rn
+          WHERE run.id = ${r.runId}::uuid AND run.lease_token = ${r.leaseToken}::uuid
+            AND run.runner_id = ${r.runnerId} AND run.status = 'RUNNING'
+            AND rn.id = run.runner_id AND rn.status = 'ONLINE'`,
+      ),
+    );
+  }
+
+  /**
+   * Renews the leases of the listed runs still RUNNING under that token on that
+   * ONLINE runner; returns those runs, and whether each was renewed now or
+   * skipped because another transaction holds it.
+   */
+  private renewLeases(tx: Tx, runs: readonly HeldRun[]) {
+    return tx.$queryRaw<{ id: string; renewed: boolean }[]>`
       WITH b AS (
         SELECT * FROM unnest(${runs.map((r) => r.runId)}::uuid[], ${runs.map((r) => r.leaseToken)}::uuid[],
                              ${runs.map((r) => r.runnerId)}::text[]) AS b(run_id, token, runner_id)),
@@ -238,7 +268,9 @@ export class RunnerRegistry {
           now() + make_interval(secs => locked.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0))
         FROM locked WHERE r.id = locked.id
         RETURNING r.id)
-      SELECT id FROM held UNION SELECT id FROM renewed`;
+      SELECT id, bool_or(renewed) AS renewed
+      FROM (SELECT id, false AS renewed FROM held UNION ALL SELECT id, true FROM renewed) l
+      GROUP BY id`;
   }
 
   /**

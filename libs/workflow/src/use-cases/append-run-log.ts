@@ -17,6 +17,10 @@ import { ReportUseCase, type Effects } from './report-use-case';
 export class AppendRunLog extends ReportUseCase<RunLogAppended> {
   private readonly logger = new Logger(AppendRunLog.name);
 
+  protected override lockKey(report: RunLogAppended): string {
+    return report.runId;
+  }
+
   async apply(
     tx: Tx,
     batch: RunLogAppended,

@@ -17,6 +17,10 @@ import { ReportUseCase, type Effects } from './report-use-case';
 export class RecordArtifact extends ReportUseCase<RunArtifactStored> {
   private readonly logger = new Logger(RecordArtifact.name);
 
+  protected override lockKey(report: RunArtifactStored): string {
+    return report.runId;
+  }
+
   async apply(
     tx: Tx,
     report: RunArtifactStored,
