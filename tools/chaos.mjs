@@ -56,7 +56,7 @@ const USAGE = `usage: node tools/chaos.mjs [--short] [--json] [--keep] [--tasks 
                it a failed run keeps only its logs and effect log, a passing run nothing
   --tasks N    submit N tasks instead of 500 (150 with --short)
   --load N     first, with no fault, N quick independent tasks at 20 tasks/s (default 300,
-               240 with --short; 0: none): tasks completed more than once must be 0
+               200 with --short; 0: none): tasks completed more than once must be 0
   --no-faults  same workload and checks, no faults: a baseline, and a check of the checks`;
 
 let opts;
@@ -85,7 +85,7 @@ const PROFILE = opts.short
   ? {
       name: 'short',
       tasks: 150,
-      loadTasks: 240,
+      loadTasks: 200,
       faults: [
         'runner-kill',
         'scheduler+orchestrator-kill',
@@ -684,23 +684,28 @@ function analyze({ tickets, tasks, runs, edges, effectsText, acked, faults, serv
  * exit code), or its command wrote its end line to the effect log (the work was
  * done, whatever Drover recorded). A task with more than one completed run did
  * its work more than once. That is the fault's doing, not a defect, only when
- * every completed run but the last ran on a runner killed with SIGKILL and was
- * not recorded SUCCEEDED: the runner died after the work and before its report
- * got out (or its orphaned command finished after it died), so nobody could
- * report it. Every other case is a defect (a live runner presumed dead, a
+ * every completed run but the last ran on a runner killed with SIGKILL, was
+ * not recorded SUCCEEDED and was still open when the runner was killed: the
+ * runner died after the work and before its report got out (or its orphaned
+ * command finished after it died), so nobody could report it. Every other case is a defect (a live runner presumed dead, a
  * report lost or late), and so is any such task of the load phase.
  */
 function completedMoreThanOnce({ runsOfTask, endedRuns, faults, acked }) {
-  const killed = new Set(faults.filter((f) => f.kind === 'runner-kill').map((f) => f.target));
+  const killedAt = new Map(
+    faults.filter((f) => f.kind === 'runner-kill').map((f) => [f.target, f.at]),
+  );
+  // Ended by the control plane after its runner was killed, never recorded a success.
+  const cutByKill = (r) =>
+    r.status !== 'SUCCEEDED' &&
+    killedAt.has(r.runner_id) &&
+    (r.finished_at === null || ms(r.finished_at) >= killedAt.get(r.runner_id));
   const loadTasks = new Set(acked.filter((a) => a.phase === 'load').flatMap((a) => a.taskIds));
   const completed = (r) => r.status === 'SUCCEEDED' || r.exit_code !== null || endedRuns.has(r.id);
   const tasks = [];
   for (const [taskId, list] of runsOfTask) {
     const done = list.filter(completed);
     if (done.length < 2) continue;
-    const excused = done
-      .slice(0, -1)
-      .every((r) => killed.has(r.runner_id) && r.status !== 'SUCCEEDED');
+    const excused = !loadTasks.has(taskId) && done.slice(0, -1).every(cutByKill);
     tasks.push({
       taskId,
       load: loadTasks.has(taskId),
