@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RunFinished, RunnerHeartbeat } from '@drover/contracts';
+import type { HeartbeatReply, RunFinished, RunnerHeartbeat } from '@drover/contracts';
 import { createTestEnv, waitFor, type TestEnv } from '@drover/testing';
 import { RecordRunFinished } from '@drover/workflow';
 import { RunnerRegistry } from './runner-registry';
@@ -164,7 +164,7 @@ describe('lease renewal beside run endings', () => {
     expect(tasks).toEqual([{ status: 'SUCCEEDED', _count: ROUNDS * RUNS_PER_ROUND }]);
   }, 120_000);
 
-  it('renews the lease of a run another transaction holds once it lets go, and never revokes it', async () => {
+  it('renews the lease of a run another transaction holds once it lets go, without holding up the heartbeat', async () => {
     const [run] = await runningRuns(1);
     const before = (await env.prisma.run.findUniqueOrThrow({ where: { id: run.id } }))
       .leaseExpiresAt as Date;
@@ -180,21 +180,27 @@ describe('lease renewal beside run endings', () => {
     });
     await isLocked;
 
-    const beating = registry.heartbeats(beats([run]));
-    // Lets go once the renewal waits for the row (if it does not, the beat ends first).
-    const waiting = waitFor(async () => {
+    // The heartbeat answers without waiting for the row: it is not revoked.
+    const replies = await Promise.race([
+      registry.heartbeats(beats([run])),
+      waitFor<HeartbeatReply[]>(() => false, "the heartbeat's answer while the run is held", 5_000),
+    ]);
+    expect(replies[RUNNERS.indexOf(run.runnerId)].revoked).toEqual([]);
+    // Its renewal waits for the row, and holds nothing else meanwhile.
+    await waitFor(async () => {
       const [row] = await env.prisma.$queryRaw<{ n: number }[]>`
         SELECT count(*)::int AS n FROM pg_stat_activity
         WHERE datname = current_database() AND wait_event_type = 'Lock'`;
       return row.n > 0;
     }, 'the renewal to wait for the run');
-    await Promise.race([waiting, beating]).finally(release);
-    const [reply] = (await beating).filter((_, i) => RUNNERS[i] === run.runnerId);
+    release();
     await holder;
 
-    expect(reply.revoked).toEqual([]);
-    const after = (await env.prisma.run.findUniqueOrThrow({ where: { id: run.id } }))
-      .leaseExpiresAt as Date;
+    const after = await waitFor(async () => {
+      const lease = (await env.prisma.run.findUniqueOrThrow({ where: { id: run.id } }))
+        .leaseExpiresAt as Date;
+      return lease.getTime() > before.getTime() && lease;
+    }, 'the lease to be renewed');
     expect(after.getTime()).toBeGreaterThan(before.getTime());
   });
 });

@@ -63,6 +63,9 @@ interface HeldRun {
  */
 export class RunnerRegistry {
   private readonly logger = new Logger(RunnerRegistry.name);
+  /** Skipped lease renewals waiting for their run (see `renewLater`), by run id. */
+  private readonly toRenew = new Map<string, HeldRun>();
+  private renewing: Promise<void> | undefined;
 
   /** `staleAfterIntervals`: a runner missing this many heartbeats is STALE; its leases last as long. */
   constructor(
@@ -162,7 +165,7 @@ export class RunnerRegistry {
     const { registered, held, skipped, leaseMs } = await retryTransient(() =>
       this.prisma.$transaction((tx) => this.writeBeats(tx, latest)),
     );
-    await this.renewSkipped(skipped);
+    this.renewLater(skipped);
     return beats.map((beat) => ({
       registered: registered.has(beat.runnerId),
       revoked: beat.activeRuns.map((r) => r.runId).filter((id) => !held.has(id)),
@@ -175,7 +178,7 @@ export class RunnerRegistry {
    * run another transaction holds. The orchestrator locks the runs it ends in
    * the order its reports come, so waiting for one here could close a cycle; a
    * run it holds is still held (not revoked) until a committed change says
-   * otherwise, and is renewed after the commit (`renewSkipped`).
+   * otherwise, and is renewed after the commit (`renewLater`).
    */
   private async writeBeats(tx: Tx, latest: readonly RunnerHeartbeat[]) {
     const updated = await tx.$queryRaw<
@@ -222,24 +225,37 @@ export class RunnerRegistry {
   }
 
   /**
-   * Renews the leases the heartbeat's transaction skipped because another
-   * transaction held their runs (a log batch, a finish batch): each in a
-   * statement of its own, which may wait for that row but holds no other lock
-   * while it waits, so it cannot close a deadlock. A run that ended meanwhile
-   * is left alone.
+   * Renews, in the background and one at a time, the leases the heartbeat's
+   * transaction skipped because another transaction held their runs (a log or
+   * finish batch). Each is a statement of its own, which may wait for that row
+   * but holds no other lock meanwhile, so it cannot close a deadlock; and no
+   * heartbeat waits for it, so a long batch never delays heartbeats (which
+   * would make live runners STALE). A run that ended meanwhile is left alone.
    */
-  private async renewSkipped(runs: readonly HeldRun[]): Promise<void> {
-    await Promise.all(
-      runs.map(
-        (r) => this.prisma.$executeRaw`
-          UPDATE run SET lease_expires_at = GREATEST(run.lease_expires_at,
-            now() + make_interval(secs => rn.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0))
-          FROM runner rn
-          WHERE run.id = ${r.runId}::uuid AND run.lease_token = ${r.leaseToken}::uuid
-            AND run.runner_id = ${r.runnerId} AND run.status = 'RUNNING'
-            AND rn.id = run.runner_id AND rn.status = 'ONLINE'`,
-      ),
-    );
+  private renewLater(runs: readonly HeldRun[]): void {
+    for (const run of runs) this.toRenew.set(run.runId, run);
+    if (!this.toRenew.size) return;
+    this.renewing ??= this.renewQueued().finally(() => (this.renewing = undefined));
+  }
+
+  private async renewQueued(): Promise<void> {
+    // A Map visits entries added while it is iterated: runs queued meanwhile are renewed too.
+    for (const [runId, run] of this.toRenew) {
+      this.toRenew.delete(runId);
+      await this.renewOne(run).catch((error: Error) =>
+        this.logger.warn(`run ${runId}: renewing its lease failed: ${error.message}`),
+      );
+    }
+  }
+
+  private renewOne(r: HeldRun): Promise<number> {
+    return this.prisma.$executeRaw`
+      UPDATE run SET lease_expires_at = GREATEST(run.lease_expires_at,
+        now() + make_interval(secs => rn.heartbeat_interval_ms * ${this.staleAfterIntervals} / 1000.0))
+      FROM runner rn
+      WHERE run.id = ${r.runId}::uuid AND run.lease_token = ${r.leaseToken}::uuid
+        AND run.runner_id = ${r.runnerId} AND run.status = 'RUNNING'
+        AND rn.id = run.runner_id AND rn.status = 'ONLINE'`;
   }
 
   /**
