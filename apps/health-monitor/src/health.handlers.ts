@@ -35,7 +35,14 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
    * start, a NATS disconnection, a failed write. Silence it could not have heard
    * is not held against runners.
    */
-  private blindAt = new Date();
+  private blindSince = new Date();
+  /** False while NATS is away: then every moment is blind, not just the disconnection. */
+  private connected = true;
+
+  /** The last moment this monitor could not receive or record heartbeats (now, while disconnected). */
+  private get blindAt(): Date {
+    return this.connected ? this.blindSince : new Date();
+  }
 
   constructor(
     private readonly bus: NatsBus,
@@ -112,7 +119,7 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
         try {
           return await this.beats.submit(beat);
         } catch (error) {
-          this.blindAt = new Date();
+          this.blindSince = new Date();
           throw error;
         }
       },
@@ -127,7 +134,8 @@ export class HealthHandlers implements OnApplicationBootstrap, BeforeApplication
   private async watchConnection(): Promise<void> {
     for await (const status of this.bus.connection.status()) {
       if (status.type === Events.Disconnect || status.type === Events.Reconnect) {
-        this.blindAt = new Date();
+        this.connected = status.type === Events.Reconnect;
+        this.blindSince = new Date();
       }
     }
   }
