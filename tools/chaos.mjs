@@ -915,12 +915,17 @@ async function submitAll(url, load = false) {
   const spreadMs = load ? (total / LOAD_TASKS_PER_S) * 1000 : PROFILE.spreadMs;
   const interval = tickets > 1 ? spreadMs / (tickets - 1) : 0;
   const t0 = Date.now();
+  // The load phase keeps its rate however long each answer takes: submissions overlap.
+  const inFlight = [];
   for (let n = 1; n <= tickets; n++) {
     const due = t0 + (n - 1) * interval;
     if (due > Date.now()) await sleep(due - Date.now());
     const size = n < tickets ? TEMPLATE.length : total - TEMPLATE.length * (tickets - 1);
-    await submitTicket(url, n, size, load);
+    const submitted = submitTicket(url, n, size, load);
+    if (load) inFlight.push(submitted);
+    else await submitted;
   }
+  await Promise.all(inFlight);
   const mine = acked.filter((a) => (a.phase === 'load') === load).length;
   log(`all ${tickets} ${load ? 'load phase ' : ''}tickets submitted (${mine} acknowledged)`);
 }
