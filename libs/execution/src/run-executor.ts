@@ -8,6 +8,7 @@ import {
   type ArtifactKind,
   type LogLine,
   type LogStream,
+  type ResourceCeilings,
   type Resources,
   type RunDispatched,
   type TaskSpec,
@@ -32,6 +33,8 @@ import { commitAndPush, diffWorkspace, prepareWorkspace, type WorkspaceChange } 
 import { GitError, InvalidSpecError } from './workspace-errors';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
 import { aboutRun, SnapshotError } from './snapshot-errors';
+import { withinQuota, type DiskQuota, type RunVolume } from './disk-quota';
+import { checkResourceCeilings } from './resource-limits';
 import { snapshotHead } from './snapshot-head';
 import {
   checkSnapshot,
@@ -66,6 +69,10 @@ export interface ExecutorOptions {
   keepWorkspaces: boolean;
   /** DROVER_SECRETS_KEY: opens a task's secret env values; without it, such runs fail. */
   secretsKey?: Uint8Array;
+  /** The most a task's `resources` may ask for here (RUNNER_MAX_*); no ceiling when left out. */
+  ceilings?: ResourceCeilings;
+  /** Bounds each run's directory (its workspace and staging); unbounded when left out. */
+  disk?: DiskQuota;
 }
 
 /** A run's workspace directory, and whether it was prepared (fetched, restored or left empty). */
@@ -172,13 +179,18 @@ export class RunExecutor {
     );
     const workspace: Workspace = { dir: join(runDir, 'workspace'), prepared: false };
     let outcome: AgentOutcome;
+    let volume: RunVolume | undefined;
     try {
       const { spec, secrets } = openSpecSecrets(work.spec, this.options.secretsKey);
       redactor.add(secrets);
+      // Before anything is mounted or run: a task is never run with more than the runner allows.
+      checkResourceCeilings(spec.resources, this.options.ceilings ?? {});
+      volume = await this.mountRunDir(runDir, spec.resources, log);
       outcome = await this.run(work, spec, workspace, signal, log);
     } catch (error) {
       outcome = this.crashed(work, error, signal, redactor);
     }
+    if (volume) outcome = await withinQuota(outcome, volume);
     // Before the finish report: the step that inherits the workspace may be dispatched on it.
     if (work.spec.keep_workspace && workspace.prepared && !signal.aborted) {
       await this.keepWorkspace(work, workspace.dir, log);
@@ -195,12 +207,33 @@ export class RunExecutor {
     log.line('system', outcome.errorMessage ?? `run ${outcome.outcome.toLowerCase()}`);
     await log.buffer.flush();
     await reporter.finished(work, outcome, new Date());
+    await volume
+      ?.release(this.options.keepWorkspaces)
+      .catch((error: Error) =>
+        this.logger.warn(`could not unmount the workspace of run ${work.runId}: ${error.message}`),
+      );
     if (!this.options.keepWorkspaces) {
       await rm(runDir, { recursive: true, force: true }).catch((error: Error) =>
         this.logger.warn(`could not remove workspace ${runDir}: ${error.message}`),
       );
     }
     return outcome;
+  }
+
+  /** The run's own filesystem of `disk_mb` over its directory, when this runner bounds them. */
+  private async mountRunDir(
+    runDir: string,
+    resources: Resources | undefined,
+    log: RunLog,
+  ): Promise<RunVolume | undefined> {
+    const { disk } = this.options;
+    if (!disk) {
+      if (resources?.disk_mb) log.line('system', 'sandbox: disk_mb is not enforced on this runner');
+      return undefined;
+    }
+    const volume = await disk.mount(runDir, resources?.disk_mb);
+    log.line('system', `workspace: ${volume.sizeMb} MiB of disk`);
+    return volume;
   }
 
   private async run(
