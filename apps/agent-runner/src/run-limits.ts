@@ -30,7 +30,9 @@ export async function diskQuotaOf(
 ): Promise<DiskQuota | undefined> {
   const mode = config.RUNNER_DISK_QUOTA ?? (config.RUNNER_SANDBOX === 'process' ? 'off' : 'loop');
   if (mode === 'off') {
-    logger.warn('RUNNER_DISK_QUOTA=off: workspaces are not bounded; a run can fill this disk');
+    logger.warn(
+      'disk quota off (RUNNER_DISK_QUOTA): workspaces are not bounded; a run can fill this disk',
+    );
     return undefined;
   }
   await mkdir(workdir, { recursive: true, mode: 0o700 });

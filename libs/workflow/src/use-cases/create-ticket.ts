@@ -36,6 +36,7 @@ import {
   type QuotaRefusal,
   type SubmissionQuota,
 } from '../submission-quota';
+import { resourcesAboveCeilings } from '../resource-ceilings';
 
 interface NewTask {
   id: string;
@@ -117,6 +118,8 @@ export class CreateTicket {
     }
     const problem = ticketProblem(input.tasks);
     if (problem) return { ok: false, status: 422, error: problem };
+    const tooMuch = resourcesAboveCeilings(input.tasks, this.quota.maxResources ?? {});
+    if (tooMuch) return tooMuch;
     const project = await this.prisma.project.findUnique({ where: { slug: input.project } });
     if (!project) {
       return {

@@ -1,0 +1,95 @@
+import { waitFor } from '@drover/testing';
+import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
+
+// Resource ceilings at both ends: the control plane's (DROVER_MAX_TASK_*)
+// refuses a ticket at submission; a runner's own (RUNNER_MAX_*) refuses a run
+// the control plane let through, here for disk_mb, which it sets no ceiling on.
+
+interface ErrorBody {
+  error: { code: string; message: string; details?: { path: string; message: string }[] };
+}
+interface Task {
+  id: string;
+  status: string;
+  runs: { status: string; errorClass: string | null; errorMessage: string | null }[];
+}
+
+let stack: InProcessStack;
+
+beforeAll(async () => {
+  stack = await startInProcessStack({
+    DROVER_MAX_TASK_MEMORY_MB: '8192',
+    DROVER_MAX_TASK_CPUS: '4',
+    DROVER_MAX_TASK_PIDS: '1024',
+    DROVER_MAX_TASK_TMPFS_MB: '1024',
+    RUNNER_MAX_DISK_MB: '512',
+    RUNNER_DISK_MB: '256',
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function call(path: string, init: RequestInit = {}) {
+  const headers = { ...stack.auth, ...(init.headers as Record<string, string> | undefined) };
+  const res = await fetch(`${stack.baseUrl}${path}`, { ...init, headers });
+  return { status: res.status, body: await res.json() };
+}
+
+const submit = (title: string, tasks: unknown[]) =>
+  call('/tickets', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ title, tasks }),
+  });
+
+describe('resource ceilings', () => {
+  it('refuses at submission with 422 a ticket whose tasks ask above the ceilings, naming each field, and writes nothing', async () => {
+    const before = await stack.env.prisma.task.count();
+    const res = await submit('too much', [
+      { key: 'fits', steps: [{ run: 'true' }], resources: { memory_mb: 8192, cpus: 4 } },
+      {
+        key: 'greedy',
+        steps: [{ run: 'true' }],
+        resources: { memory_mb: 262_144, pids: 65_536, tmpfs_mb: 65_536, cpus: 64 },
+      },
+    ]);
+    expect(res.status).toBe(422);
+    const { error } = res.body as ErrorBody;
+    expect(error.code).toBe('RESOURCES_ABOVE_CEILING');
+    expect(error.details).toEqual([
+      { path: 'tasks.1.resources.memory_mb', message: '262144 is above the ceiling 8192' },
+      { path: 'tasks.1.resources.cpus', message: '64 is above the ceiling 4' },
+      { path: 'tasks.1.resources.pids', message: '65536 is above the ceiling 1024' },
+      { path: 'tasks.1.resources.tmpfs_mb', message: '65536 is above the ceiling 1024' },
+    ]);
+    expect(error.message).toContain(
+      'tasks.1.resources.memory_mb: 262144 is above the ceiling 8192',
+    );
+    expect(await stack.env.prisma.task.count()).toBe(before);
+  });
+
+  it("ends INVALID_SPEC, never retried, a run asking above the runner's own ceiling", async () => {
+    const res = await submit('big disk', [
+      { key: 'disk', steps: [{ run: 'echo the step ran' }], resources: { disk_mb: 1024 } },
+    ]);
+    expect(res.status).toBe(201);
+    const [created] = (res.body as { tasks: { id: string }[] }).tasks;
+    const task = await waitFor(
+      async () => {
+        const { body } = await call(`/tasks/${created.id}`);
+        const t = body as Task;
+        return t.status === 'FAILED' ? t : undefined;
+      },
+      'the task to fail',
+      30_000,
+    );
+    expect(task.runs).toHaveLength(1);
+    expect(task.runs[0]).toMatchObject({
+      errorClass: 'INVALID_SPEC',
+      errorMessage:
+        "resources.disk_mb: 1024 is above this runner's ceiling 512 (RUNNER_MAX_DISK_MB)",
+    });
+  }, 40_000);
+});
