@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,7 @@ import {
   type RunDispatched,
 } from '@drover/contracts';
 import { LocalArtifactStore } from '@drover/storage';
-import { sandboxTestImage } from '@drover/testing';
+import { sandboxTestImage, testGit } from '@drover/testing';
 import type { AgentOutcome } from './command-agent';
 import { LoopDiskQuota } from './disk-quota';
 import { DockerDriver, dockerClient } from './docker-driver';
@@ -123,9 +123,9 @@ function executor(reports: Reports): RunExecutor {
 }
 
 /** Mount points under the runner's workdir, from this process's mount table. */
-async function mountsUnderWorkdir(): Promise<string[]> {
+async function mountsUnderWorkdir(workdir = join(root, 'runs')): Promise<string[]> {
   const table = await readFile('/proc/self/mountinfo', 'utf8');
-  const prefix = `${join(root, 'runs')}/`;
+  const prefix = `${workdir}/`;
   return table
     .split('\n')
     .map((line) => line.split(' ')[4] ?? '')
@@ -230,6 +230,46 @@ describe('RunExecutor with a workspace disk quota', () => {
     const size = Number(reports.stdout()[0].trim().split(/\s+/)[1]);
     expect(size).toBeGreaterThan(0.9 * 128 * 1024);
     expect(size).toBeLessThanOrEqual(128 * 1024);
+  }, 60_000);
+});
+
+describe(LoopDiskQuota.name, () => {
+  it('unmounts and deletes at start what a runner killed mid-run left under its workdir', async () => {
+    const workdir = join(root, 'killed-runner');
+    const runDir = join(workdir, 'run-left');
+    await mkdir(runDir, { recursive: true });
+    // Mounted and never released: the runner died.
+    await new LoopDiskQuota(32).mount(runDir);
+    expect(await mountsUnderWorkdir(workdir)).toEqual([runDir]);
+
+    expect(await LoopDiskQuota.reap(workdir)).toBe(1);
+    expect(await mountsUnderWorkdir(workdir)).toEqual([]);
+    expect(await readdir(workdir)).toEqual(['run-left']);
+    const { stdout: loops } = await exec('losetup', ['-a']);
+    expect(loops).not.toContain(workdir);
+  });
+
+  it("clones, runs the acceptance and pushes a repository on the run's own filesystem", async () => {
+    const source = join(root, 'source');
+    const git = (...args: string[]) => testGit(root, source, ...args);
+    await mkdir(source, { recursive: true });
+    await git('init', '-q', '-b', 'main');
+    await writeFile(join(source, 'test.sh'), 'grep -q 42 answer.txt\n');
+    await git('add', '-A');
+    await git('commit', '-q', '-m', 'initial');
+    const reports = new Reports();
+    const outcome = await executor(reports).execute(
+      work({
+        repo: source,
+        steps: [{ run: 'echo 42 > answer.txt' }],
+        acceptance_commands: ['sh test.sh'],
+        push_branch: 'drover/limits',
+        resources: { disk_mb: 32 },
+      }),
+      new AbortController().signal,
+    );
+    expect(outcome).toMatchObject({ outcome: 'SUCCEEDED', errorClass: null });
+    expect(await git('show', 'drover/limits:answer.txt')).toBe('42\n');
   }, 60_000);
 });
 
