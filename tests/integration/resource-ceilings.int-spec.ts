@@ -1,9 +1,13 @@
-import { waitFor } from '@drover/testing';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sandboxTestImage, waitFor } from '@drover/testing';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
 
 // Resource ceilings at both ends: the control plane's (DROVER_MAX_TASK_*)
 // refuses a ticket at submission; a runner's own (RUNNER_MAX_*) refuses a run
 // the control plane let through, here for disk_mb, which it sets no ceiling on.
+// The runner sandboxes in containers, so it bounds each workspace's disk.
 
 interface ErrorBody {
   error: { code: string; message: string; details?: { path: string; message: string }[] };
@@ -24,6 +28,9 @@ beforeAll(async () => {
     DROVER_MAX_TASK_TMPFS_MB: '1024',
     RUNNER_MAX_DISK_MB: '512',
     RUNNER_DISK_MB: '256',
+    RUNNER_SANDBOX: 'docker',
+    DOCKER_HOST: process.env.DROVER_TEST_DOCKER_HOST ?? '',
+    RUNNER_IMAGE: sandboxTestImage() ?? '',
   });
 }, 60_000);
 
@@ -75,16 +82,7 @@ describe('resource ceilings', () => {
       { key: 'disk', steps: [{ run: 'echo the step ran' }], resources: { disk_mb: 1024 } },
     ]);
     expect(res.status).toBe(201);
-    const [created] = (res.body as { tasks: { id: string }[] }).tasks;
-    const task = await waitFor(
-      async () => {
-        const { body } = await call(`/tasks/${created.id}`);
-        const t = body as Task;
-        return t.status === 'FAILED' ? t : undefined;
-      },
-      'the task to fail',
-      30_000,
-    );
+    const task = await failed(res.body);
     expect(task.runs).toHaveLength(1);
     expect(task.runs[0]).toMatchObject({
       errorClass: 'INVALID_SPEC',
@@ -92,4 +90,42 @@ describe('resource ceilings', () => {
         "resources.disk_mb: 1024 is above this runner's ceiling 512 (RUNNER_MAX_DISK_MB)",
     });
   }, 40_000);
+
+  it('ends POLICY_VIOLATION, never retried, a run that writes past its disk_mb', async () => {
+    const res = await submit('fills its disk', [
+      {
+        key: 'fill',
+        steps: [{ run: 'dd if=/dev/zero of=/workspace/big bs=1M count=100' }],
+        resources: { disk_mb: 32 },
+      },
+    ]);
+    expect(res.status).toBe(201);
+    const task = await failed(res.body);
+    expect(task.runs).toHaveLength(1);
+    expect(task.runs[0]).toMatchObject({
+      errorClass: 'POLICY_VIOLATION',
+      errorMessage: 'the workspace is over its disk quota of 32 MiB (disk_mb)',
+    });
+    // Unmounted once the run has reported (the stack's runner keeps its runs here).
+    const runs = join(tmpdir(), 'drover-in-process', stack.env.subjectPrefix);
+    await waitFor(
+      async () => !(await readFile('/proc/self/mountinfo', 'utf8')).includes(runs),
+      "the run's filesystem to be unmounted",
+      10_000,
+    );
+  }, 40_000);
 });
+
+/** The only task of a ticket just created, once it has FAILED. */
+async function failed(ticket: unknown): Promise<Task> {
+  const [created] = (ticket as { tasks: { id: string }[] }).tasks;
+  return waitFor(
+    async () => {
+      const { body } = await call(`/tasks/${created.id}`);
+      const task = body as Task;
+      return task.status === 'FAILED' ? task : undefined;
+    },
+    'the task to fail',
+    30_000,
+  );
+}
