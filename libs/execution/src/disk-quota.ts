@@ -14,10 +14,21 @@ import { promisify } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { failure, type AgentOutcome } from './command-agent';
 
-const run = promisify(execFile);
+const execTool = promisify(execFile);
 const MB = 1024 * 1024;
 /** Each mount, mkfs or unmount; they take milliseconds when the host is well. */
 const TOOL_TIMEOUT_MS = 30_000;
+/** Where mkfs.ext4, mount and umount are, whatever PATH the runner was given. */
+const SYSTEM_PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+
+const IMAGE_SUFFIX = '.disk.img';
+/** No journal and no blocks reserved for root: the filesystem lives as long as one run. */
+const MKFS_OPTIONS = ['-q', '-F', '-m', '0', '-O', '^has_journal', '-E', 'nodiscard'];
+
+function run(tool: string, args: string[]): Promise<unknown> {
+  return execTool(tool, args, { timeout: TOOL_TIMEOUT_MS, env: { PATH: SYSTEM_PATH } });
+}
+
 /**
  * Free space below which a run's filesystem counts as full: ext4 refuses a
  * write with a few hundred KiB still free, so "full" is 1% of it, at least
@@ -26,7 +37,6 @@ const TOOL_TIMEOUT_MS = 30_000;
 function fullBelow(sizeMb: number): number {
   return Math.min(16 * MB, Math.max(MB, (sizeMb * MB) / 100));
 }
-const IMAGE_SUFFIX = '.disk.img';
 
 /**
  * A run directory on a filesystem of its own, `sizeMb` large: whatever the run
@@ -53,7 +63,6 @@ export interface DiskQuota {
  * Bounds each run's directory with an ext4 filesystem in a sparse image on a
  * loop device, mounted over the directory (nosuid, nodev) and removed when the
  * run ends. Needs root and loop devices: `probe` at startup says whether it works.
- * No journal and no reserved blocks: the filesystem lives as long as one run.
  */
 export class LoopDiskQuota implements DiskQuota {
   constructor(readonly defaultMb: number) {}
@@ -64,14 +73,8 @@ export class LoopDiskQuota implements DiskQuota {
       // Sparse: the host's disk is used only as the run writes.
       await writeFile(image, '', { flag: 'wx', mode: 0o600 });
       await truncate(image, sizeMb * MB);
-      await run(
-        'mkfs.ext4',
-        ['-q', '-F', '-m', '0', '-O', '^has_journal', '-E', 'nodiscard', image],
-        { timeout: TOOL_TIMEOUT_MS },
-      );
-      await run('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', image, dir], {
-        timeout: TOOL_TIMEOUT_MS,
-      });
+      await run('mkfs.ext4', [...MKFS_OPTIONS, image]);
+      await run('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev', image, dir]);
     } catch (error) {
       await rm(image, { force: true });
       throw new Error(`could not mount a ${sizeMb} MiB filesystem at ${dir}: ${messageOf(error)}`);
@@ -144,9 +147,9 @@ class LoopVolume implements RunVolume {
  */
 async function unmount(dir: string): Promise<void> {
   try {
-    await run('umount', [dir], { timeout: TOOL_TIMEOUT_MS });
+    await run('umount', [dir]);
   } catch {
-    await run('umount', ['-l', dir], { timeout: TOOL_TIMEOUT_MS });
+    await run('umount', ['-l', dir]);
   }
 }
 
