@@ -38,18 +38,24 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function call(path: string, init: RequestInit = {}) {
-  const headers = { ...stack.auth, ...(init.headers as Record<string, string> | undefined) };
+async function call(path: string, init: RequestInit = {}, key = stack.apiKey) {
+  const headers = {
+    authorization: `Bearer ${key}`,
+    ...(init.headers as Record<string, string> | undefined),
+  };
   const res = await fetch(`${stack.baseUrl}${path}`, { ...init, headers });
   return { status: res.status, body: await res.json() };
 }
 
-const submit = (title: string, tasks: unknown[]) =>
-  call('/tickets', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ title, tasks }),
-  });
+const post = (path: string, body: unknown, key = stack.apiKey) =>
+  call(
+    path,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+    key,
+  );
+
+const submit = (title: string, tasks: unknown[], key = stack.apiKey) =>
+  post('/tickets', { title, tasks }, key);
 
 describe('resource ceilings', () => {
   it('refuses at submission with 422 a ticket whose tasks ask above the ceilings, naming each field, and writes nothing', async () => {
@@ -75,6 +81,48 @@ describe('resource ceilings', () => {
       'tasks.1.resources.memory_mb: 262144 is above the ceiling 8192',
     );
     expect(await stack.env.prisma.task.count()).toBe(before);
+  });
+
+  it("holds a project's tasks to its own lower ceilings, which never lift the orchestrator's", async () => {
+    const created = await post('/projects', {
+      slug: 'small-sandboxes',
+      name: 'Small sandboxes',
+      max_resources: { memory_mb: 1024, cpus: 16 },
+    });
+    expect(created.status).toBe(201);
+    const { project, key } = created.body as {
+      project: { id: string; maxResources: unknown };
+      key: { key: string };
+    };
+    expect(project.maxResources).toEqual({ memory_mb: 1024, cpus: 16 });
+    const before = await stack.env.prisma.task.count();
+
+    const res = await submit(
+      'small project',
+      [{ key: 'big', steps: [{ run: 'true' }], resources: { memory_mb: 2048, cpus: 8 } }],
+      key.key,
+    );
+    expect(res.status).toBe(422);
+    expect((res.body as ErrorBody).error.details).toEqual([
+      { path: 'tasks.0.resources.memory_mb', message: '2048 is above the ceiling 1024' },
+      // The project's 16 does not lift the orchestrator's 4.
+      { path: 'tasks.0.resources.cpus', message: '8 is above the ceiling 4' },
+    ]);
+    expect(await stack.env.prisma.task.count()).toBe(before);
+  });
+
+  it('refuses a project whose own ceilings are not resources', async () => {
+    const res = await post('/projects', {
+      slug: 'bad-ceilings',
+      name: 'Bad',
+      max_resources: { memory_mb: 1, gpus: 2 },
+    });
+    expect(res.status).toBe(422);
+    expect((res.body as ErrorBody).error.details).toEqual([
+      { path: 'body.max_resources.memory_mb', message: 'Too small: expected number to be >=16' },
+      { path: 'body.max_resources.gpus', message: 'unknown field' },
+    ]);
+    expect(await stack.env.prisma.project.count({ where: { slug: 'bad-ceilings' } })).toBe(0);
   });
 
   it("ends INVALID_SPEC, never retried, a run asking above the runner's own ceiling", async () => {

@@ -1,5 +1,30 @@
-import { resourcesOverCeilings, type ResourceCeilings, type TaskInput } from '@drover/contracts';
+import {
+  Resources,
+  resourcesOverCeilings,
+  type ResourceCeilings,
+  type ResourceName,
+  type TaskInput,
+} from '@drover/contracts';
 import type { QuotaRefusal } from './submission-quota';
+
+/**
+ * The ceilings a project's tasks are held to: the orchestrator's
+ * (DROVER_MAX_TASK_*), and the project's own (`max_resources`, stored as given)
+ * where they are lower. A project's own can never lift the orchestrator's.
+ */
+export function tighterCeilings(
+  configured: ResourceCeilings = {},
+  project: unknown,
+): ResourceCeilings {
+  const own = Resources.safeParse(project ?? {});
+  const ceilings: ResourceCeilings = { ...configured };
+  if (!own.success) return ceilings;
+  for (const [field, value] of Object.entries(own.data) as [ResourceName, number][]) {
+    const current = ceilings[field];
+    ceilings[field] = current && current > 0 ? Math.min(current, value) : value;
+  }
+  return ceilings;
+}
 
 /**
  * The refusal (422) of a ticket whose tasks ask for more `resources` than the

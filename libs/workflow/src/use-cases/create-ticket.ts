@@ -36,7 +36,7 @@ import {
   type QuotaRefusal,
   type SubmissionQuota,
 } from '../submission-quota';
-import { resourcesAboveCeilings } from '../resource-ceilings';
+import { resourcesAboveCeilings, tighterCeilings } from '../resource-ceilings';
 
 interface NewTask {
   id: string;
@@ -118,8 +118,6 @@ export class CreateTicket {
     }
     const problem = ticketProblem(input.tasks);
     if (problem) return { ok: false, status: 422, error: problem };
-    const tooMuch = resourcesAboveCeilings(input.tasks, this.quota.maxResources ?? {});
-    if (tooMuch) return tooMuch;
     const project = await this.prisma.project.findUnique({ where: { slug: input.project } });
     if (!project) {
       return {
@@ -139,6 +137,9 @@ export class CreateTicket {
     };
     const tooLarge = tooLargeForQuota(quota, input.tasks.length);
     if (tooLarge) return tooLarge;
+    const ceilings = tighterCeilings(this.quota.maxResources, project.maxResources);
+    const tooMuch = resourcesAboveCeilings(input.tasks, ceilings);
+    if (tooMuch) return tooMuch;
 
     const ticketId = randomUUID();
     const now = new Date();
