@@ -175,6 +175,25 @@ function messageOf(error: unknown): string {
   return (stderr?.trim() || message || String(error)).split('\n')[0];
 }
 
+/**
+ * The run's own filesystem of `diskMb` (else the default) over `runDir`, when
+ * this runner bounds workspaces (`disk`); `note` tells the run's log which.
+ */
+export async function mountRunDir(
+  disk: DiskQuota | undefined,
+  runDir: string,
+  diskMb: number | undefined,
+  note: (text: string) => void,
+): Promise<RunVolume | undefined> {
+  if (!disk) {
+    if (diskMb) note('sandbox: disk_mb is not enforced on this runner');
+    return undefined;
+  }
+  const volume = await disk.mount(runDir, diskMb);
+  note(`workspace: ${volume.sizeMb} MiB of disk`);
+  return volume;
+}
+
 /** The message of a run that filled its filesystem. */
 export function quotaMessage(sizeMb: number): string {
   return `the workspace is over its disk quota of ${sizeMb} MiB (disk_mb)`;

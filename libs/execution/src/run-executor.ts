@@ -33,7 +33,7 @@ import { commitAndPush, diffWorkspace, prepareWorkspace, type WorkspaceChange } 
 import { GitError, InvalidSpecError } from './workspace-errors';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
 import { aboutRun, SnapshotError } from './snapshot-errors';
-import { withinQuota, type DiskQuota, type RunVolume } from './disk-quota';
+import { mountRunDir, withinQuota, type DiskQuota, type RunVolume } from './disk-quota';
 import { checkResourceCeilings } from './resource-limits';
 import { snapshotHead } from './snapshot-head';
 import {
@@ -185,7 +185,9 @@ export class RunExecutor {
       redactor.add(secrets);
       // Before anything is mounted or run: a task is never run with more than the runner allows.
       checkResourceCeilings(spec.resources, this.options.ceilings ?? {});
-      volume = await this.mountRunDir(runDir, spec.resources, log);
+      volume = await mountRunDir(this.options.disk, runDir, spec.resources?.disk_mb, (text) =>
+        log.line('system', text),
+      );
       outcome = await this.run(work, spec, workspace, signal, log);
     } catch (error) {
       outcome = this.crashed(work, error, signal, redactor);
@@ -218,22 +220,6 @@ export class RunExecutor {
       );
     }
     return outcome;
-  }
-
-  /** The run's own filesystem of `disk_mb` over its directory, when this runner bounds them. */
-  private async mountRunDir(
-    runDir: string,
-    resources: Resources | undefined,
-    log: RunLog,
-  ): Promise<RunVolume | undefined> {
-    const { disk } = this.options;
-    if (!disk) {
-      if (resources?.disk_mb) log.line('system', 'sandbox: disk_mb is not enforced on this runner');
-      return undefined;
-    }
-    const volume = await disk.mount(runDir, resources?.disk_mb);
-    log.line('system', `workspace: ${volume.sizeMb} MiB of disk`);
-    return volume;
   }
 
   private async run(
