@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import type { RunnerConfig } from '@drover/config';
 import type { ResourceCeilings } from '@drover/contracts';
@@ -36,10 +37,12 @@ export async function diskQuotaOf(
     return undefined;
   }
   await mkdir(workdir, { recursive: true, mode: 0o700 });
-  const reaped = await LoopDiskQuota.reap(workdir);
+  // Its own images' directory: runners sharing a workdir never reap each other's runs.
+  const quota = new LoopDiskQuota(config.RUNNER_DISK_MB, join(workdir, 'disks', config.RUNNER_ID));
+  const reaped = await quota.reap(workdir);
   if (reaped) logger.warn(`unmounted ${reaped} workspaces an earlier runner left behind`);
   try {
-    await LoopDiskQuota.probe(workdir);
+    await quota.probe(workdir);
   } catch (error) {
     throw new Error(
       `RUNNER_DISK_QUOTA=loop: ${(error as Error).message}. The runner bounds each workspace ` +
@@ -47,5 +50,5 @@ export async function diskQuotaOf(
         'RUNNER_DISK_QUOTA=off runs with unbounded workspaces',
     );
   }
-  return new LoopDiskQuota(config.RUNNER_DISK_MB);
+  return quota;
 }

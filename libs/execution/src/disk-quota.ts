@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import {
   chmod,
+  mkdir,
   mkdtemp,
   readdir,
   readFile,
@@ -9,7 +10,7 @@ import {
   truncate,
   writeFile,
 } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Logger } from '@nestjs/common';
 import { failure, type AgentOutcome } from './command-agent';
@@ -62,14 +63,20 @@ export interface DiskQuota {
 /**
  * Bounds each run's directory with an ext4 filesystem in a sparse image on a
  * loop device, mounted over the directory (nosuid, nodev) and removed when the
- * run ends. Needs root and loop devices: `probe` at startup says whether it works.
+ * run ends. The images are in `images`, a directory of this runner's own, by
+ * which `reap` tells its filesystems from those of other runners sharing a
+ * workdir. Needs root and loop devices: `probe` at startup says whether it works.
  */
 export class LoopDiskQuota implements DiskQuota {
-  constructor(readonly defaultMb: number) {}
+  constructor(
+    readonly defaultMb: number,
+    private readonly images: string,
+  ) {}
 
   async mount(dir: string, sizeMb = this.defaultMb): Promise<RunVolume> {
-    const image = `${dir}${IMAGE_SUFFIX}`;
+    const image = join(this.images, `${basename(dir)}${IMAGE_SUFFIX}`);
     try {
+      await mkdir(this.images, { recursive: true, mode: 0o700 });
       // Sparse: the host's disk is used only as the run writes.
       await writeFile(image, '', { flag: 'wx', mode: 0o600 });
       await truncate(image, sizeMb * MB);
@@ -88,10 +95,10 @@ export class LoopDiskQuota implements DiskQuota {
    * Mounts and removes a small filesystem under `workdir`: throws, saying why,
    * when this host cannot (not root, no loop devices, no mkfs.ext4).
    */
-  static async probe(workdir: string): Promise<void> {
+  async probe(workdir: string): Promise<void> {
     const dir = await mkdtemp(join(workdir, 'probe-'));
     try {
-      const volume = await new LoopDiskQuota(16).mount(dir);
+      const volume = await this.mount(dir, 16);
       await volume.release(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -99,21 +106,34 @@ export class LoopDiskQuota implements DiskQuota {
   }
 
   /**
-   * Unmounts every filesystem mounted under `workdir` and removes the images
-   * beside its run directories: what an earlier runner, killed mid-run, left.
-   * Call it at startup, as containers are reaped. Returns how many it removed.
+   * Unmounts the filesystems of this runner's images mounted under `workdir`,
+   * and removes the images: what an earlier runner of the same id, killed
+   * mid-run, left. Call it at startup, as containers are reaped. Returns how
+   * many it unmounted.
    */
-  static async reap(workdir: string): Promise<number> {
+  async reap(workdir: string): Promise<number> {
+    const prefix = `${this.images}/`;
     let reaped = 0;
-    for (const mountPoint of await mountsUnder(workdir)) {
-      await unmount(mountPoint);
+    for (const { point, image } of await mountsUnder(workdir)) {
+      if (!image?.startsWith(prefix)) continue;
+      await unmount(point);
       reaped++;
     }
-    const entries = await readdir(workdir).catch(() => [] as string[]);
+    const entries = await readdir(this.images).catch(() => [] as string[]);
     for (const name of entries.filter((n) => n.endsWith(IMAGE_SUFFIX))) {
-      await rm(join(workdir, name), { force: true });
+      await rm(join(this.images, name), { force: true });
     }
     return reaped;
+  }
+
+  /**
+   * Unmounts every loop-mounted filesystem under `dir`, whoever mounted it: for
+   * test harnesses removing a directory their runners, killed, left mounted.
+   */
+  static async unmountAll(dir: string): Promise<void> {
+    for (const { point, image } of await mountsUnder(dir)) {
+      if (image) await unmount(point);
+    }
   }
 }
 
@@ -153,17 +173,39 @@ async function unmount(dir: string): Promise<void> {
   }
 }
 
-/** Mount points strictly under `dir`, deepest first, from this process's mount table. */
-async function mountsUnder(dir: string): Promise<string[]> {
+/**
+ * Mount points strictly under `dir`, deepest first, from this process's mount
+ * table, each with its loop device's image file when it is on one.
+ */
+async function mountsUnder(dir: string): Promise<{ point: string; image?: string }[]> {
   const table = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
   const prefix = `${dir.replace(/\/+$/, '')}/`;
-  return table
+  const mounts = table
     .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((point): point is string => point !== undefined)
-    .map((point) => point.replace(/\\([0-7]{3})/g, (_, octal: string) => chr(octal)))
-    .filter((point) => point.startsWith(prefix))
-    .sort((a, b) => b.length - a.length);
+    .map((line) => {
+      const fields = line.split(' ');
+      // After the optional fields and "-": the filesystem type and the source.
+      const source = fields[fields.indexOf('-') + 2] ?? '';
+      return { point: fromMountTable(fields[4] ?? ''), source };
+    })
+    .filter(({ point }) => point.startsWith(prefix))
+    .sort((a, b) => b.point.length - a.point.length);
+  return Promise.all(
+    mounts.map(async ({ point, source }) => ({ point, image: await loopImage(source) })),
+  );
+}
+
+/** The image file behind `/dev/loopN`, as the kernel tells it; undefined for anything else. */
+async function loopImage(source: string): Promise<string | undefined> {
+  const device = /^\/dev\/(loop\d+)$/.exec(source)?.[1];
+  if (!device) return undefined;
+  const file = await readFile(`/sys/block/${device}/loop/backing_file`, 'utf8').catch(() => '');
+  return file.trim().replace(/ \(deleted\)$/, '') || undefined;
+}
+
+/** A path from the mount table, where spaces and the like are octal escapes. */
+function fromMountTable(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => chr(octal));
 }
 
 function chr(octal: string): string {

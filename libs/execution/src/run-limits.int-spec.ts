@@ -85,7 +85,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await LoopDiskQuota.reap(join(root, 'runs'));
+  await LoopDiskQuota.unmountAll(root);
   await rm(root, { recursive: true, force: true });
 });
 
@@ -118,9 +118,12 @@ function executor(reports: Reports): RunExecutor {
     logFlushMs: 20,
     keepWorkspaces: false,
     ceilings: CEILINGS,
-    disk: new LoopDiskQuota(128),
+    disk: new LoopDiskQuota(128, images()),
   });
 }
+
+/** Where this runner keeps its filesystem images. */
+const images = () => join(root, 'runs', 'disks', RUNNER);
 
 /** Mount points under the runner's workdir, from this process's mount table. */
 async function mountsUnderWorkdir(workdir = join(root, 'runs')): Promise<string[]> {
@@ -189,10 +192,10 @@ describe('RunExecutor with a workspace disk quota', () => {
     });
     const reports = new Reports(async (line) => {
       if (line.text !== 'measure-now') return;
-      const name = (await readdir(workdir)).find((n) => n.endsWith('.disk.img'));
+      const name = (await readdir(images())).find((n) => n.endsWith('.disk.img'));
       if (!name) throw new Error('the run has no filesystem image while it runs');
       during = {
-        image: (await stat(join(workdir, name))).blocks * 512,
+        image: (await stat(join(images(), name))).blocks * 512,
         hostDrop: hostFreeBefore - (await freeBytes(tmpdir())),
       };
     });
@@ -211,7 +214,7 @@ describe('RunExecutor with a workspace disk quota', () => {
     expect(during?.hostDrop).toBeLessThan(150 * MB);
     // Gone with the run: the mount, the image and its loop device.
     expect(await mountsUnderWorkdir()).toEqual([]);
-    expect((await readdir(workdir)).filter((n) => n.endsWith('.disk.img'))).toEqual([]);
+    expect((await readdir(images())).filter((n) => n.endsWith('.disk.img'))).toEqual([]);
     const { stdout: loops } = await exec('losetup', ['-a']);
     expect(loops).not.toContain(workdir);
   }, 90_000);
@@ -234,19 +237,27 @@ describe('RunExecutor with a workspace disk quota', () => {
 });
 
 describe(LoopDiskQuota.name, () => {
-  it('unmounts and deletes at start what a runner killed mid-run left under its workdir', async () => {
-    const workdir = join(root, 'killed-runner');
-    const runDir = join(workdir, 'run-left');
-    await mkdir(runDir, { recursive: true });
-    // Mounted and never released: the runner died.
-    await new LoopDiskQuota(32).mount(runDir);
-    expect(await mountsUnderWorkdir(workdir)).toEqual([runDir]);
+  it("unmounts and deletes at start what a killed runner of its id left, and not another runner's", async () => {
+    const workdir = join(root, 'shared-workdir');
+    const killed = new LoopDiskQuota(32, join(workdir, 'disks', 'runner-a'));
+    const other = new LoopDiskQuota(32, join(workdir, 'disks', 'runner-b'));
+    const left = join(workdir, 'run-left');
+    const running = join(workdir, 'run-running');
+    await mkdir(left, { recursive: true });
+    await mkdir(running, { recursive: true });
+    // Mounted and never released: runner-a died; runner-b's run is going on.
+    await killed.mount(left);
+    const volume = await other.mount(running);
+    expect((await mountsUnderWorkdir(workdir)).sort()).toEqual([left, running]);
 
-    expect(await LoopDiskQuota.reap(workdir)).toBe(1);
-    expect(await mountsUnderWorkdir(workdir)).toEqual([]);
-    expect(await readdir(workdir)).toEqual(['run-left']);
+    // runner-a, restarted.
+    expect(await new LoopDiskQuota(32, join(workdir, 'disks', 'runner-a')).reap(workdir)).toBe(1);
+    expect(await mountsUnderWorkdir(workdir)).toEqual([running]);
+    expect(await readdir(join(workdir, 'disks', 'runner-a'))).toEqual([]);
+    expect(await readdir(join(workdir, 'disks', 'runner-b'))).toEqual(['run-running.disk.img']);
     const { stdout: loops } = await exec('losetup', ['-a']);
-    expect(loops).not.toContain(workdir);
+    expect(loops).not.toContain('runner-a');
+    await volume.release(false);
   });
 
   it("clones, runs the acceptance and pushes a repository on the run's own filesystem", async () => {
