@@ -33,6 +33,7 @@ import { artifactStoreFrom } from '@drover/storage';
 import { ConsumerOverlapError, NatsBus } from '@drover/messaging';
 import { NatsRunReporter } from './nats-run-reporter';
 import { RunnerRegistration } from './runner-registration';
+import { ceilingsOf, diskQuotaOf } from './run-limits';
 
 interface ActiveRun {
   work: RunDispatched;
@@ -85,10 +86,13 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     const config = this.config;
+    const workdir = config.RUNNER_WORKDIR ?? join(tmpdir(), 'drover-runs', config.RUNNER_ID);
     this.driver = await this.sandbox();
     this.executor = new RunExecutor({
-      workdir: config.RUNNER_WORKDIR ?? join(tmpdir(), 'drover-runs', config.RUNNER_ID),
+      workdir,
       driver: this.driver,
+      ceilings: ceilingsOf(config),
+      disk: await diskQuotaOf(config, workdir),
       reporter: this.reporter,
       artifacts: artifactStoreFrom(config),
       sources: {

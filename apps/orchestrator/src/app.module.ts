@@ -59,7 +59,16 @@ export class OrchestratorModule {
                 backoffFactor: config.DROVER_RETRY_FACTOR,
                 backoffCapMs: config.DROVER_RETRY_MAX_BACKOFF_MS,
               },
-              { maxTasksPerHour: config.DROVER_PROJECT_MAX_TASKS_PER_HOUR },
+              {
+                maxTasksPerHour: config.DROVER_PROJECT_MAX_TASKS_PER_HOUR,
+                maxResources: {
+                  memory_mb: config.DROVER_MAX_TASK_MEMORY_MB,
+                  cpus: config.DROVER_MAX_TASK_CPUS,
+                  pids: config.DROVER_MAX_TASK_PIDS,
+                  tmpfs_mb: config.DROVER_MAX_TASK_TMPFS_MB,
+                  disk_mb: config.DROVER_MAX_TASK_DISK_MB,
+                },
+              },
               config.DROVER_SECRETS_KEY,
               timers,
             ),

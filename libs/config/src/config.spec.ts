@@ -166,6 +166,24 @@ describe('config fields', () => {
     expect(config.RUNNER_PROJECT).toBeUndefined();
   });
 
+  it('refuses a runner default above its ceiling, naming both', () => {
+    const defaults = loadConfig(RunnerConfigSchema, {});
+    expect(defaults.RUNNER_MEMORY_MB).toBeLessThanOrEqual(defaults.RUNNER_MAX_MEMORY_MB);
+    expect(defaults.RUNNER_DISK_MB).toBeLessThanOrEqual(defaults.RUNNER_MAX_DISK_MB);
+    const error = configErrorOf(() =>
+      loadConfig(RunnerConfigSchema, {
+        RUNNER_MEMORY_MB: '4096',
+        RUNNER_MAX_MEMORY_MB: '2048',
+        RUNNER_DISK_MB: '100',
+        RUNNER_MAX_DISK_MB: '50',
+      }),
+    );
+    expect(error.problems).toEqual([
+      'RUNNER_MEMORY_MB: 4096 is above RUNNER_MAX_MEMORY_MB (2048): raise the ceiling or lower the default (got "4096")',
+      'RUNNER_DISK_MB: 100 is above RUNNER_MAX_DISK_MB (50): raise the ceiling or lower the default (got "100")',
+    ]);
+  });
+
   it('takes a project slug as the runner’s pool and refuses anything else', () => {
     expect(loadConfig(RunnerConfigSchema, { RUNNER_PROJECT: 'team-b' }).RUNNER_PROJECT).toBe(
       'team-b',

@@ -92,6 +92,16 @@ export const OrchestratorConfigSchema = CommonConfigSchema.extend({
    * (`project.max_tasks_per_hour`); 0: no limit.
    */
   DROVER_PROJECT_MAX_TASKS_PER_HOUR: intVar(0, 0, 100_000_000),
+  /**
+   * The most a task's `resources` may ask for, checked at submission (422); 0: no
+   * ceiling here. Set them to the runners' RUNNER_MAX_* so that a task no runner
+   * would run is refused before it is written.
+   */
+  DROVER_MAX_TASK_MEMORY_MB: intVar(0, 0, 262_144),
+  DROVER_MAX_TASK_CPUS: z.coerce.number().min(0).max(256).default(0),
+  DROVER_MAX_TASK_PIDS: intVar(0, 0, 65_536),
+  DROVER_MAX_TASK_TMPFS_MB: intVar(0, 0, 65_536),
+  DROVER_MAX_TASK_DISK_MB: intVar(0, 0, 1_048_576),
 });
 export abstract class OrchestratorConfig extends configClass(OrchestratorConfigSchema) {}
 
@@ -173,11 +183,26 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
     .string()
     .regex(/^(\d+(:\d+)?)?$/, 'must be uid:gid (numbers), or empty for the image user')
     .default('1000:1000'),
-  /** Default sandbox limits (a task's `resources` replace them). */
+  /** Default sandbox limits (a task's `resources` replace them, up to the ceilings below). */
   RUNNER_MEMORY_MB: intVar(2048, 16, 262_144),
   RUNNER_CPUS: z.coerce.number().min(0.05).max(256).default(2),
   RUNNER_PIDS: intVar(512, 16, 65_536),
   RUNNER_TMPFS_MB: intVar(512, 1, 65_536),
+  /** Size of the filesystem each run's workspace is on (`resources.disk_mb`). */
+  RUNNER_DISK_MB: intVar(4096, 16, 1_048_576),
+  /** The most a task's `resources` may ask for here: above one, the run ends INVALID_SPEC. */
+  RUNNER_MAX_MEMORY_MB: intVar(8192, 16, 262_144),
+  RUNNER_MAX_CPUS: z.coerce.number().min(0.05).max(256).default(4),
+  RUNNER_MAX_PIDS: intVar(4096, 16, 65_536),
+  RUNNER_MAX_TMPFS_MB: intVar(4096, 1, 65_536),
+  RUNNER_MAX_DISK_MB: intVar(16_384, 16, 1_048_576),
+  /**
+   * How a run's workspace is bounded: `loop`, a filesystem of `disk_mb` on a loop
+   * device (needs root and loop devices; the runner refuses to start without
+   * them); `off`, unbounded on the runner's disk. Default: `loop`, or `off` with
+   * the process driver, whose commands can write anywhere on the host anyway.
+   */
+  RUNNER_DISK_QUOTA: z.enum(['loop', 'off']).optional(),
   /** Tasks get a network only when they ask; this makes it the default for all. */
   RUNNER_NETWORK: boolVar(false),
   /**
@@ -200,6 +225,19 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_LOG_FLUSH_MS: intVar(100, 10),
   /** Opens secret task env values (the orchestrator's key); without it such runs fail. */
   DROVER_SECRETS_KEY: secretsKeyVar,
+}).superRefine((config, ctx) => {
+  // A default above its ceiling would make every task that asks for nothing refused.
+  for (const name of ['MEMORY_MB', 'CPUS', 'PIDS', 'TMPFS_MB', 'DISK_MB'] as const) {
+    const value = config[`RUNNER_${name}`];
+    const ceiling = config[`RUNNER_MAX_${name}`];
+    if (value > ceiling) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [`RUNNER_${name}`],
+        message: `${value} is above RUNNER_MAX_${name} (${ceiling}): raise the ceiling or lower the default`,
+      });
+    }
+  }
 });
 export abstract class RunnerConfig extends configClass(RunnerConfigSchema) {}
 

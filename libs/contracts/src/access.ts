@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Text } from './task-spec';
+import { Resources, Text } from './task-spec';
 import { ProjectSlug } from './tickets';
 
 /**
@@ -43,6 +43,11 @@ export const CreateProject = z
     max_running_tasks: Quota.optional(),
     /** Tasks submitted per rolling hour; the orchestrator's default when absent. */
     max_tasks_per_hour: Quota.optional(),
+    /**
+     * The most its tasks' `resources` may ask for (any of memory_mb, cpus, pids,
+     * tmpfs_mb, disk_mb); under the orchestrator's ceilings, which still apply.
+     */
+    max_resources: Resources.optional(),
     /** Its tasks run only on runners registered with it, never on shared ones (default false). */
     own_runners: z.boolean().optional(),
   })

@@ -216,6 +216,8 @@ export const Resources = z
     cpus: z.number().min(0.05).max(256).optional(),
     pids: z.number().int().min(16).max(65_536).optional(),
     tmpfs_mb: z.number().int().min(1).max(65_536).optional(),
+    /** Size of the filesystem the run's workspace (and its artifact staging) is on. */
+    disk_mb: z.number().int().min(16).max(1_048_576).optional(),
   })
   .strict();
 export type Resources = z.infer<typeof Resources>;

@@ -8,6 +8,7 @@ import {
   type ArtifactKind,
   type LogLine,
   type LogStream,
+  type ResourceCeilings,
   type Resources,
   type RunDispatched,
   type TaskSpec,
@@ -40,6 +41,8 @@ import { checkGitDir, shareGitDir } from './git-dir';
 import { hideHostPaths, type RunPaths } from './host-paths';
 import { checkWritePolicy, describeBreaches, type WritePolicy } from './write-policy';
 import { aboutRun, SnapshotError } from './snapshot-errors';
+import { mountRunDir, withinQuota, type DiskQuota, type RunVolume } from './disk-quota';
+import { checkResourceCeilings } from './resource-limits';
 import { snapshotHead } from './snapshot-head';
 import {
   checkSnapshot,
@@ -80,6 +83,10 @@ export interface ExecutorOptions {
   keepWorkspaces: boolean;
   /** DROVER_SECRETS_KEY: opens a task's secret env values; without it, such runs fail. */
   secretsKey?: Uint8Array;
+  /** The most a task's `resources` may ask for here (RUNNER_MAX_*); no ceiling when left out. */
+  ceilings?: ResourceCeilings;
+  /** Bounds each run's directory (its workspace and staging); unbounded when left out. */
+  disk?: DiskQuota;
 }
 
 /**
@@ -196,13 +203,20 @@ export class RunExecutor {
     };
     const paths: RunPaths = { runDir, workspace: workspace.dir, gitDir: workspace.gitDir };
     let outcome: AgentOutcome;
+    let volume: RunVolume | undefined;
     try {
       const { spec, secrets } = openSpecSecrets(work.spec, this.options.secretsKey);
       redactor.add(secrets);
+      // Before anything is mounted or run: a task is never run with more than the runner allows.
+      checkResourceCeilings(spec.resources, this.options.ceilings ?? {});
+      volume = await mountRunDir(this.options.disk, runDir, spec.resources?.disk_mb, (text) =>
+        log.line('system', text),
+      );
       outcome = await this.run(work, spec, workspace, signal, log);
     } catch (error) {
       outcome = this.crashed(work, error, signal, redactor, paths);
     }
+    if (volume) outcome = await withinQuota(outcome, volume);
     // Before the finish report: the step that inherits the workspace may be dispatched on it.
     if (work.spec.keep_workspace && workspace.prepared && !signal.aborted) {
       await this.keepWorkspace(work, workspace, log, paths);
@@ -222,6 +236,11 @@ export class RunExecutor {
     log.line('system', outcome.errorMessage ?? `run ${outcome.outcome.toLowerCase()}`);
     await log.buffer.flush();
     await reporter.finished(work, outcome, new Date(), log.buffer.lineCount);
+    await volume
+      ?.release(this.options.keepWorkspaces)
+      .catch((error: Error) =>
+        this.logger.warn(`could not unmount the workspace of run ${work.runId}: ${error.message}`),
+      );
     if (!this.options.keepWorkspaces) {
       await rm(runDir, { recursive: true, force: true }).catch((error: Error) =>
         this.logger.warn(`could not remove workspace ${runDir}: ${error.message}`),

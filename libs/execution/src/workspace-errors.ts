@@ -7,7 +7,7 @@ import type { EnvPath } from '@drover/contracts';
  */
 export class InvalidSpecError extends Error {
   constructor(
-    readonly field: 'repo' | 'clone_branch' | 'push_branch' | EnvPath,
+    readonly field: 'repo' | 'clone_branch' | 'push_branch' | EnvPath | `resources.${string}`,
     message: string,
   ) {
     super(`${field}: ${message}`);

@@ -1,10 +1,12 @@
-import type { CreateTicketReply } from '@drover/contracts';
+import type { CreateTicketReply, ResourceCeilings } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 
-/** The orchestrator's default of how many tasks a project may submit per rolling hour. */
+/** What the orchestrator lets a submission hold. */
 export interface SubmissionQuota {
-  /** 0: no limit. A project's `max_tasks_per_hour` replaces it. */
+  /** Tasks a project may submit per rolling hour; 0: no limit. A project's `max_tasks_per_hour` replaces it. */
   maxTasksPerHour: number;
+  /** The most a task's `resources` may ask for (DROVER_MAX_TASK_*); a missing or 0 one: no ceiling. */
+  maxResources?: ResourceCeilings;
 }
 
 export const NO_SUBMISSION_QUOTA: SubmissionQuota = { maxTasksPerHour: 0 };

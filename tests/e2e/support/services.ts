@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
+import { LoopDiskQuota } from '@drover/execution';
 import { createTestEnv, waitFor, type TestEnv } from '@drover/testing';
 import { ApiKeys, DEFAULT_PROJECT } from '@drover/workflow';
 
@@ -491,6 +492,8 @@ export async function startServices(options: StartOptions = {}): Promise<Running
       const reports = await Promise.all(first.map(terminate));
       reports.push(...(await Promise.all(rest.map(terminate))));
       await env.destroy();
+      // A runner killed mid-run leaves its run's filesystem mounted (its restart would reap it).
+      await LoopDiskQuota.unmountAll(workdir);
       await rm(workdir, { recursive: true, force: true });
       return reports;
     })();

@@ -16,6 +16,8 @@ export interface ProjectInfo {
   name: string;
   maxRunningTasks: number | null;
   maxTasksPerHour: number | null;
+  /** Its own ceilings of its tasks' `resources`, as given (`{"memory_mb": 8192}`). */
+  maxResources: Prisma.JsonValue;
   /** Its tasks run only on its own runners (registered with RUNNER_PROJECT), never shared ones. */
   ownRunners: boolean;
   createdAt: Date;
@@ -27,6 +29,7 @@ const projectFields = {
   name: true,
   maxRunningTasks: true,
   maxTasksPerHour: true,
+  maxResources: true,
   ownRunners: true,
   createdAt: true,
 } as const;
@@ -57,6 +60,7 @@ export class Projects {
             name: input.name,
             maxRunningTasks: input.max_running_tasks ?? null,
             maxTasksPerHour: input.max_tasks_per_hour ?? null,
+            ...(input.max_resources ? { maxResources: input.max_resources } : {}),
             ownRunners: input.own_runners ?? false,
           },
           select: projectFields,

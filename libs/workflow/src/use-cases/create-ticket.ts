@@ -36,6 +36,7 @@ import {
   type QuotaRefusal,
   type SubmissionQuota,
 } from '../submission-quota';
+import { resourcesAboveCeilings, tighterCeilings } from '../resource-ceilings';
 
 interface NewTask {
   id: string;
@@ -136,6 +137,9 @@ export class CreateTicket {
     };
     const tooLarge = tooLargeForQuota(quota, input.tasks.length);
     if (tooLarge) return tooLarge;
+    const ceilings = tighterCeilings(this.quota.maxResources, project.maxResources);
+    const tooMuch = resourcesAboveCeilings(input.tasks, ceilings);
+    if (tooMuch) return tooMuch;
 
     const ticketId = randomUUID();
     const now = new Date();
