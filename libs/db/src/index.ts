@@ -3,3 +3,4 @@ export * from './prisma.service';
 export { Prisma, PrismaClient } from './generated/prisma/client';
 export type * from './generated/prisma/models';
 export * as DbEnums from './generated/prisma/enums';
+export * from './connection-errors';
