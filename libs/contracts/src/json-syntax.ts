@@ -1,4 +1,4 @@
-import { issue, type LocatedIssue, type Position } from './located-issue';
+import { issue, quote, type LocatedIssue, type Position, type Segment } from './located-issue';
 
 /** JSON.parse's verdict: the yaml parser would also take YAML that is not JSON. */
 export function jsonProblem(text: string): LocatedIssue | undefined {
@@ -51,6 +51,61 @@ function jsonErrorOffset(text: string): number {
     }
     empty = false;
   }
+}
+
+/** An open object (its keys so far, where each first was) or array; where in it the scan is. */
+interface Frame {
+  keys?: Map<string, number>;
+  segment: Segment;
+}
+
+/**
+ * The first key repeated within one object of `text`, where the repeat is, its
+ * path naming it. JSON.parse keeps the last of such keys without a word, and a
+ * reader in front of it may have kept the first: refused, as in YAML documents.
+ * For text that is not JSON, undefined (JSON.parse says what is wrong).
+ */
+export function jsonDuplicateKey(text: string): LocatedIssue | undefined {
+  const frames: Frame[] = [];
+  let wantKey = false;
+  for (let i = 0; i < text.length;) {
+    const c = text[i];
+    const top = frames.at(-1);
+    if (c === '{' || c === '[') {
+      frames.push(c === '{' ? { keys: new Map(), segment: '' } : { segment: 0 });
+      wantKey = c === '{';
+      i++;
+    } else if (c === '}' || c === ']') {
+      frames.pop();
+      i++;
+    } else if (c === ',') {
+      if (top?.keys) wantKey = true;
+      else if (top) top.segment = Number(top.segment) + 1;
+      i++;
+    } else if (c === ':' || c === ' ' || c === '\t' || c === '\n' || c === '\r') {
+      i++;
+    } else {
+      JSON_LITERAL.lastIndex = i;
+      if (!JSON_LITERAL.test(text)) return undefined;
+      if (wantKey && top?.keys) {
+        const key = JSON.parse(text.slice(i, JSON_LITERAL.lastIndex)) as string;
+        const first = top.keys.get(key);
+        top.segment = key;
+        if (first !== undefined) {
+          const message = `duplicate key ${quote(key)} (first on line ${positionIn(text, first).line})`;
+          return issue(
+            frames.map((f) => f.segment),
+            message,
+            positionIn(text, i),
+          );
+        }
+        top.keys.set(key, i);
+        wantKey = false;
+      }
+      i = JSON_LITERAL.lastIndex;
+    }
+  }
+  return undefined;
 }
 
 function positionIn(text: string, offset: number): Position {
