@@ -53,12 +53,6 @@ function jsonErrorOffset(text: string): number {
   }
 }
 
-/** An open object (its keys so far, where each first was) or array; where in it the scan is. */
-interface Frame {
-  keys?: Map<string, number>;
-  segment: Segment;
-}
-
 /**
  * The first key repeated within one object of `text`, where the repeat is, its
  * path naming it. JSON.parse keeps the last of such keys without a word, and a
@@ -66,46 +60,76 @@ interface Frame {
  * For text that is not JSON, undefined (JSON.parse says what is wrong).
  */
 export function jsonDuplicateKey(text: string): LocatedIssue | undefined {
-  const frames: Frame[] = [];
+  // Per open object or array, in two flat arrays (a hostile body nests a million
+  // levels deep): where in it the scan is, and an object's keys so far (its
+  // first alone as a string; a Map of where each was from the second on).
+  const path: Segment[] = [];
+  const keys: (Map<string, number> | string | null | undefined)[] = [];
+  const firstAt: number[] = [];
   let wantKey = false;
   for (let i = 0; i < text.length;) {
     const c = text[i];
-    const top = frames.at(-1);
+    const top = path.length - 1;
     if (c === '{' || c === '[') {
-      frames.push(c === '{' ? { keys: new Map(), segment: '' } : { segment: 0 });
+      path.push(c === '{' ? '' : 0);
+      keys.push(c === '{' ? undefined : null);
+      firstAt.push(-1);
       wantKey = c === '{';
       i++;
     } else if (c === '}' || c === ']') {
-      frames.pop();
+      path.pop();
+      keys.pop();
+      firstAt.pop();
       i++;
     } else if (c === ',') {
-      if (top?.keys) wantKey = true;
-      else if (top) top.segment = Number(top.segment) + 1;
+      if (top >= 0 && keys[top] !== null) wantKey = true;
+      else if (top >= 0) path[top] = Number(path[top]) + 1;
       i++;
     } else if (c === ':' || c === ' ' || c === '\t' || c === '\n' || c === '\r') {
       i++;
     } else {
       JSON_LITERAL.lastIndex = i;
       if (!JSON_LITERAL.test(text)) return undefined;
-      if (wantKey && top?.keys) {
+      if (wantKey && top >= 0) {
         const key = JSON.parse(text.slice(i, JSON_LITERAL.lastIndex)) as string;
-        const first = top.keys.get(key);
-        top.segment = key;
+        const first = seenAt(keys, firstAt, top, key, i);
+        path[top] = key;
         if (first !== undefined) {
           const message = `duplicate key ${quote(key)} (first on line ${positionIn(text, first).line})`;
-          return issue(
-            frames.map((f) => f.segment),
-            message,
-            positionIn(text, i),
-          );
+          return issue(path, message, positionIn(text, i));
         }
-        top.keys.set(key, i);
         wantKey = false;
       }
       i = JSON_LITERAL.lastIndex;
     }
   }
   return undefined;
+}
+
+/** Where object `at` had `key` already, or undefined after noting it at `offset`. */
+function seenAt(
+  keys: (Map<string, number> | string | null | undefined)[],
+  firstAt: number[],
+  at: number,
+  key: string,
+  offset: number,
+): number | undefined {
+  const held = keys[at];
+  if (held === undefined) {
+    [keys[at], firstAt[at]] = [key, offset];
+    return undefined;
+  }
+  if (typeof held === 'string') {
+    if (held === key) return firstAt[at];
+    keys[at] = new Map([
+      [held, firstAt[at]],
+      [key, offset],
+    ]);
+    return undefined;
+  }
+  const first = held?.get(key);
+  if (first === undefined) held?.set(key, offset);
+  return first;
 }
 
 function positionIn(text: string, offset: number): Position {
