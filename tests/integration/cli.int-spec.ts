@@ -344,7 +344,7 @@ describe('drover --help and errors', () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
     const help = text(r).slice(text(r).indexOf('EXIT CODES'));
-    for (const code of ['0', '1', '2', '3', '4'])
+    for (const code of ['0', '1', '2', '3', '4', '5'])
       expect(help).toMatch(new RegExp(`^ {2}${code} {2}\\S`, 'm'));
   }, 30_000);
 

@@ -124,8 +124,11 @@ describe('the gateway while a dependency is down', () => {
     );
   }, 60_000);
 
-  it('answers 503 REDIS_UNAVAILABLE for an event-stream token while Redis is down', async () => {
-    const url = await gatewayWith({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+  it('answers 503 REDIS_UNAVAILABLE for an event-stream token while Redis is down, ORCHESTRATOR_UNAVAILABLE alike', async () => {
+    const url = await gatewayWith({
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      GATEWAY_COMMAND_TIMEOUT_MS: '500',
+    });
     expect(await answer(url, 'POST', '/events/token')).toEqual({
       route: 'POST /events/token',
       status: 503,
@@ -134,5 +137,18 @@ describe('the gateway while a dependency is down', () => {
     });
     // What needs only Postgres still works.
     expect((await answer(url, 'GET', '/me')).status).toBe(200);
+    // No orchestrator runs beside this gateway: a command gets the same answer.
+    const submit = await fetch(`${url}/tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 't', tasks: [{ key: 'a', steps: [{ run: 'true' }] }] }),
+    });
+    expect({ status: submit.status, retryAfter: submit.headers.get('retry-after') }).toEqual({
+      status: 503,
+      retryAfter: '5',
+    });
+    expect(((await submit.json()) as { error: { code: string } }).error.code).toBe(
+      'ORCHESTRATOR_UNAVAILABLE',
+    );
   }, 60_000);
 });
