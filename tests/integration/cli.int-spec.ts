@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '@drover/testing';
-import { drover, droverWith, type CliResult } from './support/cli';
+import { ApiKeys, DEFAULT_PROJECT } from '@drover/workflow';
+import { drover, droverWith, spawnDrover, type CliResult } from './support/cli';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
 
 // The `drover` CLI as a separate process (run from source) against the whole
@@ -183,6 +184,57 @@ describe('drover approve, reject and status --watch', () => {
   }, 90_000);
 });
 
+describe('drover status --watch on a gate already waiting, and who may act on it', () => {
+  const keyOf = async (role: 'viewer' | 'member') =>
+    (await new ApiKeys(stack.env.prisma).issue({ projectId: DEFAULT_PROJECT.id, name: role, role }))
+      .key;
+
+  it('prints the approve command at once; a viewer is refused (403), a member approves', async () => {
+    const gate = ['title: gated', 'tasks:', '  - key: ship', '    requires_approval: true'];
+    const ticket = await submitted(
+      await file('gated.yaml', [...gate, '    steps:', '      - run: echo shipped'].join('\n')),
+    );
+    const ship = await taskIn(ticket.id, 'ship', 'AWAITING_APPROVAL');
+    const watch = spawnDrover(
+      ['ignore', 'pipe', 'pipe'],
+      stack.baseUrl,
+      stack.apiKey,
+      'status',
+      ticket.id,
+      '--watch',
+    );
+    let out = '';
+    watch.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => watch.on('close', resolve));
+    try {
+      // Before anything changes: the gate was waiting when the watch began.
+      await waitFor(() => out.includes(`drover approve ${ship.id}`), 'the approve command', 20_000);
+      expect(out).toContain(`drover reject ${ship.id}`);
+
+      const viewer = await keyOf('viewer');
+      for (const args of [
+        ['approve', ship.id],
+        ['reject', ship.id],
+        ['answer', ship.id, 'x'],
+      ]) {
+        const refused = await drover(stack.baseUrl, viewer, ...args);
+        expect({ args, ...shown(refused) }).toMatchObject({
+          args,
+          code: 3,
+          stderr: expect.stringMatching(/^drover: FORBIDDEN: /) as string,
+        });
+      }
+      const approved = await drover(stack.baseUrl, await keyOf('member'), 'approve', ship.id);
+      expect(shown(approved)).toMatchObject({ code: 0 });
+      expect(await exited).toBe(0);
+      // Said once, though a read of the ticket and the stream may both show it.
+      expect(out.split(`drover approve ${ship.id}`)).toHaveLength(2);
+    } finally {
+      watch.kill();
+    }
+  }, 90_000);
+});
+
 describe('drover answer and logs', () => {
   const asks = `if [ -z "$TOKEN" ]; then echo '{"name":"TOKEN","prompt":"token?","secret":true}' > "$DROVER_REQUEST"; exit 3; fi; echo "got $TOKEN"`;
 
@@ -292,7 +344,7 @@ describe('drover --help and errors', () => {
     const r = await cli('--help');
     expect(r.code).toBe(0);
     const help = text(r).slice(text(r).indexOf('EXIT CODES'));
-    for (const code of ['0', '1', '2', '3', '4'])
+    for (const code of ['0', '1', '2', '3', '4', '5'])
       expect(help).toMatch(new RegExp(`^ {2}${code} {2}\\S`, 'm'));
   }, 30_000);
 

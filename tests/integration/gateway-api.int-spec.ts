@@ -231,6 +231,39 @@ describe('gateway API', () => {
     expect((res.body as ErrorBody).error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
+  it('refuses a JSON body with a key twice in one object, naming it and where, writing nothing', async () => {
+    const before = await stack.env.prisma.ticket.count();
+    const body =
+      '{"title":"a",\n "tasks":[{"key":"k","steps":[{"run":"echo"}],"key":"j"}],\n "title":"b"}';
+    const first = body.indexOf('"key":"j"');
+    const expected = {
+      path: 'body.tasks.0.key',
+      message: 'duplicate key "key" (first on line 2)',
+      line: 2,
+      column: first - body.indexOf('\n'),
+    };
+    const res = await post(body);
+    expect(res.status).toBe(422);
+    expect(res.body).toEqual({
+      error: {
+        code: 'INVALID_REQUEST',
+        message: `invalid body: body.tasks.0.key: duplicate key "key" (first on line 2) at line 2, column ${expected.column}`,
+        details: [expected],
+      },
+    });
+    // In any charset JSON may come in.
+    const utf16 = await call('/tickets', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-16le' },
+      body: Buffer.from('{"title":"a","title":"b","tasks":[]}', 'utf16le'),
+    });
+    expect(utf16).toMatchObject({
+      status: 422,
+      body: { error: { details: [{ path: 'body.title' }] } },
+    });
+    expect(await stack.env.prisma.ticket.count()).toBe(before);
+  });
+
   it('pages through tickets newest first and filters them by status', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(((await ticket(`page ${i}`)).body as { id: string }).id);

@@ -140,6 +140,47 @@ function encodings(): Case[] {
   ];
 }
 
+/**
+ * A key twice in one object: JSON.parse would keep the last without a word, so
+ * the gateway refuses it as YAML documents are refused, naming the key's path.
+ */
+function duplicateKeys(): Case[] {
+  const task = JSON.stringify(nopTask('a'));
+  const d = (
+    what: string,
+    text: string,
+    expect: Expect,
+    type?: string,
+    bytes = Buffer.from(text),
+  ) => body('malformed-json', what, bytes, expect, type);
+  const twice = `{"title":"a","tasks":[${task}],"title":"b"}`;
+  return [
+    d('"title" twice', twice, invalid([422], 'title')),
+    d(
+      '"key" twice in tasks[0]',
+      `{"title":"a","tasks":[${task.replace('{', '{"key":"z",')}]}`,
+      invalid([422], 'tasks.0.key'),
+    ),
+    d(
+      '"CI" twice in env, once escaped',
+      `{"title":"a","tasks":[${task.replace('{', '{"env":{"CI":"1","C\\u0049":"2"},')}]}`,
+      invalid([422], 'tasks.0.env.CI'),
+    ),
+    d(
+      '"title" twice, UTF-16LE',
+      twice,
+      invalid([422], 'title'),
+      'application/json; charset=utf-16le',
+      Buffer.from(twice, 'utf16le'),
+    ),
+    d(
+      'the same key in different objects',
+      `{"title":"a","tasks":[${task},${JSON.stringify(nopTask('b'))}]}`,
+      valid(201),
+    ),
+  ];
+}
+
 /** Every static corpus case. */
 export function corpus(pools: Pools): Case[] {
   return [
@@ -149,6 +190,7 @@ export function corpus(pools: Pools): Case[] {
     ...pathEscapes(),
     ...artifactTraversal(pools),
     ...encodings(),
+    ...duplicateKeys(),
     ...documentCorpus(),
   ];
 }

@@ -3,9 +3,17 @@
 /**
  * 0 success; 1 a followed ticket (submit --wait, status --watch) did not succeed;
  * 2 usage or input error (bad flags, unreadable file, empty directory); 3 the
- * API refused the request (4xx); 4 the API was unreachable or failed (5xx).
+ * API refused the request (4xx); 4 the API was unreachable or failed (5xx); 5 the
+ * output could not be written in full (not when its reader closed early: `| head`).
  */
-export const EXIT = { ok: 0, ticketFailed: 1, usage: 2, refused: 3, unavailable: 4 } as const;
+export const EXIT = {
+  ok: 0,
+  ticketFailed: 1,
+  usage: 2,
+  refused: 3,
+  unavailable: 4,
+  output: 5,
+} as const;
 
 export const EXIT_CODES_HELP = `
 EXIT CODES
@@ -13,7 +21,9 @@ EXIT CODES
   1  a followed ticket did not succeed (submit --wait, status --watch)
   2  usage or input error: bad flags, an unreadable file, a directory without tickets
   3  the API refused the request (4xx), e.g. an invalid work order or a task not waiting
-  4  the API was unreachable or failed (5xx)`;
+  4  the API was unreachable or failed (5xx)
+  5  the output could not be written in full (a full disk); a reader that stops early
+     (\`drover logs <id> | head\`) is not an error`;
 
 /** The user asked for something the CLI cannot do as asked (exit 2). */
 export class UsageError extends Error {}

@@ -1,4 +1,4 @@
-import type { StreamEvent } from '@drover/contracts';
+import { TaskStatus, type StreamEvent } from '@drover/contracts';
 import type { DroverApi } from './api-client';
 import { ApiError } from './errors';
 import type { EventStream } from './event-stream';
@@ -17,6 +17,8 @@ export interface FollowOptions {
 /** Read the tickets again this often even without events (a safety net, and for elapsed times). */
 const RESYNC_MS = 5000;
 const TICK_MS = 1000;
+/** Statuses in which a task waits for a person's command. */
+const WAITING = new Set(['AWAITING_APPROVAL', 'AWAITING_INPUT']);
 
 /**
  * Follows tickets until each is final and answers them as they ended. On a
@@ -42,6 +44,8 @@ class TicketFollower {
   /** The last run error of each task, for the plain line of its failure. */
   private readonly runErrors = new Map<string, string>();
   private readonly reading = new Set<string>();
+  /** Tasks whose wait for a person (approval, input) has had its line, by `id:status`. */
+  private readonly hinted = new Set<string>();
   private readonly stale = new Set<string>();
   private readonly mode: 'live' | 'plain' | 'quiet';
   private readonly region: LiveRegion | undefined;
@@ -99,7 +103,7 @@ class TicketFollower {
     if (event.type === 'task.changed') {
       const change = event.data as StreamEvent<'task.changed'>['data'];
       const error = this.runErrors.get(change.taskId);
-      if (this.mode === 'plain')
+      if (this.mode === 'plain' && this.firstSaid(change.taskId, change.status))
         process.stdout.write(`${changeLine(change, elapsed, title, error)}\n`);
       this.read(ticketId);
     } else if (event.type === 'run.changed') {
@@ -139,6 +143,7 @@ class TicketFollower {
   private async fetch(id: string): Promise<void> {
     const ticket = await this.api.request<Ticket>('GET', `/tickets/${encodeURIComponent(id)}`);
     this.tickets.set(id, ticket);
+    if (this.mode === 'plain') this.hintWaiting(ticket);
     if (this.mode === 'live') await this.readDetails(ticket);
     if (this.allFinal()) this.settle?.();
     else this.draw();
@@ -156,6 +161,43 @@ class TicketFollower {
       this.details.set(task.id, detail);
       this.detailOf.set(task.id, version);
     }
+  }
+
+  /**
+   * A line with its command for each task of `ticket` waiting for a person that
+   * none has said so yet: one that was waiting before the watch began (no event
+   * will come for it), or whose event the stream has not delivered yet.
+   */
+  private hintWaiting(ticket: Ticket): void {
+    const elapsed = Date.now() - this.started;
+    const title = this.tickets.size > 1 ? ticket.title : undefined;
+    for (const task of ticket.tasks) {
+      if (!WAITING.has(task.status) || !this.firstSaid(task.id, task.status)) continue;
+      const change = {
+        taskId: task.id,
+        ticketId: ticket.id,
+        key: task.key,
+        status: TaskStatus.parse(task.status),
+        previous: null,
+        attempt: task.attempt,
+      };
+      process.stdout.write(`${changeLine(change, elapsed, title)}\n`);
+    }
+  }
+
+  /**
+   * Whether a task's change to `status` is news: a wait for a person is said
+   * once while it lasts, whether its event or a read of the ticket shows it first.
+   */
+  private firstSaid(taskId: string, status: string): boolean {
+    if (!WAITING.has(status)) {
+      for (const waiting of WAITING) this.hinted.delete(`${taskId}:${waiting}`);
+      return true;
+    }
+    const key = `${taskId}:${status}`;
+    if (this.hinted.has(key)) return false;
+    this.hinted.add(key);
+    return true;
   }
 
   private draw(): void {

@@ -8,6 +8,7 @@ import {
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import { validate, type ErrorBody, type Issue } from '@drover/contracts';
+import { RETRY_AFTER_SECONDS, unavailable } from './unavailable';
 
 /** An error answer: `{ error: { code, message, details } }` with an HTTP status. */
 export class ApiError extends Error {
@@ -83,8 +84,14 @@ const CODES: Record<number, string> = {
 export class ApiErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger('Http');
 
-  catch(error: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
+    // A dependency that is down is the client's to wait out (503), not a fault here (500).
+    const down = unavailable(thrown);
+    if (down) this.logger.warn(`${down.code}: ${down.reason}`);
+    const error = down
+      ? new ApiError(503, down.code, down.message, undefined, RETRY_AFTER_SECONDS)
+      : thrown;
     const { status, body } = this.toAnswer(error);
     if (res.headersSent) return;
     if (error instanceof ApiError && error.retryAfterSeconds !== undefined) {

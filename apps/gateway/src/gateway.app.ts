@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -9,6 +8,7 @@ import { DOCUMENT_LIMITS } from '@drover/contracts';
 import { createLogger } from '@drover/service-kit';
 import { GatewayModule } from './app.module';
 import { Authenticator } from './auth/authenticator';
+import { refuseInvalidUtf8, verifyJson } from './json-body';
 import { DOCUMENT_TYPES } from './ticket-documents';
 import { tracingMiddleware } from './tracing.middleware';
 
@@ -24,7 +24,7 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   // Before the body parser: a request without a valid key is refused unread.
   app.use(app.get(Authenticator).middleware);
   // A variable, not a literal: Nest's type leaves `verify` out (it sets one itself only for rawBody).
-  const json = { limit: config.GATEWAY_BODY_LIMIT, verify: refuseInvalidUtf8 };
+  const json = { limit: config.GATEWAY_BODY_LIMIT, verify: verifyJson };
   app.useBodyParser('json', json);
   // Work orders and YAML tickets, as text: at most what a document may be.
   app.useBodyParser('text', {
@@ -47,42 +47,6 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   );
   SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });
   return app;
-}
-
-/** JSON's encodings: UTF-8 (RFC 8259), and UTF-16 and UTF-32 as RFC 4627 allowed. */
-const JSON_CHARSETS = new Set([
-  'utf-8',
-  'utf-16',
-  'utf-16le',
-  'utf-16be',
-  'utf-32',
-  'utf-32le',
-  'utf-32be',
-]);
-
-/**
- * body-parser takes any utf-* charset (UTF-7 too, which hides characters from whatever
- * inspects the bytes) and decodes invalid UTF-8 into U+FFFD: both refused instead.
- * `charset` is the body's (utf-8 unless the content type names another).
- */
-function refuseInvalidUtf8(
-  _req: IncomingMessage,
-  _res: unknown,
-  body: Buffer,
-  charset: string,
-): void {
-  if (!JSON_CHARSETS.has(charset)) {
-    throw Object.assign(new Error(`unsupported charset "${charset.toUpperCase()}"`), {
-      status: 415,
-      type: 'charset.unsupported',
-    });
-  }
-  if (charset === 'utf-8' && !isUtf8(body)) {
-    throw Object.assign(new Error('request body is not valid UTF-8'), {
-      status: 400,
-      type: 'entity.verify.failed',
-    });
-  }
 }
 
 /** Documents (work orders, YAML tickets) are UTF-8 only, as YAML 1.2 files are read. */

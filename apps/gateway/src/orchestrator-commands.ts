@@ -15,6 +15,7 @@ import {
   type TaskCommand,
 } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
+import { RETRY_AFTER_SECONDS } from './unavailable';
 import { ApiError } from './api-error';
 
 type Reply = { ok: true } | { ok: false; status: number; error: ErrorBody };
@@ -80,6 +81,8 @@ export class OrchestratorCommands {
           503,
           'ORCHESTRATOR_UNAVAILABLE',
           `the orchestrator did not answer: ${error.message}; ${retry}`,
+          undefined,
+          RETRY_AFTER_SECONDS,
         );
       });
     if (!reply.ok) throw ApiError.fromReply(reply);

@@ -28,6 +28,7 @@ import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects } from '@drover/contracts';
 import { NatsBus } from '@drover/messaging';
 import { InvalidCursorError, TicketQueries, ticketProblem, type Caller } from '@drover/workflow';
+import { RETRY_AFTER_SECONDS } from './unavailable';
 import { ApiError, parseOrThrow } from './api-error';
 import { CallerOf, Needs } from './auth/access';
 import { OrchestratorCommands } from './orchestrator-commands';
@@ -152,6 +153,8 @@ export class TicketsController {
           503,
           'ORCHESTRATOR_UNAVAILABLE',
           `the orchestrator did not answer: ${error.message}; ${retry}`,
+          undefined,
+          RETRY_AFTER_SECONDS,
         );
       });
     if (!reply.ok) throw ApiError.fromReply(reply);

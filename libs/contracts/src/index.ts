@@ -14,3 +14,4 @@ export * from './tickets';
 export * from './timers';
 export * from './validation';
 export * from './work-order';
+export { jsonDuplicateKey } from './json-syntax';

@@ -4,7 +4,13 @@ import type { TaskSpec } from '@drover/contracts';
 import type { Prisma, PrismaClient } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { contextFromTraceparent, SpanKind, traceparentOf, tracer } from '@drover/telemetry';
-import { runChanged, runDispatched, taskChanged, ticketChanged } from '@drover/workflow';
+import {
+  lockDispatch,
+  runChanged,
+  runDispatched,
+  taskChanged,
+  ticketChanged,
+} from '@drover/workflow';
 import {
   chooseDispatch,
   limitFor,
@@ -33,9 +39,6 @@ function traceDispatch(task: ChosenTask, runId: string): string | null {
   span.end();
   return traceparent;
 }
-
-// Serialises claims across schedulers so limits hold however many run.
-const DISPATCH_LOCK = 72_707_371;
 
 interface CandidateRow {
   id: string;
@@ -68,7 +71,7 @@ interface Active {
 
 /**
  * One scheduling pass: in a single transaction, under an advisory lock shared by
- * every scheduler, count active tasks per provider and per project, read the
+ * every scheduler (and every cancel), count active tasks per provider and per project, read the
  * best READY tasks within each provider's and each project's free capacity,
  * create a run with a fresh lease token for each chosen task, and queue the work
  * for runners through the outbox. Returns how many tasks were dispatched.
@@ -89,7 +92,8 @@ export class DispatchReadyTasks {
   async execute(): Promise<number> {
     return this.prisma.$transaction(
       async (tx) => {
-        await tx.$executeRaw`SELECT pg_advisory_xact_lock(${DISPATCH_LOCK}::bigint)`;
+        // Serialises claims across schedulers so limits hold however many run.
+        await lockDispatch(tx);
         const active = await countActive(tx);
         const projects = await this.projectLimits(tx, active.byProject);
         const rows = await this.candidates(tx, active.byProvider, projects);

@@ -1,6 +1,7 @@
 export * from './access/api-keys';
 export * from './access/projects';
 export * from './approvals';
+export * from './dispatch-lock';
 export * from './artifact-queries';
 export * from './experiment-queries';
 export * from './graph';

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '../../..');
@@ -26,17 +26,11 @@ export function droverWith(
   apiKey: string,
   ...args: string[]
 ): Promise<CliResult> {
-  const tsx = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
-  const main = join(ROOT, 'apps/cli/src/main.ts');
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      [tsx, '--tsconfig', 'tsconfig.json', main, ...args],
-      {
-        cwd: ROOT,
-        env: { ...process.env, DROVER_API_URL: baseUrl, DROVER_API_KEY: apiKey, NO_COLOR: '1' },
-        encoding: 'buffer',
-      },
+      commandLine(args),
+      { cwd: ROOT, env: cliEnv(baseUrl, apiKey), encoding: 'buffer' },
       (error, stdout, stderr) =>
         resolve({
           code: error ? ((error as { code?: number }).code ?? 1) : 0,
@@ -45,5 +39,29 @@ export function droverWith(
         }),
     );
     child.stdin?.end(options.stdin ?? '');
+  });
+}
+
+/** node's arguments that run the CLI from source with `args`. */
+function commandLine(args: readonly string[]): string[] {
+  const tsx = join(ROOT, 'node_modules/tsx/dist/cli.mjs');
+  return [tsx, '--tsconfig', 'tsconfig.json', join(ROOT, 'apps/cli/src/main.ts'), ...args];
+}
+
+function cliEnv(baseUrl: string, apiKey: string): NodeJS.ProcessEnv {
+  return { ...process.env, DROVER_API_URL: baseUrl, DROVER_API_KEY: apiKey, NO_COLOR: '1' };
+}
+
+/** `drover` started with the standard streams `stdio`, for a test that reads them its own way. */
+export function spawnDrover(
+  stdio: StdioOptions,
+  baseUrl: string,
+  apiKey: string,
+  ...args: string[]
+): ChildProcess {
+  return spawn(process.execPath, commandLine(args), {
+    cwd: ROOT,
+    env: cliEnv(baseUrl, apiKey),
+    stdio,
   });
 }

@@ -8,6 +8,7 @@ import {
 } from '@drover/contracts';
 import type { Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
+import { lockDispatch } from '../dispatch-lock';
 import { taskChanged } from '../outbox-messages';
 import { endRun } from '../run-ending';
 import { afterTaskEnded, closeTasks } from '../task-ending';
@@ -51,6 +52,9 @@ export class CancelWork extends ReportUseCase<CancelRequest, CancelReply> {
     correlationId?: string,
   ): Promise<CancelReply> {
     if (!(await owns(tx, request))) return notFound(request.target, request.id);
+    // A dispatch pass in flight marks tasks DISPATCHED before it inserts their
+    // runs: once it has committed, every DISPATCHED task has its run to end.
+    await lockDispatch(tx);
     const events: OutboxMessage[] = [];
     const reply =
       request.target === 'ticket'
