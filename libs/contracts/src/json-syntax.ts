@@ -13,10 +13,36 @@ export function jsonProblem(text: string): LocatedIssue | undefined {
   }
 }
 
-// A JSON string or scalar at the start (sticky), without backtracking per character.
-const JSON_LITERAL =
-  // eslint-disable-next-line no-control-regex
-  /"(?:[^"\\\x00-\x1f]+|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+// A JSON number, true, false or null at the start (sticky): no nested quantifier.
+const JSON_SCALAR = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+
+/**
+ * Where the JSON string or scalar that starts at `i` ends, or -1 when none does.
+ * Strings are scanned in one pass by hand: a regular expression with a repeated
+ * group backtracks exponentially on an unterminated string, and these scans run
+ * on every request body before it is parsed.
+ */
+function literalEnd(text: string, i: number): number {
+  if (text[i] !== '"') {
+    JSON_SCALAR.lastIndex = i;
+    return JSON_SCALAR.test(text) ? JSON_SCALAR.lastIndex : -1;
+  }
+  for (let j = i + 1; j < text.length;) {
+    const code = text.charCodeAt(j);
+    if (code === 0x22) return j + 1; // the closing quote
+    if (code < 0x20) return -1; // a control character must be escaped
+    if (code !== 0x5c) {
+      j++;
+      continue;
+    }
+    const next = text.charAt(j + 1);
+    if (next !== '' && '"\\/bfnrt'.includes(next)) j += 2;
+    else if (next === 'u' && HEX4.test(text.slice(j + 2, j + 6))) j += 6;
+    else return -1;
+  }
+  return -1;
+}
 
 /**
  * Where JSON.parse gave up, for its messages that give no position (V8 says
@@ -45,9 +71,9 @@ function jsonErrorOffset(text: string): number {
       [want, i, empty] = [c === '[' ? 'value' : 'key', i + 1, true];
       continue;
     } else {
-      JSON_LITERAL.lastIndex = i;
-      if ((want === 'key' && c !== '"') || !JSON_LITERAL.test(text)) return i;
-      [want, i] = [want === 'key' ? 'colon' : 'comma', JSON_LITERAL.lastIndex];
+      const end: number = want === 'key' && c !== '"' ? -1 : literalEnd(text, i);
+      if (end < 0) return i;
+      [want, i] = [want === 'key' ? 'colon' : 'comma', end];
     }
     empty = false;
   }
@@ -88,10 +114,10 @@ export function jsonDuplicateKey(text: string): LocatedIssue | undefined {
     } else if (c === ':' || c === ' ' || c === '\t' || c === '\n' || c === '\r') {
       i++;
     } else {
-      JSON_LITERAL.lastIndex = i;
-      if (!JSON_LITERAL.test(text)) return undefined;
+      const end = literalEnd(text, i);
+      if (end < 0) return undefined;
       if (wantKey && top >= 0) {
-        const key = JSON.parse(text.slice(i, JSON_LITERAL.lastIndex)) as string;
+        const key = JSON.parse(text.slice(i, end)) as string;
         const first = seenAt(keys, firstAt, top, key, i);
         path[top] = key;
         if (first !== undefined) {
@@ -100,7 +126,7 @@ export function jsonDuplicateKey(text: string): LocatedIssue | undefined {
         }
         wantKey = false;
       }
-      i = JSON_LITERAL.lastIndex;
+      i = end;
     }
   }
   return undefined;
