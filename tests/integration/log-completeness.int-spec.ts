@@ -90,10 +90,11 @@ describe('a task final only with its whole log', () => {
       expect(run.lostLogLines).toBeNull();
 
       // On the stream, no line comes after the task's final event.
-      const final = await waitFor(
-        () => events.findIndex((e) => e.type === 'task.changed' && FINAL.has(statusOf(e))) + 1,
-        'the final task.changed on the stream',
-      );
+      // One past the final event (waitFor takes 0 as an answer: not found is undefined).
+      const final = await waitFor(() => {
+        const at = events.findIndex((e) => e.type === 'task.changed' && FINAL.has(statusOf(e)));
+        return at < 0 ? undefined : at + 1;
+      }, 'the final task.changed on the stream');
       const linesAfter = events.slice(final).filter((e) => e.type === 'log.appended');
       expect(linesAfter).toEqual([]);
 
