@@ -1466,7 +1466,8 @@ try {
     settleMs,
     submission: {
       tickets,
-      ticketsAcknowledged: acked.length,
+      // The fault phase's, like the tasks below; the load phase has its own row.
+      ticketsAcknowledged: acked.filter((a) => a.phase !== 'load').length,
       tasksAcknowledged: ackedIds.length,
       retries: stats.submissionRetries,
       abandoned: stats.abandoned,
