@@ -102,14 +102,17 @@ export function jsonDocument(stdout: readonly string[]): unknown {
 }
 
 /**
- * The last JSON document printed pretty at the start of a line (`{` alone on its line,
- * as Gemini CLI prints its error report after whatever came before); undefined if none reads.
+ * The last JSON document printed pretty from the start of a line: `{` alone on its line
+ * through the next `}` alone on its line, as Gemini CLI prints its error report (lines
+ * after it, a warning say, are left out); undefined if none reads.
  */
 export function lastJsonDocument(lines: readonly string[]): unknown {
   const start = lines.findLastIndex((line) => line.trimEnd() === '{');
   if (start < 0) return undefined;
+  const end = lines.findIndex((line, i) => i > start && line.trimEnd() === '}');
+  if (end < 0) return undefined;
   try {
-    return JSON.parse(lines.slice(start).join('\n')) as unknown;
+    return JSON.parse(lines.slice(start, end + 1).join('\n')) as unknown;
   } catch {
     return undefined;
   }

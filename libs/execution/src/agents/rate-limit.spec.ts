@@ -103,6 +103,9 @@ describe('rateLimit of each adapter over real CLI output', () => {
   it("gemini-cli: the error report on stderr with RetryInfo's delay", () => {
     const stderr = fixture('gemini-cli-429.stderr');
     expect(detect('gemini-cli', { stdout: [], stderr })).toEqual({ retryAfterMs: 3_000 });
+    // A line printed after the report (a warning, a wrapper's note) does not hide it.
+    const after = [...stderr, '(node:1) Warning: something'];
+    expect(detect('gemini-cli', { stdout: [], stderr: after })).toEqual({ retryAfterMs: 3_000 });
   });
 
   it("opencode: an error event with the provider's status and retry-after header", () => {
