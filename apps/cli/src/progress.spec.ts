@@ -178,4 +178,25 @@ describe(changeLine.name, () => {
       '   1.0s  task a RETRY_WAIT (attempt 2): retry at 2026-01-01T00:00:30.000Z',
     );
   });
+
+  it("says how long a refusing provider asked to wait before a task's retry", () => {
+    const line = changeLine(
+      {
+        taskId: 'id-a',
+        ticketId: '00000000-0000-0000-0000-000000000000',
+        key: 'a',
+        status: 'RETRY_WAIT',
+        previous: 'RUNNING',
+        attempt: 1,
+        retryAt: '2026-01-01T00:00:30.000Z',
+        retryAfterMs: 30_000,
+      },
+      1000,
+      undefined,
+      'RATE_LIMITED: codex (iteration 1) exited with 1: its provider refused',
+    );
+    expect(stripVTControlCharacters(line)).toBe(
+      '   1.0s  task a RETRY_WAIT: retry at 2026-01-01T00:00:30.000Z (its provider asked to wait 30.0s)',
+    );
+  });
 });

@@ -137,7 +137,13 @@ export function changeLine(
   if (change.reason) notes.push(change.reason);
   else if (runError && (change.status === 'FAILED' || change.status === 'TIMED_OUT'))
     notes.push(runError);
-  if (change.status === 'RETRY_WAIT' && change.retryAt) notes.push(`retry at ${change.retryAt}`);
+  if (change.status === 'RETRY_WAIT' && change.retryAt) {
+    const asked =
+      change.retryAfterMs === undefined
+        ? ''
+        : ` (its provider asked to wait ${formatDuration(change.retryAfterMs)})`;
+    notes.push(`retry at ${change.retryAt}${asked}`);
+  }
   if (change.status === 'AWAITING_APPROVAL') notes.push(approveHint(change.taskId));
   if (change.status === 'AWAITING_INPUT') notes.push(answerHint(change.taskId));
   const note = notes.length ? `: ${notes.join('; ')}` : '';

@@ -52,6 +52,13 @@ export const RETRYABLE_BY_DEFAULT: readonly ErrorClass[] = [
   'RATE_LIMITED',
 ];
 
+/**
+ * The longest wait before a retry that a provider's (or its CLI's) stated retry-after can
+ * ask for. The figure comes out of the sandbox: a longer or unreadable one is not trusted,
+ * and a provider that is still refusing after it costs the task one more attempt.
+ */
+export const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
 /** The run status a failed run ends in, by its error class. */
 export function runStatusForError(errorClass: ErrorClass): RunStatus {
   if (errorClass === 'TIMEOUT') return 'TIMED_OUT';

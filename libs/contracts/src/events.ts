@@ -18,6 +18,8 @@ export const TaskChanged = z.object({
   attempt: z.number().int().nonnegative().optional(),
   /** RETRY_WAIT: when the task becomes READY again. */
   retryAt: z.iso.datetime().optional(),
+  /** RETRY_WAIT after a provider refused (RATE_LIMITED): the wait it asked for, in ms. */
+  retryAfterMs: z.number().int().nonnegative().optional(),
   /** Why, when no run says it: a false condition, a rejection, a template that failed. */
   reason: z.string().optional(),
 });

@@ -81,6 +81,12 @@ export const RunFinished = Fenced.extend({
    * the run as it arrives.
    */
   logLines: z.number().int().nonnegative().optional(),
+  /**
+   * RATE_LIMITED: the wait the provider (or its CLI) stated, in ms; null when it stated
+   * none. The retry waits at least this long, up to MAX_RETRY_AFTER_MS (the control
+   * plane clamps it again: the figure comes out of a sandbox).
+   */
+  retryAfterMs: z.number().int().nonnegative().nullable().optional(),
 });
 export type RunFinished = z.infer<typeof RunFinished>;
 

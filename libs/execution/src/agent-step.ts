@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { join, sep } from 'node:path';
 import { isCliAgent, type TaskSpec } from '@drover/contracts';
 import { CLI_AGENTS, providerKeys, type AgentUsage } from './agents/cli-agents';
+import type { RateLimit } from './agents/rate-limit';
 import {
   failure,
   runCommandSteps,
@@ -20,6 +21,8 @@ export interface AgentIteration {
   exitCode: number | null;
   durationMs: number;
   usage: AgentUsage | null;
+  /** Set when a CLI agent failed because its provider refused (rate limit, overload, quota). */
+  rateLimit?: RateLimit;
 }
 
 /** Caps on the prompt a CLI agent gets (it travels in one environment variable). */
@@ -27,6 +30,9 @@ export const PROMPT_LIMITS = { contextFileBytes: 32_768, totalBytes: 120_000 };
 
 /** Most stdout lines of a CLI agent kept for parsing its structured output. */
 const MAX_PARSED_LINES = 20_000;
+
+/** Last stderr lines of a CLI agent kept for reading its error report (a CLI ends with it). */
+const MAX_STDERR_LINES = 200;
 
 /**
  * Runs the task's agent once in the workspace: its shell steps (`command`), its
@@ -63,6 +69,7 @@ export async function runAgentOnce(
   const label = `${agent} (iteration ${options.iteration})`;
   ctx.log('system', `$ ${label}: ${cli.binary}${spec.model ? ` --model ${spec.model}` : ''}`);
   const stdout: string[] = [];
+  const stderr: string[] = [];
   const result = await ctx.driver.exec(
     ctx.workspace,
     {
@@ -79,6 +86,7 @@ export async function runAgentOnce(
     },
     (stream, text) => {
       if (stream === 'stdout' && stdout.length < MAX_PARSED_LINES) stdout.push(text);
+      if (stream === 'stderr' && stderr.push(text) > MAX_STDERR_LINES) stderr.shift();
       ctx.log(stream, text);
     },
     ctx.signal,
@@ -88,9 +96,37 @@ export async function runAgentOnce(
   if (result.exitCode !== 0) {
     const how = result.signal ? `was killed by ${result.signal}` : `exited with ${result.exitCode}`;
     const said = usage.finalMessage ? `: ${usage.finalMessage.slice(0, 500)}` : '';
+    // Only a CLI that ended on its own can have given up on its provider; a kill is not that.
+    const refused = result.signal ? null : cli.rateLimit({ stdout, stderr });
+    if (refused) {
+      return {
+        ...done(rateLimited(result.exitCode, `${label} ${how}${said}`, refused), usage),
+        rateLimit: refused,
+      };
+    }
     return done(failure(result.exitCode, 'AGENT_FAILED', `${label} ${how}${said}`), usage);
   }
   return done(succeeded(), usage);
+}
+
+/** The outcome of a CLI that gave up because its provider refused: retried, after the stated wait. */
+export function rateLimited(
+  exitCode: number | null,
+  what: string,
+  refusal: RateLimit,
+): AgentOutcome {
+  const wait =
+    refusal.retryAfterMs === null
+      ? 'it stated no retry-after'
+      : `it asked to retry after ${refusal.retryAfterMs / 1000} s`;
+  return {
+    ...failure(
+      exitCode,
+      'RATE_LIMITED',
+      `${what}: its provider refused (rate limit, overload or quota); ${wait}`,
+    ),
+    retryAfterMs: refusal.retryAfterMs,
+  };
 }
 
 /**

@@ -16,6 +16,8 @@ export interface AgentOutcome {
   result: Record<string, unknown> | null;
   /** NEEDS_INPUT: what the run asks a person for. */
   input?: InputAsk;
+  /** RATE_LIMITED: the wait the provider stated (ms, clamped), or null when it stated none. */
+  retryAfterMs?: number | null;
 }
 
 export interface AgentContext {

@@ -275,6 +275,61 @@ describe('RunExecutor in a container', () => {
     expect(reports.text()).toContain('"type":"result"');
   }, 120_000);
 
+  it('ends a CLI agent RATE_LIMITED when its provider refused, with the wait it stated', async () => {
+    // What the real Gemini CLI 0.61.0 printed on stderr after its retries against a
+    // server answering 429 with RetryInfo 3s; the fake prints it and exits as gemini did.
+    const report = await readFile(
+      join(__dirname, 'agents', 'fixtures', 'rate-limit', 'gemini-cli-429.stderr'),
+      'utf8',
+    );
+    const dispatched = work('gemini-cli', {
+      prompt: 'Make test.sh pass.',
+      acceptance_commands: ['sh test.sh'],
+      max_iterations: 3,
+      env: { GEMINI_REPORT: report, FAKE_AGENT_SCRIPT: 'printf "%s" "$GEMINI_REPORT"; exit 173' },
+    });
+    const { outcome } = await execute(dispatched);
+    expect(outcome).toMatchObject({
+      outcome: 'FAILED',
+      exitCode: 173,
+      errorClass: 'RATE_LIMITED',
+      retryAfterMs: 3_000,
+    });
+    expect(outcome.errorMessage).toMatch(
+      /^gemini-cli \(iteration 1\) exited with 173: its provider refused .*retry after 3 s$/,
+    );
+    // No second iteration: a refusal is not the agent's work failing its acceptance.
+    expect(outcome.result).toMatchObject({ iterations: 1, rateLimit: { retryAfterMs: 3_000 } });
+    const result = JSON.parse(await artifact(dispatched.runId, 'result.json')) as {
+      rateLimit: unknown;
+      iterationDetails: { agent: { rateLimit?: unknown } }[];
+    };
+    expect(result.rateLimit).toEqual({ retryAfterMs: 3_000 });
+    expect(result.iterationDetails[0].agent.rateLimit).toEqual({ retryAfterMs: 3_000 });
+  }, 120_000);
+
+  it('does not take a failing or succeeding agent that speaks of a 429 for a refusal', async () => {
+    const speaks = 'echo "HTTP 429 Too Many Requests: rate_limit_error, try again in 3s" >&2';
+    const failing = await execute(
+      work('claude-code', {
+        prompt: 'API Error: 429 rate_limit_error',
+        env: { FAKE_AGENT_SCRIPT: `${speaks}; exit 3` },
+      }),
+    );
+    expect(failing.outcome).toMatchObject({ errorClass: 'AGENT_FAILED', exitCode: 3 });
+    expect(failing.outcome).not.toHaveProperty('retryAfterMs');
+    expect(failing.outcome.result).toMatchObject({ rateLimit: null });
+
+    const succeeding = await execute(
+      work('claude-code', {
+        prompt: 'API Error: 429 rate_limit_error',
+        env: { FAKE_AGENT_SCRIPT: speaks },
+      }),
+    );
+    expect(succeeding.outcome).toMatchObject({ outcome: 'SUCCEEDED', errorClass: null });
+    expect(succeeding.outcome.result).toMatchObject({ rateLimit: null });
+  }, 120_000);
+
   it('nop changes nothing and oracle applies the reference solution', async () => {
     const nop = await execute(work('nop', { acceptance_commands: ['sh test.sh'] }));
     expect(nop.outcome).toMatchObject({ errorClass: 'ACCEPTANCE_FAILED' });

@@ -103,7 +103,8 @@ interface Workspace {
 /** One iteration of the verification loop, as result.json tells it. */
 interface IterationRecord {
   iteration: number;
-  agent: { exitCode: number | null; durationMs: number } & Partial<AgentIteration['usage']>;
+  agent: { exitCode: number | null; durationMs: number } & Partial<AgentIteration['usage']> &
+    Pick<AgentIteration, 'rateLimit'>;
   acceptance: AcceptanceResult[];
 }
 
@@ -380,6 +381,11 @@ export class RunExecutor {
       inputTokens: sum('inputTokens'),
       outputTokens: sum('outputTokens'),
       pushed,
+      /** Why a RATE_LIMITED run's retry waits: the provider's stated retry-after (ms), if any. */
+      rateLimit:
+        outcome.errorClass === 'RATE_LIMITED'
+          ? { retryAfterMs: outcome.retryAfterMs ?? null }
+          : null,
       sandbox: { driver: driver.name, image: spec.image ?? null, network: spec.network },
       /** What the run left in $DROVER_OUTPUT, for the steps after it (`{{steps.<key>.output...}}`). */
       output: output.ok ? output.value : null,
@@ -420,7 +426,12 @@ export class RunExecutor {
       });
       const record: IterationRecord = {
         iteration,
-        agent: { exitCode: agent.exitCode, durationMs: agent.durationMs, ...agent.usage },
+        agent: {
+          exitCode: agent.exitCode,
+          durationMs: agent.durationMs,
+          ...agent.usage,
+          ...(agent.rateLimit ? { rateLimit: agent.rateLimit } : {}),
+        },
         acceptance: [],
       };
       iterations.push(record);

@@ -43,6 +43,7 @@ export function endingOf(report: RunFinished): RunEnding {
     result: report.result,
     finishedAt: new Date(report.finishedAt),
     input: report.input,
+    retryAfterMs: report.retryAfterMs ?? null,
   };
 }
 

@@ -22,7 +22,7 @@ export function taskChanged(
   task: { id: string; ticketId: string; key: string },
   status: TaskStatus,
   previous: TaskStatus | null,
-  extra: { attempt?: number; retryAt?: Date; reason?: string } = {},
+  extra: { attempt?: number; retryAt?: Date; retryAfterMs?: number; reason?: string } = {},
 ): OutboxMessage {
   return {
     subject: Subjects.taskChanged,
@@ -35,6 +35,7 @@ export function taskChanged(
       previous,
       ...(extra.attempt === undefined ? {} : { attempt: extra.attempt }),
       ...(extra.retryAt === undefined ? {} : { retryAt: extra.retryAt.toISOString() }),
+      ...(extra.retryAfterMs === undefined ? {} : { retryAfterMs: extra.retryAfterMs }),
       ...(extra.reason === undefined ? {} : { reason: extra.reason }),
     },
   };

@@ -1,5 +1,5 @@
-import { TaskInput } from '@drover/contracts';
-import { backoffMs, JITTER, resolvePolicy, shouldRetry } from './retry-policy';
+import { MAX_RETRY_AFTER_MS, TaskInput } from '@drover/contracts';
+import { backoffMs, JITTER, resolvePolicy, retryDelay, shouldRetry } from './retry-policy';
 
 const defaults = {
   maxAttempts: 5,
@@ -25,6 +25,33 @@ describe('backoffMs', () => {
       expect(d).toBeGreaterThanOrEqual(4_000 * (1 - JITTER));
       expect(d).toBeLessThanOrEqual(4_000 * (1 + JITTER));
     }
+  });
+});
+
+describe('retryDelay', () => {
+  const policy = { backoffBaseMs: 1_000, backoffFactor: 2, backoffCapMs: 6_000 };
+  const half = () => 0.5;
+
+  it("waits the longer of the backoff and a RATE_LIMITED run's stated retry-after", () => {
+    expect(retryDelay(policy, 1, 'RATE_LIMITED', 3_000, half)).toEqual({
+      ms: 3_000,
+      retryAfterMs: 3_000,
+    });
+    expect(retryDelay(policy, 3, 'RATE_LIMITED', 3_000, half)).toEqual({
+      ms: 4_000,
+      retryAfterMs: 3_000,
+    });
+    expect(retryDelay(policy, 1, 'RATE_LIMITED', null, half)).toEqual({
+      ms: 1_000,
+      retryAfterMs: null,
+    });
+  });
+
+  it('clamps the stated wait and ignores it for other classes', () => {
+    expect(retryDelay(policy, 1, 'RATE_LIMITED', 1e12, half).ms).toBe(MAX_RETRY_AFTER_MS);
+    expect(retryDelay(policy, 1, 'RATE_LIMITED', -5, half)).toEqual({ ms: 1_000, retryAfterMs: 0 });
+    expect(retryDelay(policy, 1, 'RATE_LIMITED', Number.NaN, half).retryAfterMs).toBeNull();
+    expect(retryDelay(policy, 1, 'INFRA', 60_000, half)).toEqual({ ms: 1_000, retryAfterMs: null });
   });
 });
 

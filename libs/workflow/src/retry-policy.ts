@@ -1,5 +1,6 @@
 import {
   durationSeconds,
+  MAX_RETRY_AFTER_MS,
   RETRYABLE_BY_DEFAULT,
   type ErrorClass,
   type TaskInput,
@@ -48,6 +49,27 @@ export function backoffMs(
   const raw = policy.backoffBaseMs * policy.backoffFactor ** Math.max(0, attempt - 1);
   const capped = Math.min(policy.backoffCapMs, raw);
   return Math.round(capped * (1 - JITTER + 2 * JITTER * random()));
+}
+
+/**
+ * The wait before retrying attempt `attempt`: its backoff, and for a run its provider
+ * refused (RATE_LIMITED) at least the retry-after it stated. That figure came from a
+ * sandbox: it is used only for RATE_LIMITED, and clamped to MAX_RETRY_AFTER_MS.
+ * `retryAfterMs` in the answer is the stated wait as used (null when none applies).
+ */
+export function retryDelay(
+  policy: Pick<TaskPolicy, 'backoffBaseMs' | 'backoffFactor' | 'backoffCapMs'>,
+  attempt: number,
+  errorClass: ErrorClass,
+  statedMs: number | null,
+  random: () => number = Math.random,
+): { ms: number; retryAfterMs: number | null } {
+  const backoff = backoffMs(policy, attempt, random);
+  const stated =
+    errorClass === 'RATE_LIMITED' && statedMs !== null && Number.isFinite(statedMs)
+      ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Math.ceil(statedMs)))
+      : null;
+  return { ms: Math.max(backoff, stated ?? 0), retryAfterMs: stated };
 }
 
 /**

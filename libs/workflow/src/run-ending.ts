@@ -16,7 +16,7 @@ import {
   taskChanged,
   type RunRow,
 } from './outbox-messages';
-import { backoffMs, shouldRetry } from './retry-policy';
+import { retryDelay, shouldRetry } from './retry-policy';
 import { askForInput, MAX_INPUT_ROUNDS } from './inputs';
 import { spentBudget, stopForBudget, usageOf } from './budget';
 import { afterTaskEnded, closeTasks } from './task-ending';
@@ -45,6 +45,8 @@ export interface RunEnding {
   input?: InputAsk;
   /** Lines of its log known never to have been stored (see log-completion). */
   lostLogLines?: number;
+  /** RATE_LIMITED: the wait the provider stated (ms); the retry waits at least this long. */
+  retryAfterMs?: number | null;
 }
 
 interface TaskPolicyRow {
@@ -152,11 +154,18 @@ export async function endRun(
   if (errorClass !== null && overBudget && shouldRetry(policy, run.attempt, errorClass)) {
     reason = `not retried: the ticket's budget of $${overBudget.budget.toFixed(2)} is spent`;
   } else if (errorClass !== null && shouldRetry(policy, run.attempt, errorClass)) {
-    const retryAt = new Date(Date.now() + backoffMs(policy, run.attempt));
+    const delay = retryDelay(policy, run.attempt, errorClass, ending.retryAfterMs ?? null);
+    const retryAt = new Date(Date.now() + delay.ms);
     await tx.$executeRaw`
       UPDATE task SET status = 'RETRY_WAIT', retry_at = ${retryAt}, updated_at = now()
       WHERE id = ${task.id}::uuid`;
-    events.push(taskChanged(ref, 'RETRY_WAIT', task.status, { attempt: run.attempt, retryAt }));
+    events.push(
+      taskChanged(ref, 'RETRY_WAIT', task.status, {
+        attempt: run.attempt,
+        retryAt,
+        retryAfterMs: delay.retryAfterMs ?? undefined,
+      }),
+    );
     effects.timers.push({
       kind: 'retry',
       id: task.id,

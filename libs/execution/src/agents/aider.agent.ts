@@ -1,4 +1,9 @@
 import { type AgentUsage, type CliAgent, cliScript, noUsage, total } from './cli-agent';
+import { namesRefusal, statedRetryAfter } from './rate-limit';
+
+/** How aider (through litellm) reports a provider refusing: its exception and its own words. */
+const AIDER_REFUSAL =
+  /\blitellm\.RateLimitError\b|The API provider has rate limited you|\bOverloadedError\b/;
 
 /**
  * aider's usage line after each model reply (aider 0.86.2, base_coder.py): tokens as
@@ -64,5 +69,12 @@ export const aider: CliAgent = {
       inputTokens: total(reports.map((report) => report.sent)),
       outputTokens: total(reports.map((report) => report.received)),
     };
+  },
+  rateLimit({ stdout, stderr }) {
+    // After the last usage line: what came before is the model's replies, not aider's errors.
+    const last = stdout.findLastIndex((line) => USAGE.test(line.trim()));
+    const lines = [...stdout.slice(last + 1), ...stderr];
+    const refused = lines.some((line) => AIDER_REFUSAL.test(line) || namesRefusal(line));
+    return refused ? { retryAfterMs: statedRetryAfter(lines) } : null;
   },
 };

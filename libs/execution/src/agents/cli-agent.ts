@@ -2,6 +2,8 @@
 export const CLI_AGENT_NAMES = ['claude-code', 'codex', 'gemini-cli', 'opencode', 'aider'] as const;
 export type CliAgentName = (typeof CLI_AGENT_NAMES)[number];
 
+import type { AgentOutput, RateLimit } from './rate-limit';
+
 /** What a CLI reported about its run: null where it reports nothing or its output is unreadable. */
 export interface AgentUsage {
   finalMessage: string | null;
@@ -27,6 +29,12 @@ export interface CliAgent {
   script(): string;
   /** Parses the CLI's stdout lines (its structured output) into the final message, cost and tokens where the CLI reports them; never throws on garbage (returns nulls). */
   parse(stdout: readonly string[]): AgentUsage;
+  /**
+   * Whether a failed run ended because the provider refused (rate limit, overload, quota):
+   * read from the CLI's own error report only, never from what the model wrote, so an
+   * answer that mentions a 429 is not a refusal. Called only for runs that failed.
+   */
+  rateLimit(output: AgentOutput): RateLimit | null;
 }
 
 export function noUsage(): AgentUsage {
@@ -88,6 +96,23 @@ export function jsonDocument(stdout: readonly string[]): unknown {
   if (start < 0) return undefined;
   try {
     return JSON.parse(stdout.slice(start).join('\n')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The last JSON document printed pretty from the start of a line: `{` alone on its line
+ * through the next `}` alone on its line, as Gemini CLI prints its error report (lines
+ * after it, a warning say, are left out); undefined if none reads.
+ */
+export function lastJsonDocument(lines: readonly string[]): unknown {
+  const start = lines.findLastIndex((line) => line.trimEnd() === '{');
+  if (start < 0) return undefined;
+  const end = lines.findIndex((line, i) => i > start && line.trimEnd() === '}');
+  if (end < 0) return undefined;
+  try {
+    return JSON.parse(lines.slice(start, end + 1).join('\n')) as unknown;
   } catch {
     return undefined;
   }

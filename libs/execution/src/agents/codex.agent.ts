@@ -8,11 +8,37 @@ import {
   str,
   total,
 } from './cli-agent';
+import { namesRefusal, statedRetryAfter } from './rate-limit';
+
+/**
+ * How Codex words a refusal it gave up on: the last HTTP status after its retries, its
+ * quota message (insufficient_quota), a rate limit reported inside the stream, or the
+ * usage limit of a ChatGPT plan.
+ */
+const CODEX_REFUSAL =
+  /\blast status: (?:429|529)\b|\b429 Too Many Requests\b|^Quota exceeded\b|\bRate limit reached\b|\bhit your usage limit\b/i;
+
+/** Its error messages: `error` events (each retry, then the last) and the failed turn's. */
+function errorMessages(events: readonly unknown[]): string[] {
+  return events.flatMap((event) => {
+    const type = get(event, 'type');
+    const message =
+      type === 'error'
+        ? str(get(event, 'message'))
+        : type === 'turn.failed'
+          ? str(get(event, 'error', 'message'))
+          : null;
+    return message === null ? [] : [message];
+  });
+}
 
 /**
  * OpenAI Codex CLI 0.169.0: `codex exec --json -` reads the prompt from stdin and prints
  * JSONL events; the answer is the last `agent_message` item, the usage is on
- * `turn.completed` (input_tokens counts cached ones). It reports no cost.
+ * `turn.completed` (input_tokens counts cached ones). It reports no cost. A refused
+ * request is retried (over WebSocket, then 5 times over HTTPS, each after the
+ * provider's retry-after) and ends in `turn.failed`; no setting bounds the retries of
+ * its built-in `openai` provider.
  */
 export const codex: CliAgent = {
   name: 'codex',
@@ -38,5 +64,12 @@ export const codex: CliAgent = {
       inputTokens: total(turns.map((turn) => num(get(turn, 'usage', 'input_tokens')))),
       outputTokens: total(turns.map((turn) => num(get(turn, 'usage', 'output_tokens')))),
     };
+  },
+  rateLimit({ stdout }) {
+    const messages = errorMessages(jsonLines(stdout));
+    // The failure is the last message; earlier ones are its retries ("Reconnecting... 2/5").
+    const last = messages.findLast((message) => !message.startsWith('Reconnecting...'));
+    if (last === undefined || !(CODEX_REFUSAL.test(last) || namesRefusal(last))) return null;
+    return { retryAfterMs: statedRetryAfter(messages) };
   },
 };

@@ -3,17 +3,21 @@ import {
   cliScript,
   get,
   jsonDocument,
+  lastJsonDocument,
   num,
   PROMPT_ON_STDIN,
   str,
   total,
 } from './cli-agent';
+import { namesRefusal, REFUSED_STATUSES, statedRetryAfter } from './rate-limit';
 
 /**
  * Gemini CLI 0.61.0: with stdin not a terminal it runs headless on what stdin holds;
  * `--output-format json` prints one pretty-printed object: `response` and per-model token
  * stats (`prompt` counts cached tokens, `candidates` leaves out `thoughts`). It reports no
- * cost, and its errors go to stderr.
+ * cost, and its errors go to stderr: on a refusal (after up to 10 attempts, each waiting
+ * at least the RetryInfo delay) an object whose `error.code` is the HTTP status and whose
+ * message ends "Suggested retry after 3s.".
  */
 export const geminiCli: CliAgent = {
   name: 'gemini-cli',
@@ -41,5 +45,15 @@ export const geminiCli: CliAgent = {
         tokens.map((t) => total([num(get(t, 'candidates')), num(get(t, 'thoughts'))])),
       ),
     };
+  },
+  rateLimit({ stdout, stderr }) {
+    const report = get(lastJsonDocument(stderr) ?? jsonDocument(stdout), 'error');
+    const code = num(get(report, 'code'));
+    const message = str(get(report, 'message')) ?? '';
+    const refused =
+      (code !== null && REFUSED_STATUSES.includes(code)) ||
+      namesRefusal(message) ||
+      /^Resource has been exhausted\b/.test(message);
+    return refused ? { retryAfterMs: statedRetryAfter([message]) } : null;
   },
 };

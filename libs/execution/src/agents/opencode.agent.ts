@@ -8,12 +8,27 @@ import {
   str,
   total,
 } from './cli-agent';
+import { clampRetryAfter, namesRefusal, REFUSED_STATUSES, statedRetryAfter } from './rate-limit';
+
+/** The provider's own retry-after headers, as opencode reports them with the error. */
+function headerRetryAfter(headers: unknown): number | null {
+  const ms = str(get(headers, 'retry-after-ms'));
+  if (ms !== null && /^\d{1,9}(?:\.\d+)?$/.test(ms)) return clampRetryAfter(Number(ms));
+  const seconds = str(get(headers, 'retry-after'));
+  // An HTTP date is left unread: the run's backoff applies.
+  if (seconds !== null && /^\d{1,9}(?:\.\d+)?$/.test(seconds)) {
+    return clampRetryAfter(Number(seconds) * 1000);
+  }
+  return null;
+}
 
 /**
  * opencode 1.18.33: `opencode run --format json` reads the message from stdin when it is
  * not a terminal and prints JSON events; each model call ends with a `step_finish` part
  * holding its cost and tokens (input and output leave out cache and reasoning tokens).
- * The answer is the last `text` part.
+ * The answer is the last `text` part. A refused request is retried (every few seconds,
+ * honouring retry-after) and ends in an `error` event holding the provider's status code,
+ * headers and body.
  */
 export const opencode: CliAgent = {
   name: 'opencode',
@@ -44,5 +59,16 @@ export const opencode: CliAgent = {
       ),
       outputTokens: total(steps.map((step) => tokens(step, ['output'], ['reasoning']))),
     };
+  },
+  rateLimit({ stdout }) {
+    const error = jsonLines(stdout).findLast((event) => get(event, 'type') === 'error');
+    const data = get(error, 'error', 'data');
+    const status = num(get(data, 'statusCode'));
+    const body = str(get(data, 'responseBody')) ?? '';
+    const message = str(get(data, 'message')) ?? '';
+    const refused = (status !== null && REFUSED_STATUSES.includes(status)) || namesRefusal(body);
+    if (!refused) return null;
+    const header = headerRetryAfter(get(data, 'responseHeaders'));
+    return { retryAfterMs: header ?? statedRetryAfter([message, body]) };
   },
 };
