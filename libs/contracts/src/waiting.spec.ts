@@ -1,3 +1,4 @@
+import { RegisterRunner } from './runners';
 import { imageAliases, RunnerImages, waitingMessage, waitingOf } from './waiting';
 
 describe('imageAliases', () => {
@@ -28,6 +29,21 @@ describe('RunnerImages', () => {
     const result = RunnerImages.safeParse(['node:20', '--privileged']);
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]).toMatchObject({ path: [1] });
+  });
+});
+
+describe('RegisterRunner', () => {
+  it("refuses a runner's images that are not image references, naming the item", () => {
+    const result = RegisterRunner.safeParse({
+      runnerId: 'bad-images',
+      name: 'bad',
+      slots: 1,
+      capabilities: [],
+      heartbeatIntervalMs: 1000,
+      images: ['ok:1', '$(reboot)'],
+    });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0].path).toEqual(['images', 1]);
   });
 });
 
