@@ -56,7 +56,7 @@ async function call(key: string, method: string, path: string, body?: unknown) {
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as unknown };
+  return { status: res.status, body: (await res.json()) };
 }
 
 /** Submits a one-task ticket with the key's project; returns the ticket's and the task's ids. */
