@@ -10,13 +10,15 @@ const REFRESH_MS = 60_000;
  * tag with the short forms a task may name it by (`imageAliases`), so the
  * scheduler holds back a task whose image no runner of its pool has instead of
  * sending it to one where it would end INVALID_SPEC. Listed at registration,
- * then at most every minute; a heartbeat carries the list only when it changed.
+ * then at most every minute in the background; a heartbeat carries the list only
+ * when it changed.
  */
 export class EngineImages {
   private readonly logger = new Logger(EngineImages.name);
   private current: string[] = [];
   private sent: string | undefined;
   private listedAt = 0;
+  private refreshing: Promise<void> | undefined;
 
   constructor(
     private readonly docker: Docker,
@@ -30,13 +32,25 @@ export class EngineImages {
     return this.current;
   }
 
-  /** The images when they changed since they were last sent (listed again when due); else undefined. */
-  async whenChanged(): Promise<string[] | undefined> {
-    if (Date.now() - this.listedAt >= this.refreshMs) await this.refresh();
+  /**
+   * The images when they changed since they were last sent; else undefined. A
+   * list that is due is made in the background: a heartbeat never waits for
+   * the engine (a slow one would make the runner STALE), it carries the change
+   * with the next beat.
+   */
+  whenChanged(): string[] | undefined {
+    if (!this.refreshing && Date.now() - this.listedAt >= this.refreshMs) {
+      this.refreshing = this.refresh().finally(() => (this.refreshing = undefined));
+    }
     const key = this.current.join('\n');
     if (key === this.sent) return undefined;
     this.sent = key;
     return this.current;
+  }
+
+  /** Waits for a list under way (tests, shutdown). */
+  async settled(): Promise<void> {
+    await this.refreshing;
   }
 
   private async refresh(): Promise<void> {

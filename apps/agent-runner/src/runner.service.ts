@@ -209,7 +209,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   private async beat(): Promise<void> {
     this.dropLapsedRuns();
     const sentAt = Date.now();
-    const images = await this.images?.whenChanged();
+    const images = this.images?.whenChanged();
     const beat: RunnerHeartbeat = {
       runnerId: this.config.RUNNER_ID,
       freeSlots: this.config.RUNNER_SLOTS - this.active.size,
