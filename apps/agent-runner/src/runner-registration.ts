@@ -19,6 +19,8 @@ export class RunnerRegistration {
     private readonly bus: NatsBus,
     private readonly config: RunnerConfig,
     private readonly isStopped: () => boolean,
+    /** The engine's images (undefined: the runner runs any image, or does not say). */
+    private readonly images: () => Promise<string[] | undefined> = () => Promise.resolve(undefined),
   ) {}
 
   /** Resolves to the runner's pool: its project's id, or null for the shared pool. */
@@ -29,6 +31,7 @@ export class RunnerRegistration {
 
   private async registerOnce(): Promise<string | null> {
     const project = this.config.RUNNER_PROJECT;
+    const images = await this.images();
     const request: RegisterRunner = {
       runnerId: this.config.RUNNER_ID,
       name: this.config.RUNNER_NAME ?? this.config.RUNNER_ID,
@@ -36,6 +39,7 @@ export class RunnerRegistration {
       capabilities: [...AgentName.options],
       heartbeatIntervalMs: this.config.RUNNER_HEARTBEAT_MS,
       ...(project ? { project } : {}),
+      ...(images ? { images } : {}),
     };
     for (let attempt = 1; ; attempt++) {
       try {

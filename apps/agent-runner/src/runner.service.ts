@@ -31,6 +31,7 @@ import {
 } from '@drover/execution';
 import { artifactStoreFrom } from '@drover/storage';
 import { ConsumerOverlapError, NatsBus } from '@drover/messaging';
+import { EngineImages } from './engine-images';
 import { NatsRunReporter } from './nats-run-reporter';
 import { RunnerRegistration } from './runner-registration';
 import { ceilingsOf, diskQuotaOf } from './run-limits';
@@ -75,13 +76,20 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   private pulling: Promise<void> | undefined;
   /** The project whose own pool this runner serves; null: the shared pool. */
   private pool: string | null = null;
+  /** The engine's images, told to the registry (none with the process driver: it runs any). */
+  private images: EngineImages | undefined;
 
   constructor(
     private readonly bus: NatsBus,
     private readonly config: RunnerConfig,
   ) {
     this.reporter = new NatsRunReporter(bus, config.RUNNER_ID, () => this.stopping);
-    this.registration = new RunnerRegistration(bus, config, () => this.stopping);
+    this.registration = new RunnerRegistration(
+      bus,
+      config,
+      () => this.stopping,
+      async () => this.images?.list(),
+    );
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -145,6 +153,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
     if (!image) {
       throw new Error(`sandbox image ${config.RUNNER_IMAGE} is not on the engine at ${host}`);
     }
+    this.images = new EngineImages(docker);
     const reaped = await DockerDriver.reap(docker, config.RUNNER_ID);
     if (reaped) this.logger.warn(`removed ${reaped} containers an earlier runner left behind`);
     this.logger.log(`sandbox driver "docker" at ${host}, image ${config.RUNNER_IMAGE}`);
@@ -200,6 +209,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   private async beat(): Promise<void> {
     this.dropLapsedRuns();
     const sentAt = Date.now();
+    const images = this.images?.whenChanged();
     const beat: RunnerHeartbeat = {
       runnerId: this.config.RUNNER_ID,
       freeSlots: this.config.RUNNER_SLOTS - this.active.size,
@@ -211,6 +221,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
         ...this.reporter.pending(),
       ],
       sentAt: new Date().toISOString(),
+      ...(images ? { images } : {}),
     };
     // A report still unconfirmed after a few beats may have been lost with the broker's store.
     this.reporter.resend(3 * this.config.RUNNER_HEARTBEAT_MS);

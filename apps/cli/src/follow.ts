@@ -2,7 +2,7 @@ import { TaskStatus, type StreamEvent } from '@drover/contracts';
 import type { DroverApi } from './api-client';
 import { ApiError } from './errors';
 import type { EventStream } from './event-stream';
-import { changeLine, isFinal, progressFrame, ticketChangeLine } from './progress';
+import { changeLine, isFinal, progressFrame, ticketChangeLine, waitingLine } from './progress';
 import { isTty } from './render';
 import { LiveRegion } from './screen';
 import { FINAL_TASK, type TaskDetail, type Ticket } from './types';
@@ -46,6 +46,8 @@ class TicketFollower {
   private readonly reading = new Set<string>();
   /** Tasks whose wait for a person (approval, input) has had its line, by `id:status`. */
   private readonly hinted = new Set<string>();
+  /** The waiting reason last said of each task (null: that a runner can take it). */
+  private readonly saidWaiting = new Map<string, string | null>();
   private readonly stale = new Set<string>();
   private readonly mode: 'live' | 'plain' | 'quiet';
   private readonly region: LiveRegion | undefined;
@@ -105,6 +107,13 @@ class TicketFollower {
       const error = this.runErrors.get(change.taskId);
       if (this.mode === 'plain' && this.firstSaid(change.taskId, change.status))
         process.stdout.write(`${changeLine(change, elapsed, title, error)}\n`);
+      // A task that runs (or ended) waits for no runner: its next wait is news again.
+      if (change.status !== 'READY' && change.status !== 'DISPATCHED')
+        this.saidWaiting.delete(change.taskId);
+      this.read(ticketId);
+    } else if (event.type === 'task.waiting') {
+      const change = event.data as StreamEvent<'task.waiting'>['data'];
+      if (this.mode === 'plain') this.sayWaiting(change, title);
       this.read(ticketId);
     } else if (event.type === 'run.changed') {
       const run = event.data as StreamEvent<'run.changed'>['data'];
@@ -172,6 +181,8 @@ class TicketFollower {
     const elapsed = Date.now() - this.started;
     const title = this.tickets.size > 1 ? ticket.title : undefined;
     for (const task of ticket.tasks) {
+      if (task.waiting)
+        this.sayWaiting({ taskId: task.id, key: task.key, waiting: task.waiting }, title);
       if (!WAITING.has(task.status) || !this.firstSaid(task.id, task.status)) continue;
       const change = {
         taskId: task.id,
@@ -183,6 +194,22 @@ class TicketFollower {
       };
       process.stdout.write(`${changeLine(change, elapsed, title)}\n`);
     }
+  }
+
+  /**
+   * A line for a task's wait for a runner (its reason, or that a runner can take
+   * it now), when it differs from the last said: whether the stream's event or
+   * a read of the ticket (a wait that began before the watch) shows it first.
+   */
+  private sayWaiting(
+    change: Pick<StreamEvent<'task.waiting'>['data'], 'taskId' | 'key' | 'waiting'>,
+    title: string | undefined,
+  ): void {
+    const reason = change.waiting?.reason ?? null;
+    const said = this.saidWaiting.get(change.taskId);
+    if (said === reason || (said === undefined && reason === null)) return;
+    this.saidWaiting.set(change.taskId, reason);
+    process.stdout.write(`${waitingLine(change, Date.now() - this.started, title)}\n`);
   }
 
   /**

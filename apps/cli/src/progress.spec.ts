@@ -1,5 +1,5 @@
 import { stripVTControlCharacters } from 'node:util';
-import { changeLine, progressFrame, statusCounts, taskLines } from './progress';
+import { changeLine, progressFrame, statusCounts, taskLines, waitingLine } from './progress';
 import type { Task, TaskDetail, Ticket } from './types';
 
 const plain = (lines: string[]) => lines.map((l) => stripVTControlCharacters(l));
@@ -197,6 +197,32 @@ describe(changeLine.name, () => {
     );
     expect(stripVTControlCharacters(line)).toBe(
       '   1.0s  task a RETRY_WAIT: retry at 2026-01-01T00:00:30.000Z (its provider asked to wait 30.0s)',
+    );
+  });
+});
+
+describe('waiting for a runner', () => {
+  const waiting = {
+    reason: 'NO_RUNNER_IN_POOL' as const,
+    message:
+      "no runner of project team-b's own pool is online: start a runner with RUNNER_PROJECT=team-b",
+    since: '2026-01-01T00:00:00.000Z',
+  };
+
+  it('gives a waiting task a line with its reason and what to do, and a task a runner can take none', () => {
+    expect(plain(taskLines(task('build', 'DISPATCHED', { waiting })))).toEqual([
+      `  … build  DISPATCHED  waits for a runner (NO_RUNNER_IN_POOL): ${waiting.message}`,
+    ]);
+    expect(taskLines(task('build', 'DISPATCHED', { waiting: null }))).toEqual([]);
+    expect(taskLines(task('build', 'READY'))).toEqual([]);
+  });
+
+  it('says a wait beginning and ending on a plain line', () => {
+    expect(stripVTControlCharacters(waitingLine({ key: 'build', waiting }, 3000, 'release'))).toBe(
+      `   3.0s  release: task build waits for a runner (NO_RUNNER_IN_POOL): ${waiting.message}`,
+    );
+    expect(stripVTControlCharacters(waitingLine({ key: 'build', waiting: null }, 9000))).toBe(
+      '   9.0s  task build a runner can take it now',
     );
   });
 });

@@ -1,6 +1,6 @@
 // What the live progress shows: pure functions from tickets (as GET /tickets/:id
 // returns them) to lines, so they can be tested without a terminal.
-import type { PublicEventData } from '@drover/contracts';
+import type { PublicEventData, Waiting } from '@drover/contracts';
 import { bold, dim, formatDuration, status } from './render';
 import {
   FINAL_TICKET,
@@ -10,6 +10,9 @@ import {
   type TaskDetail,
   type Ticket,
 } from './types';
+
+type TaskChanged = PublicEventData<'task.changed'>;
+type TaskWaitingChanged = PublicEventData<'task.waiting'>;
 
 // Task statuses in the order a ticket's counts list them: work in hand first.
 const ORDER = [
@@ -86,9 +89,32 @@ export function taskLines(task: Task, detail?: TaskDetail): string[] {
     }
     case 'SKIPPED':
       return [`${head('-')}${task.reason ? `  ${dim(task.reason)}` : ''}`];
+    case 'READY':
+    case 'DISPATCHED':
+      return task.waiting ? [`${head('…')}  ${waitingText(task.waiting)}`] : [];
     default:
       return [];
   }
+}
+
+/** `waits for a runner: no runner is online: start one ...` */
+export function waitingText(waiting: Waiting): string {
+  return `waits for a runner (${waiting.reason}): ${waiting.message}`;
+}
+
+/**
+ * The plain line of a task's wait for a runner beginning, changing or ending:
+ * `   3.0s  task build waits for a runner (NO_RUNNER_ONLINE): no runner is online: ...`.
+ */
+export function waitingLine(
+  change: Pick<TaskWaitingChanged, 'key' | 'waiting'>,
+  elapsedMs: number,
+  ticketTitle?: string,
+): string {
+  const at = dim(formatDuration(elapsedMs).padStart(7));
+  const where = ticketTitle ? `${ticketTitle}: ` : '';
+  const what = change.waiting ? waitingText(change.waiting) : 'a runner can take it now';
+  return `${at}  ${where}task ${bold(change.key)} ${what}`;
 }
 
 /** How long a ticket has run: to its end when it has ended, else to `now`. */
@@ -116,8 +142,6 @@ export function progressFrame(
   }
   return lines;
 }
-
-type TaskChanged = PublicEventData<'task.changed'>;
 
 /**
  * The plain line (no redraw, for CI logs) of one task status change:

@@ -1,7 +1,14 @@
 import type { DroverApi } from './api-client';
 import { ApiError, EXIT, isNotFound, UsageError } from './errors';
 import { followTickets } from './follow';
-import { answerHint, approveHint, isFinal, statusCounts, ticketElapsed } from './progress';
+import {
+  answerHint,
+  approveHint,
+  isFinal,
+  statusCounts,
+  ticketElapsed,
+  waitingText,
+} from './progress';
 import { bold, dim, isTty, print, status, table, type Output } from './render';
 import { openInput, type TaskDetail, type Ticket } from './types';
 
@@ -18,7 +25,7 @@ export function ticketTable(ticket: Ticket): string {
         t.phase ?? '',
         String(t.attempt),
         t.dependsOn.join(', '),
-        t.reason ?? '',
+        t.reason ?? (t.waiting ? waitingText(t.waiting) : ''),
       ]),
     ),
   ].join('\n');
@@ -52,6 +59,10 @@ export function taskView(task: TaskDetail): string {
     ['attempts', `${task.attempt}${task.maxAttempts ? ` of ${task.maxAttempts}` : ''}`],
     ['depends on', task.dependsOn.map((d) => `${d.key} (${d.status})`).join(', ') || undefined],
     ['reason', task.reason ?? undefined],
+    [
+      'waiting',
+      task.waiting ? `${waitingText(task.waiting)} (since ${task.waiting.since})` : undefined,
+    ],
     ['approval', approvalLine(task)],
     ['input', inputLine(task)],
   ];

@@ -1,4 +1,4 @@
-import { TERMINAL_TASK_STATUSES } from '@drover/contracts';
+import { TERMINAL_TASK_STATUSES, type Waiting } from '@drover/contracts';
 
 // The shapes of the API's answers the CLI reads (see apps/gateway and libs/workflow's TicketQueries).
 
@@ -23,6 +23,8 @@ export interface Task {
   onFailure?: string | null;
   requiresApproval?: boolean;
   reason: string | null;
+  /** READY or DISPATCHED: why no runner can take it (absent from gateways before it). */
+  waiting?: Waiting | null;
   approval: Approval | null;
   dependsOn: string[];
 }

@@ -10,6 +10,15 @@ export interface Check {
   error?: string;
 }
 
+/**
+ * The runners ONLINE, in all and per pool: `shared`, and `project:<slug>` for
+ * each project's own pool that has one.
+ */
+export interface RunnersOnline {
+  online: number;
+  pools: Record<string, number>;
+}
+
 const TIMEOUT_MS = 2000;
 
 function timed(probe: () => Promise<unknown>): Promise<Check> {
@@ -53,6 +62,17 @@ export class HealthProbe implements OnModuleDestroy {
       timed(() => this.redis.ping()),
     ]);
     return { postgres, nats, redis };
+  }
+
+  /** The runners ONLINE per pool, as the registry says; null when Postgres does not answer. */
+  async runners(): Promise<RunnersOnline | null> {
+    const rows = await this.prisma.$queryRaw<{ slug: string | null; n: number }[]>`
+      SELECT p.slug, count(*)::int AS n FROM runner r LEFT JOIN project p ON p.id = r.project_id
+      WHERE r.status = 'ONLINE' GROUP BY p.slug ORDER BY p.slug NULLS FIRST`.catch(() => null);
+    if (!rows) return null;
+    const pools: Record<string, number> = { shared: 0 };
+    for (const { slug, n } of rows) pools[slug === null ? 'shared' : `project:${slug}`] = n;
+    return { online: rows.reduce((sum, r) => sum + r.n, 0), pools };
   }
 
   onModuleDestroy(): void {

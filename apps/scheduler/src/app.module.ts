@@ -1,7 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { SchedulerConfig } from '@drover/config';
 import { PrismaService } from '@drover/db';
-import { DispatchReadyTasks } from '@drover/scheduling';
+import { AssessWaitingTasks, DispatchReadyTasks } from '@drover/scheduling';
 import { InfraModule } from '@drover/service-kit';
 import { SchedulerLoop } from './scheduler.loop';
 
@@ -31,6 +31,11 @@ export class SchedulerModule {
               config.SCHEDULER_BATCH_SIZE,
               config.DROVER_PROJECT_MAX_RUNNING_TASKS,
             ),
+        },
+        {
+          provide: AssessWaitingTasks,
+          inject: [PrismaService],
+          useFactory: (prisma: PrismaService) => new AssessWaitingTasks(prisma),
         },
         SchedulerLoop,
       ],

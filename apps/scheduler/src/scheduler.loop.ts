@@ -5,33 +5,54 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { SchedulerConfig } from '@drover/config';
-import { RunChanged, Subjects, TaskChanged, type RunStatus } from '@drover/contracts';
-
-const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['DISPATCHED', 'RUNNING'];
+import {
+  RunChanged,
+  RunnerChanged,
+  Subjects,
+  TaskChanged,
+  type RunStatus,
+} from '@drover/contracts';
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
-import { DispatchReadyTasks } from '@drover/scheduling';
+import { AssessWaitingTasks, DispatchReadyTasks } from '@drover/scheduling';
 import { KickedLoop } from '@drover/util';
+
+const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['DISPATCHED', 'RUNNING'];
+
+/** How often tasks are judged against the runner registry (and at once when a runner changes). */
+const WAITING_CHECK_MS = 1000;
 
 /**
  * Dispatches whenever a task may have become ready or a slot may have freed up
  * (task and run events), and on a timer as a safety net: Postgres, not the
- * events, decides what runs.
+ * events, decides what runs. Beside it, says on each waiting task why no runner
+ * can take it, from the runner registry (every second, and when a runner joins
+ * or leaves).
  */
 @Injectable()
 export class SchedulerLoop implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly loop: KickedLoop;
+  private readonly waiting: KickedLoop;
 
   constructor(
     private readonly bus: NatsBus,
     @Inject(OutboxRelay) private readonly relay: OutboxRelay,
     private readonly dispatcher: DispatchReadyTasks,
+    assessor: AssessWaitingTasks,
     config: SchedulerConfig,
   ) {
     this.loop = new KickedLoop(
       'Scheduler',
       () => this.pass(config.SCHEDULER_BATCH_SIZE),
       config.SCHEDULER_POLL_MS,
+    );
+    this.waiting = new KickedLoop(
+      'WaitingCheck',
+      async () => {
+        if (await assessor.execute()) this.relay.kick();
+        return false;
+      },
+      WAITING_CHECK_MS,
     );
   }
 
@@ -45,7 +66,14 @@ export class SchedulerLoop implements OnApplicationBootstrap, BeforeApplicationS
       if (!ACTIVE_RUN_STATUSES.includes(change.status)) this.loop.kick();
       return Promise.resolve();
     });
+    // A runner joined or left: who can take what changed (a task held for its image may go).
+    this.bus.subscribe(Subjects.runnerChanged, RunnerChanged, () => {
+      this.loop.kick();
+      this.waiting.kick();
+      return Promise.resolve();
+    });
     this.loop.start();
+    this.waiting.start();
   }
 
   private async pass(batch: number): Promise<boolean> {
@@ -54,7 +82,8 @@ export class SchedulerLoop implements OnApplicationBootstrap, BeforeApplicationS
     return dispatched === batch;
   }
 
-  beforeApplicationShutdown(): Promise<void> {
-    return this.loop.stop();
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.waiting.stop();
+    await this.loop.stop();
   }
 }

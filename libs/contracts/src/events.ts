@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ErrorClass, RunStatus, RunnerStatus, TaskStatus, TicketStatus } from './domain';
 import { ArtifactInfo, LogLine } from './runs';
 import { Subjects } from './subjects';
+import { Waiting } from './waiting';
 
 export const TicketChanged = z.object({
   ticketId: z.uuid(),
@@ -22,6 +23,18 @@ export const TaskChanged = z.object({
   retryAfterMs: z.number().int().nonnegative().optional(),
   /** Why, when no run says it: a false condition, a rejection, a template that failed. */
   reason: z.string().optional(),
+});
+/**
+ * A task's wait for a runner: `waiting` is why no runner can take it, or null
+ * when one can again (the task starting ends the wait without this event: its
+ * `task.changed` to RUNNING says it).
+ */
+export const TaskWaitingChanged = z.object({
+  taskId: z.uuid(),
+  ticketId: z.uuid(),
+  key: z.string(),
+  status: TaskStatus,
+  waiting: Waiting.nullable(),
 });
 export const RunChanged = z.object({
   runId: z.uuid(),
@@ -57,6 +70,7 @@ export const ArtifactStored = ArtifactInfo.extend({
 export const PublicEvents = {
   'ticket.changed': { subject: Subjects.ticketChanged, schema: TicketChanged },
   'task.changed': { subject: Subjects.taskChanged, schema: TaskChanged },
+  'task.waiting': { subject: Subjects.taskWaitingChanged, schema: TaskWaitingChanged },
   'run.changed': { subject: Subjects.runChanged, schema: RunChanged },
   'runner.changed': { subject: Subjects.runnerChanged, schema: RunnerChanged },
   'log.appended': { subject: Subjects.logAppended, schema: LogAppended },

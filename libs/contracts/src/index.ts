@@ -13,5 +13,6 @@ export * from './task-spec';
 export * from './tickets';
 export * from './timers';
 export * from './validation';
+export * from './waiting';
 export * from './work-order';
 export { jsonDuplicateKey } from './json-syntax';

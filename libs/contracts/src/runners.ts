@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProjectSlug } from './tickets';
+import { RunnerImages } from './waiting';
 
 const RunnerId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);
 
@@ -11,6 +12,11 @@ export const RegisterRunner = z.object({
   heartbeatIntervalMs: z.number().int().positive(),
   /** The project whose own pool the runner serves; absent: the shared pool. */
   project: ProjectSlug.optional(),
+  /**
+   * The image references its engine has (`imageAliases` of each tag); absent: it
+   * does not say (a process-driver runner runs no image), and is taken to run any.
+   */
+  images: RunnerImages.optional(),
 });
 export type RegisterRunner = z.infer<typeof RegisterRunner>;
 
@@ -36,6 +42,8 @@ export const RunnerHeartbeat = z.object({
   freeSlots: z.number().int().nonnegative(),
   activeRuns: z.array(z.object({ runId: z.uuid(), leaseToken: z.uuid() })).max(10_000),
   sentAt: z.iso.datetime(),
+  /** The engine's images when they changed since the runner last said (see `RegisterRunner`). */
+  images: RunnerImages.optional(),
 });
 export type RunnerHeartbeat = z.infer<typeof RunnerHeartbeat>;
 

@@ -13,6 +13,8 @@ export const Subjects = {
   ticketChanged: 'drover.orchestrator.ticket.changed.v1',
   /** outbox: a task's status changed. */
   taskChanged: 'drover.orchestrator.task.changed.v1',
+  /** outbox (scheduler): why no runner can take a task appeared, changed or ended. */
+  taskWaitingChanged: 'drover.scheduler.task.waiting-changed.v1',
   /**
    * outbox -> runners (JetStream work queue): a run was leased and must be executed.
    * The shared pool's work; a project's own pool takes it on `workSubject(projectId)`.
@@ -90,6 +92,7 @@ export const Streams = {
     subjects: [
       Subjects.ticketChanged,
       Subjects.taskChanged,
+      Subjects.taskWaitingChanged,
       Subjects.runChanged,
       Subjects.runnerChanged,
       Subjects.logAppended,

@@ -167,6 +167,19 @@ describe(RunnerRegistry.name, () => {
     expect(await registry.heartbeats([])).toEqual([]);
   });
 
+  it('keeps the images a runner lists at registration, and those a heartbeat says changed', async () => {
+    await registry.register(registration('imgs', { images: ['node:20', 'library/node:20'] }));
+    expect((await runner('imgs')).images).toEqual(['node:20', 'library/node:20']);
+    // A beat without images leaves them; one with images replaces them.
+    await registry.heartbeats([beat('imgs', new Date())]);
+    expect((await runner('imgs')).images).toEqual(['node:20', 'library/node:20']);
+    await registry.heartbeats([{ ...beat('imgs', new Date()), images: ['python:3'] }]);
+    expect((await runner('imgs')).images).toEqual(['python:3']);
+    // Registering again without images: a runner that says nothing runs any image.
+    await registry.register(registration('imgs'));
+    expect((await runner('imgs')).images).toBeNull();
+  });
+
   it('never dates a heartbeat in the future, whatever the runner’s clock says', async () => {
     await registry.register(registration('fast-clock'));
     await registry.heartbeats([beat('fast-clock', new Date(Date.now() + 3_600_000))]);

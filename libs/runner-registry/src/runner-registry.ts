@@ -8,7 +8,7 @@ import {
   type RunnerHeartbeat,
   type RunnerStatus,
 } from '@drover/contracts';
-import { retryTransient, type PrismaClient, type Tx } from '@drover/db';
+import { Prisma, retryTransient, type PrismaClient, type Tx } from '@drover/db';
 import { appendToOutbox, type OutboxMessage } from '@drover/events';
 
 /** What a runner's announcements name: a project's own runner is shown only on its stream. */
@@ -96,6 +96,8 @@ export class RunnerRegistry {
         capabilities: input.capabilities,
         heartbeatIntervalMs: input.heartbeatIntervalMs,
         projectId,
+        // A runner that names no images runs any (the process driver has none to name).
+        images: input.images ?? Prisma.DbNull,
       };
       await tx.runner.upsert({
         where: { id: input.runnerId },
@@ -203,6 +205,10 @@ export class RunnerRegistry {
       WHERE r.id = b.id AND old.id = r.id
       RETURNING r.id, r.name, r.project_id, old.status AS was, r.status AS now,
                 r.heartbeat_interval_ms AS interval`;
+    await this.writeImages(
+      tx,
+      latest.filter((b) => updated.some((r) => r.id === b.runnerId)),
+    );
     const back = updated.filter((r) => r.was === 'STALE' && r.now === 'ONLINE');
     await appendToOutbox(
       tx,
@@ -222,6 +228,20 @@ export class RunnerRegistry {
           .map((r) => [r.id, r.interval * this.staleAfterIntervals]),
       ),
     };
+  }
+
+  /**
+   * Stores the images of the runners whose heartbeat lists them (only when they
+   * changed: rare), in id order; their rows are already locked by this transaction.
+   */
+  private async writeImages(tx: Tx, beats: readonly RunnerHeartbeat[]): Promise<void> {
+    const listed = beats
+      .filter((b) => b.images !== undefined)
+      .sort((a, b) => (a.runnerId < b.runnerId ? -1 : 1));
+    for (const beat of listed) {
+      await tx.$executeRaw`
+        UPDATE runner SET images = ${JSON.stringify(beat.images)}::jsonb WHERE id = ${beat.runnerId}`;
+    }
   }
 
   /**

@@ -19,6 +19,7 @@ import {
   type Limits,
   type ProjectLimits,
 } from './choose-dispatch';
+import { heldForImage } from './runner-supply';
 
 /** Records a dispatch span in the ticket's trace; returns its context for the work message. */
 function traceDispatch(task: ChosenTask, runId: string): string | null {
@@ -136,7 +137,8 @@ export class DispatchReadyTasks {
   }
 
   /**
-   * The READY tasks that can be chosen: per project and provider, only as many
+   * The READY tasks that can be chosen (not one held for an image no runner of its
+   * pool has: see `heldForImage`): per project and provider, only as many
    * of the best as both have room for (and the batch). The greedy choice takes a
    * prefix of each such group, so no task it would take is left out, and a
    * project or provider at its limit contributes nothing.
@@ -161,9 +163,10 @@ export class DispatchReadyTasks {
     const projectFallback = Math.min(batch, projects.fallback);
     return tx.$queryRaw<CandidateRow[]>`
       SELECT id, project_id, provider, priority, ready_at FROM (
-        SELECT id, project_id, provider, priority, ready_at, row_number() OVER (
-          PARTITION BY project_id, provider ORDER BY priority DESC, ready_at, id) AS rn
-        FROM task WHERE status = 'READY') c
+        SELECT t.id, t.project_id, t.provider, t.priority, t.ready_at, row_number() OVER (
+          PARTITION BY t.project_id, t.provider ORDER BY t.priority DESC, t.ready_at, t.id) AS rn
+        FROM task t JOIN project p ON p.id = t.project_id
+        WHERE t.status = 'READY' AND NOT ${heldForImage}) c
       WHERE rn <= LEAST(
         COALESCE((${JSON.stringify(providerRooms)}::jsonb ->> provider)::int, ${providerFallback}::int),
         COALESCE((${JSON.stringify(projectRooms)}::jsonb ->> project_id::text)::int, ${projectFallback}::int))`;

@@ -1,2 +1,3 @@
 export * from './choose-dispatch';
 export * from './dispatch-ready-tasks';
+export * from './assess-waiting-tasks';

@@ -1,4 +1,4 @@
-import type { LogLine, TicketStatus } from '@drover/contracts';
+import { waitingOf, type LogLine, type TicketStatus, type Waiting } from '@drover/contracts';
 import type { Prisma, PrismaClient } from '@drover/db';
 import { maskSpec } from './mask-spec';
 
@@ -25,6 +25,12 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } | null {
 }
 
 export class InvalidCursorError extends Error {}
+
+/** The image a task's spec names, if any. */
+function imageOf(spec: unknown): string | null {
+  const image = (spec as { image?: unknown } | null)?.image;
+  return typeof image === 'string' ? image : null;
+}
 
 /** What runs cost, as their agents reported it (null: none reported anything). */
 export interface Usage {
@@ -56,8 +62,24 @@ const ticketFields = {
   finishedAt: true,
   labels: true,
   budgetUsd: true,
-  project: { select: { slug: true } },
+  project: { select: { slug: true, ownRunners: true } },
 } as const;
+
+/** A task's waiting columns as the API shows them: one `waiting` field (see `waitingOf`). */
+function withWaiting<
+  T extends { status: string; waitingReason: Waiting['reason'] | null; waitingSince: Date | null },
+>(
+  task: T,
+  project: { slug: string; ownRunners: boolean },
+  image: string | null,
+): Omit<T, 'waitingReason' | 'waitingSince'> & { waiting: Waiting | null } {
+  const { waitingReason, waitingSince, ...rest } = task;
+  const waiting = waitingOf(
+    { status: task.status, waitingReason, waitingSince },
+    { ownPool: project.ownRunners ? project.slug : null, image },
+  );
+  return { ...rest, waiting };
+}
 
 /** What a task's pipeline settings and its approval gate show. */
 const pipelineFields = {
@@ -66,6 +88,8 @@ const pipelineFields = {
   onFailure: true,
   requiresApproval: true,
   reason: true,
+  waitingReason: true,
+  waitingSince: true,
   approval: {
     select: {
       requestedAt: true,
@@ -160,13 +184,14 @@ export class TicketQueries {
     );
     if (!ticket) return null;
     const usage = await this.usageByTask(id);
+    const images = await this.imagesAwaited(projectId, ticket.tasks);
     const { project, tasks, ...rest } = ticket;
     return {
       ...rest,
       project: project.slug,
       usage: total([...usage.values()]),
       tasks: tasks.map(({ dependsOn, whenExpr, ...t }) => ({
-        ...t,
+        ...withWaiting(t, project, images.get(t.id) ?? null),
         when: whenExpr,
         usage: usage.get(t.id) ?? NO_USAGE,
         dependsOn: dependsOn.map((d) => d.dependsOn.key),
@@ -201,6 +226,7 @@ export class TicketQueries {
           finishedAt: true,
           ...pipelineFields,
           approvalTimeoutMs: true,
+          project: { select: { slug: true, ownRunners: true } },
           inputs: {
             orderBy: { requestedAt: 'asc' },
             select: {
@@ -244,15 +270,28 @@ export class TicketQueries {
       }),
     );
     if (!task) return null;
-    const { dependsOn, whenExpr, ...rest } = task;
+    const { dependsOn, whenExpr, project, ...rest } = task;
     // Secret env values are never returned: not even sealed.
     return {
-      ...rest,
+      ...withWaiting(rest, project, imageOf(rest.spec)),
       usage: total(rest.runs),
       when: whenExpr,
       spec: maskSpec(rest.spec),
       dependsOn: dependsOn.map((d) => d.dependsOn),
     };
+  }
+
+  /** The image each task waiting for a runner with it names, by task id (read only for those). */
+  private async imagesAwaited(
+    projectId: string,
+    tasks: readonly { id: string; waitingReason: string | null }[],
+  ): Promise<Map<string, string | null>> {
+    const ids = tasks.filter((t) => t.waitingReason === 'NO_RUNNER_WITH_IMAGE').map((t) => t.id);
+    if (!ids.length) return new Map();
+    const rows = await this.prisma.$queryRaw<{ id: string; image: string | null }[]>`
+      SELECT id, spec->>'image' AS image FROM task
+      WHERE project_id = ${projectId}::uuid AND id = ANY(${ids}::uuid[])`;
+    return new Map(rows.map((r) => [r.id, r.image]));
   }
 
   /** Cost and tokens the runs of a ticket's tasks reported, per task. */

@@ -6,6 +6,7 @@ import {
   RunChanged,
   RunnerChanged,
   TaskChanged,
+  TaskWaitingChanged,
   TicketChanged,
   type PublicEventType,
   type StreamEvent,
@@ -22,6 +23,7 @@ const frame = {
 export const EventFrame = z.discriminatedUnion('type', [
   z.object({ ...frame, type: z.literal('ticket.changed'), data: TicketChanged }).strict(),
   z.object({ ...frame, type: z.literal('task.changed'), data: TaskChanged }).strict(),
+  z.object({ ...frame, type: z.literal('task.waiting'), data: TaskWaitingChanged }).strict(),
   z.object({ ...frame, type: z.literal('run.changed'), data: RunChanged }).strict(),
   z.object({ ...frame, type: z.literal('runner.changed'), data: RunnerChanged }).strict(),
   z.object({ ...frame, type: z.literal('log.appended'), data: LogAppended }).strict(),
@@ -56,6 +58,8 @@ export function describeEvents(events: readonly ReceivedEvent[], max = 60): stri
         return `${e.seq}:ticket=${e.data.status}`;
       case 'task.changed':
         return `${e.seq}:task ${e.data.key}=${e.data.status}`;
+      case 'task.waiting':
+        return `${e.seq}:task ${e.data.key} waits=${e.data.waiting?.reason ?? 'no more'}`;
       case 'run.changed':
         return `${e.seq}:run=${e.data.status}`;
       case 'runner.changed':

@@ -27,7 +27,7 @@ export interface InProcessStack {
   apiKey: string;
   /** `{ authorization: 'Bearer <apiKey>' }`, to spread into a request's headers. */
   auth: { authorization: string };
-  /** The id of the runner the stack starts (in the shared pool). */
+  /** The id of the runner the stack starts (in the shared pool; see `StackOptions.runner`). */
   runnerId: string;
   /**
    * Starts one more runner, configured like the first but for `extra` (which
@@ -41,12 +41,18 @@ export interface InProcessStack {
   stop(): Promise<void>;
 }
 
+export interface StackOptions {
+  /** False: no runner starts with the stack (`startRunner` starts one later). Default true. */
+  runner?: boolean;
+}
+
 /**
  * All five services in this process (one Nest app each, as in production, but
  * sharing a process so a test can read their spans from one exporter).
  */
 export async function startInProcessStack(
   extra: Readonly<Record<string, string>> = {},
+  options: StackOptions = {},
 ): Promise<InProcessStack> {
   const env = await createTestEnv();
   const scratch = join(tmpdir(), 'drover-in-process', env.subjectPrefix);
@@ -74,7 +80,9 @@ export async function startInProcessStack(
   await context(OrchestratorModule.register(loadConfig(OrchestratorConfigSchema, vars)));
   await context(SchedulerModule.register(loadSchedulerConfig(vars, [])));
   await context(HealthMonitorModule.register(loadConfig(HealthConfigSchema, vars)));
-  await context(AgentRunnerModule.register(loadConfig(RunnerConfigSchema, vars)));
+  if (options.runner ?? true) {
+    await context(AgentRunnerModule.register(loadConfig(RunnerConfigSchema, vars)));
+  }
   const gateway = await createGateway(loadConfig(GatewayConfigSchema, vars));
   gateway.useLogger([...logger]);
   await gateway.listen(0, '127.0.0.1');

@@ -91,7 +91,10 @@ export class StartRun extends ReportUseCase<RunStarted, StartRunReply> {
     const events = [runChanged(runFactsOf({ ...run, runner_id: report.runnerId }), 'RUNNING')];
     if (run.task_status === 'DISPATCHED' && run.task_attempt === run.attempt) {
       await tx.$executeRaw`
-        UPDATE task SET status = 'RUNNING', updated_at = now() WHERE id = ${run.task_id}::uuid`;
+        UPDATE task SET status = 'RUNNING', updated_at = now(),
+          -- A runner took it: it waits for none any more.
+          waiting_reason = NULL, waiting_since = NULL
+        WHERE id = ${run.task_id}::uuid`;
       events.push(
         taskChanged(
           { id: run.task_id, ticketId: run.ticket_id, key: run.key },
