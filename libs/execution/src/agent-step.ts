@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { join, sep } from 'node:path';
 import { isCliAgent, type TaskSpec } from '@drover/contracts';
 import { CLI_AGENTS, providerKeys, type AgentUsage } from './agents/cli-agents';
+import { agentProviders, endpointEnv, type ProviderEndpoints } from './agents/providers';
 import {
   failure,
   runCommandSteps,
@@ -37,7 +38,13 @@ export async function runAgentOnce(
   agent: string,
   spec: OpenedSpec,
   ctx: AgentContext,
-  options: { prompt: string; iteration: number; providerEnv: Readonly<Record<string, string>> },
+  options: {
+    prompt: string;
+    iteration: number;
+    providerEnv: Readonly<Record<string, string>>;
+    /** Base URLs the runner is configured with; they override the task's env. */
+    providerEndpoints?: ProviderEndpoints;
+  },
 ): Promise<AgentIteration> {
   const started = Date.now();
   const done = (outcome: AgentOutcome, usage: AgentUsage | null = null): AgentIteration => ({
@@ -63,13 +70,17 @@ export async function runAgentOnce(
   const label = `${agent} (iteration ${options.iteration})`;
   ctx.log('system', `$ ${label}: ${cli.binary}${spec.model ? ` --model ${spec.model}` : ''}`);
   const stdout: string[] = [];
+  const keys = providerKeys(agent, options.providerEnv);
+  const providers = agentProviders(agent, spec.model, keys);
   const result = await ctx.driver.exec(
     ctx.workspace,
     {
       script: cli.script(),
       env: {
-        ...providerKeys(agent, options.providerEnv),
+        ...keys,
         ...ctx.env,
+        // The runner's endpoints are what its `provider` egress allows; a task does not move them.
+        ...endpointEnv(providers, options.providerEndpoints ?? {}),
         DROVER_PROMPT: options.prompt,
         DROVER_MODEL: spec.model ?? '',
         DROVER_ITERATION: String(options.iteration),

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -363,9 +363,54 @@ describe('RunExecutor in a container', () => {
     const plain = await execute(work('command', { steps: [{ run: probe }] }));
     expect(stdout(plain.reports)).toEqual(['links: lo ', 'dd: 0']);
     const asked = await execute(
-      work('command', { steps: [{ run: probe }], network: true, resources: { memory_mb: 64 } }),
+      work('command', { steps: [{ run: probe }], network: 'open', resources: { memory_mb: 64 } }),
     );
     expect(stdout(asked.reports)).toEqual(['links: eth0 lo ', 'dd: 137']);
+  }, 60_000);
+
+  it('names and counts the destinations its egress proxy refused, in the log and result.json', async () => {
+    // busybox wget sends absolute http:// requests to $http_proxy: each is refused with 403.
+    const fetch = (url: string) => `wget -q -O /dev/null ${url} 2>/dev/null; echo "wget: $?"`;
+    const dispatched = work('command', {
+      steps: [
+        {
+          run: [
+            fetch('http://127.0.0.1:5432/'),
+            fetch('http://127.0.0.1:5432/again'),
+            fetch('http://not-allowed.example/'),
+            'echo "links: $(ls /sys/class/net | tr "\\n" " ")"',
+          ].join('; '),
+        },
+      ],
+      network: { allow: ['registry.npmjs.org', '*.pypi.org'] },
+    });
+    const { outcome, reports } = await execute(dispatched);
+    expect(outcome.outcome).toBe('SUCCEEDED');
+    const stdout = reports.lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+    expect(stdout).toEqual(['wget: 1', 'wget: 1', 'wget: 1', 'links: lo ']);
+    const system = reports.lines.filter((l) => l.stream === 'system').map((l) => l.text);
+    expect(system).toContain(
+      "egress: allow: only registry.npmjs.org, *.pypi.org, through the run's proxy",
+    );
+    expect(system.filter((line) => line.startsWith('egress: denied'))).toEqual([
+      'egress: denied GET 127.0.0.1:5432 (not allowed)',
+      'egress: denied GET not-allowed.example:80 (not allowed)',
+    ]);
+    const result = JSON.parse(await artifact(dispatched.runId, 'result.json')) as {
+      egress: unknown;
+    };
+    expect(result.egress).toEqual({
+      policy: 'allow',
+      allowed: ['registry.npmjs.org', '*.pypi.org'],
+      denied: [
+        { target: '127.0.0.1:5432', count: 2, reason: 'not allowed' },
+        { target: 'not-allowed.example:80', count: 1, reason: 'not allowed' },
+      ],
+    });
+    expect(outcome.result).toMatchObject({ egress: result.egress });
+    // The proxy closed with the run, its socket removed with the run's directory.
+    const left = await readdir(join(root, 'runs'));
+    expect(left.filter((name) => name.startsWith(`run-${dispatched.runId}`))).toEqual([]);
   }, 60_000);
 
   it("keeps no artifacts for a plain run of shell steps: its log and result are the run's", async () => {
