@@ -239,6 +239,14 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
    * generativelanguage.googleapis.com:443. OPENAI_BASE_URL includes the API's
    * path (`https://gateway.example.com/v1`).
    */
+  /** Gone: a runner-wide network contradicts each task's policy, so setting it is refused. */
+  RUNNER_NETWORK: z
+    .string()
+    .optional()
+    .refine(
+      (value) => value === undefined,
+      "is no longer read: each task's network policy decides what its sandbox reaches (README, Egress)",
+    ),
   ANTHROPIC_BASE_URL: baseUrlVar,
   OPENAI_BASE_URL: baseUrlVar,
   GOOGLE_GEMINI_BASE_URL: baseUrlVar,
