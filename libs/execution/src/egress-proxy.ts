@@ -1,4 +1,5 @@
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, open, rm } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import {
   createServer,
   request,
@@ -74,13 +75,7 @@ export class EgressProxy {
       (req: IncomingMessage, res: ServerResponse) => void proxy.forward(req, res),
     );
     await rm(socketPath, { force: true });
-    await new Promise<void>((done, fail) => {
-      server.once('error', fail);
-      server.listen(socketPath, () => {
-        server.off('error', fail);
-        done();
-      });
-    });
+    await bindSocket(server, socketPath);
     try {
       await chmod(socketPath, 0o666);
     } catch (error) {
@@ -235,6 +230,31 @@ export class EgressProxy {
       this.options.onDenied?.(method, target, reason);
     }
     return new Refusal(`${target} is refused: ${reason}`);
+  }
+}
+
+/** The longest socket path the kernel takes (108 bytes with its NUL); Node cuts longer ones short. */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Listens on `socketPath`; a path too long for a socket address (a deep
+ * RUNNER_WORKDIR) is reached through the directory's descriptor in /proc.
+ */
+async function bindSocket(server: Server, socketPath: string): Promise<void> {
+  const listen = (path: string) =>
+    new Promise<void>((done, fail) => {
+      server.once('error', fail);
+      server.listen(path, () => {
+        server.off('error', fail);
+        done();
+      });
+    });
+  if (Buffer.byteLength(socketPath) <= MAX_SOCKET_PATH) return listen(socketPath);
+  const dir = await open(dirname(socketPath), 'r');
+  try {
+    await listen(`/proc/self/fd/${dir.fd}/${basename(socketPath)}`);
+  } finally {
+    await dir.close();
   }
 }
 
