@@ -233,6 +233,18 @@ describe('egress through the run proxy', () => {
     expect(result.stderr).toEqual(['err']);
   });
 
+  it('stops a proxied command on timeout: the forwarder passes SIGTERM on', async () => {
+    const run = await startRun({ allow: ['registry.npmjs.org'] });
+    const started = Date.now();
+    const result = await run.exec({
+      script: 'echo started; sleep 30; echo never',
+      timeoutMs: 1_000,
+    });
+    // Well within the default 2 s kill grace: SIGTERM, not SIGKILL, ended it.
+    expect(Date.now() - started).toBeLessThan(1_000 + 2_000);
+    expect(result).toMatchObject({ timedOut: true, signal: 'SIGTERM', stdout: ['started'] });
+  });
+
   it('fails clearly when the image has no node to run the forwarder with', async () => {
     const run = await startRun({ allow: ['registry.npmjs.org'] });
     // The same image with node off the PATH stands for an image without node.
