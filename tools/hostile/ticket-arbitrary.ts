@@ -131,7 +131,22 @@ interface TaskParts {
   timing: fc.Arbitrary<JsonObject>;
   /** A repository with its refs and write policy, or none; `true`: with context files. */
   repository: Record<'cli' | 'other', fc.Arbitrary<JsonObject>>;
+  /** A network policy, or none; `provider` only for CLI agents (others have no provider). */
+  network: Record<'cli' | 'other', fc.Arbitrary<JsonObject>>;
 }
+
+const label = fc.stringMatching(/^[a-z][a-z0-9-]{0,8}[a-z0-9]$/);
+
+/** Allowlist entries: `name.example`, `*.name.example`, with a port or not. */
+const hostPattern = fc
+  .tuple(fc.constantFrom('', '*.'), label, fc.option(fc.integer({ min: 1, max: 65_535 })))
+  .map(([wildcard, name, port]) => `${wildcard}${name}.example${port ? `:${port}` : ''}`);
+
+/** The network policies every agent takes: `none`, `open`, their boolean forms, an allowlist. */
+const networkPolicy = fc.oneof(
+  fc.constantFrom<Json>('none', 'open', true, false),
+  fc.record({ allow: fc.array(hostPattern, { minLength: 1, maxLength: 3 }) }),
+);
 
 /** The arbitraries of a task's parts, built once. */
 function taskParts(root: JsonSchema): TaskParts {
@@ -184,7 +199,6 @@ function taskParts(root: JsonSchema): TaskParts {
         max_iterations: leaf('max_iterations'),
         env: envMap(text(0, 64)),
         image: leaf('image'),
-        network: leaf('network'),
         resources: leaf('resources'),
         retry: leaf('retry'),
       },
@@ -196,6 +210,14 @@ function taskParts(root: JsonSchema): TaskParts {
       fc.record({ timeout: duration(schemaAt(root, 'tasks.timeout_seconds').maximum ?? 3600) }),
     ),
     repository: { cli: repository(true), other: repository(false) },
+    network: {
+      cli: fc
+        .option(fc.oneof(networkPolicy, fc.constant<Json>('provider')), { nil: undefined })
+        .map((network): JsonObject => (network === undefined ? {} : { network })),
+      other: fc
+        .option(networkPolicy, { nil: undefined })
+        .map((network): JsonObject => (network === undefined ? {} : { network })),
+    },
   };
 }
 
@@ -210,8 +232,9 @@ function validTask(parts: TaskParts, key: string, earlier: string[]): fc.Arbitra
         parts.repository[isCliAgent(agent) ? 'cli' : 'other'],
         fc.subarray(earlier),
         fc.boolean(),
+        parts.network[isCliAgent(agent) ? 'cli' : 'other'],
       )
-      .map(([own, shared, time, repo, dependsOn, spellAgent]): Json => ({
+      .map(([own, shared, time, repo, dependsOn, spellAgent, network]): Json => ({
         key,
         ...(agent !== 'command' || spellAgent ? { agent } : {}),
         ...(dependsOn.length ? { depends_on: dependsOn } : {}),
@@ -219,6 +242,7 @@ function validTask(parts: TaskParts, key: string, earlier: string[]): fc.Arbitra
         ...shared,
         ...time,
         ...repo,
+        ...network,
       })),
   );
 }

@@ -19,14 +19,14 @@ import {
 } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PODMAN_SOCKET = '/run/podman/podman.sock';
 // The tag names the recipe below (the fake agent CLIs in tools/sandbox-image
 // included): change it when the recipe changes, so that machines that built the
 // old image build the new one.
-export const TEST_IMAGE = 'localhost/drover-sandbox-test:4';
+export const TEST_IMAGE = 'localhost/drover-sandbox-test:5';
 // Fake claude, codex, gemini, opencode and aider (busybox sh) for the agent adapter tests.
 const FAKE_AGENTS = fileURLToPath(new URL('../sandbox-image/', import.meta.url));
 
@@ -131,7 +131,27 @@ function copyFakeAgents(rootfs) {
 }
 
 /**
- * A busybox image with a non-root user and fake agent CLIs, imported through the engine's API
+ * This machine's `node` at /usr/local/bin/node, with the shared libraries it
+ * loads (as `ldd` lists them) at their own paths: the egress forwarder of
+ * proxied runs needs a node in the image.
+ */
+function copyNode(rootfs) {
+  const node = process.execPath;
+  const libraries = execFileSync('ldd', [node], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/.exec(line)?.[1])
+    .filter(Boolean);
+  for (const library of libraries) {
+    mkdirSync(join(rootfs, dirname(library)), { recursive: true });
+    copyFileSync(library, join(rootfs, library));
+  }
+  mkdirSync(join(rootfs, 'usr/local/bin'), { recursive: true });
+  copyFileSync(node, join(rootfs, 'usr/local/bin/node'));
+  chmodSync(join(rootfs, 'usr/local/bin/node'), 0o755);
+}
+
+/**
+ * A busybox image with a non-root user, fake agent CLIs and node, imported through the engine's API
  * (`POST /images/create?fromSrc=-`, which Docker and Podman both serve).
  */
 async function ensureTestImage(socketPath, log) {
@@ -159,6 +179,7 @@ async function ensureTestImage(socketPath, log) {
     );
     writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nsandbox:x:1000:\n');
     copyFakeAgents(rootfs);
+    copyNode(rootfs);
     const tar = spawn('tar', ['-C', rootfs, '-c', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
     // `repo` with its tag: Podman's API ignores a separate `tag` on import.
     const res = await call(
@@ -170,7 +191,7 @@ async function ensureTestImage(socketPath, log) {
     if (res?.status !== 200) {
       throw new Error(`importing ${TEST_IMAGE} failed: ${res?.status} ${res?.body ?? ''}`);
     }
-    log(`  container engine: built ${TEST_IMAGE} (busybox, user sandbox, fake agent CLIs)`);
+    log(`  container engine: built ${TEST_IMAGE} (busybox, user sandbox, fake agent CLIs, node)`);
   } finally {
     rmSync(rootfs, { recursive: true, force: true });
   }

@@ -6,7 +6,7 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { providerKeysInEnv, RunnerConfig } from '@drover/config';
+import { providerEndpointsOf, providerKeysInEnv, RunnerConfig } from '@drover/config';
 import {
   HeartbeatReply,
   RegistryReply,
@@ -108,6 +108,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
         allowPrivateHosts: config.RUNNER_ALLOW_PRIVATE_HOSTS,
       },
       providerEnv: providerKeysInEnv(),
+      providerEndpoints: providerEndpointsOf(config),
       gitTimeoutMs: config.RUNNER_GIT_TIMEOUT_MS,
       logFlushMs: config.RUNNER_LOG_FLUSH_MS,
       keepWorkspaces: config.RUNNER_KEEP_WORKSPACES,
@@ -161,7 +162,6 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       docker,
       image: config.RUNNER_IMAGE,
       runnerId: config.RUNNER_ID,
-      network: config.RUNNER_NETWORK,
       user: config.RUNNER_USER || undefined,
       watchdog: config.RUNNER_CONTAINER_WATCHDOG,
       limits: {

@@ -9,6 +9,7 @@ import {
   GatewayConfigSchema,
   loadSchedulerConfig,
   OrchestratorConfigSchema,
+  providerEndpointsOf,
   RunnerConfigSchema,
 } from './services';
 
@@ -193,6 +194,51 @@ describe('config fields', () => {
       expect(error.problems).toEqual([
         expect.stringMatching(/^RUNNER_PROJECT: must be a project slug/),
       ]);
+    }
+  });
+
+  it("reads the providers' base URLs, leaving out the unset ones", () => {
+    const config = loadConfig(RunnerConfigSchema, {
+      ANTHROPIC_BASE_URL: 'https://llm-gateway.example.com/anthropic',
+      OPENAI_BASE_URL: '',
+      GOOGLE_GEMINI_BASE_URL: 'http://10.0.0.7:8080',
+    });
+    expect(providerEndpointsOf(config)).toEqual({
+      anthropic: 'https://llm-gateway.example.com/anthropic',
+      gemini: 'http://10.0.0.7:8080',
+    });
+    expect(providerEndpointsOf(loadConfig(RunnerConfigSchema, {}))).toEqual({});
+  });
+
+  it('refuses RUNNER_NETWORK, which no longer decides a sandbox network, saying what does', () => {
+    const error = configErrorOf(() => loadConfig(RunnerConfigSchema, { RUNNER_NETWORK: 'true' }));
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^RUNNER_NETWORK: .*each task's network policy decides/),
+    ]);
+  });
+
+  it('refuses a base URL that is not an http(s) URL, or holds credentials, a query or quotes', () => {
+    const error = configErrorOf(() =>
+      loadConfig(RunnerConfigSchema, {
+        ANTHROPIC_BASE_URL: 'api.anthropic.com',
+        OPENAI_BASE_URL: 'https://user:secret@gateway.example.com/v1',
+        GOOGLE_GEMINI_BASE_URL: 'ftp://gateway.example.com',
+      }),
+    );
+    expect(error.problems).toEqual([
+      expect.stringMatching(/^ANTHROPIC_BASE_URL: .*is not a URL/),
+      expect.stringMatching(/^OPENAI_BASE_URL: .*must not hold credentials/),
+      expect.stringMatching(/^GOOGLE_GEMINI_BASE_URL: .*must be an http\(s\) URL/),
+    ]);
+    for (const bad of [
+      'https://gw.example.com/a?b=1',
+      'https://gw.example.com/"x',
+      'https://gw.example.com/$HOME',
+    ]) {
+      const problems = configErrorOf(() =>
+        loadConfig(RunnerConfigSchema, { ANTHROPIC_BASE_URL: bad }),
+      ).problems;
+      expect(problems).toEqual([expect.stringMatching(/^ANTHROPIC_BASE_URL: must not/)]);
     }
   });
 });

@@ -11,6 +11,35 @@ function configClass<S extends z.ZodObject>(_schema: S) {
   return class {} as unknown as abstract new () => z.output<S>;
 }
 
+/**
+ * A provider's base URL: http or https, a host, no credentials, query or
+ * fragment (it is written to logs), no characters a shell or JSON would need
+ * escaped (it reaches the CLIs through their scripts' environment).
+ */
+const baseUrlVar = z
+  .string()
+  .optional()
+  .transform((value) => (value === '' ? undefined : value))
+  .superRefine((value, ctx) => {
+    const problem = value === undefined ? undefined : baseUrlProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+function baseUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `"${value}" is not a URL (e.g. https://llm-gateway.example.com)`;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an http(s) URL';
+  if (url.username || url.password)
+    return 'must not hold credentials (use the *_API_KEY variables)';
+  if (url.search || url.hash) return 'must not have a query or fragment';
+  if (/[\s"'`\\$]/.test(value)) return 'must not contain whitespace, quotes, backslashes or $';
+  return undefined;
+}
+
 export const GatewayConfigSchema = CommonConfigSchema.extend({
   GATEWAY_HOST: z.string().default('127.0.0.1'),
   GATEWAY_PORT: intVar(8080, 0, 65_535),
@@ -203,8 +232,24 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
    * the process driver, whose commands can write anywhere on the host anyway.
    */
   RUNNER_DISK_QUOTA: z.enum(['loop', 'off']).optional(),
-  /** Tasks get a network only when they ask; this makes it the default for all. */
-  RUNNER_NETWORK: boolVar(false),
+  /**
+   * Each model provider's base URL (an LLM gateway, a regional endpoint): passed
+   * to the CLIs that use the provider, and what `provider` egress allows in place
+   * of api.anthropic.com:443, api.openai.com:443 and
+   * generativelanguage.googleapis.com:443. OPENAI_BASE_URL includes the API's
+   * path (`https://gateway.example.com/v1`).
+   */
+  /** Gone: a runner-wide network contradicts each task's policy, so setting it is refused. */
+  RUNNER_NETWORK: z
+    .string()
+    .optional()
+    .refine(
+      (value) => value === undefined,
+      "is no longer read: each task's network policy decides what its sandbox reaches (README, Egress)",
+    ),
+  ANTHROPIC_BASE_URL: baseUrlVar,
+  OPENAI_BASE_URL: baseUrlVar,
+  GOOGLE_GEMINI_BASE_URL: baseUrlVar,
   /**
    * A watchdog process removes this runner's containers within about a second
    * should the runner die without removing them, and at most one lease length
@@ -215,7 +260,10 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_CONTAINER_WATCHDOG: boolVar(true),
   /** Let tasks use local paths and file:// repositories (development and tests). */
   RUNNER_ALLOW_LOCAL_REPOS: boolVar(false),
-  /** Let tasks use repositories on private, loopback and link-local addresses. */
+  /**
+   * Let tasks use repositories on private, loopback and link-local addresses,
+   * and name such hosts in their network allowlist.
+   */
   RUNNER_ALLOW_PRIVATE_HOSTS: boolVar(false),
   /** Limit of one clone or push. */
   RUNNER_GIT_TIMEOUT_MS: intVar(600_000, 1_000),
@@ -252,6 +300,21 @@ export function providerKeysInEnv(env: Env = process.env): Record<string, string
         /^[A-Z][A-Z0-9_]*_API_KEY$/.test(entry[0]) && typeof entry[1] === 'string',
     ),
   );
+}
+
+/**
+ * The endpoints a runner's CLI agents are to use, from ANTHROPIC_BASE_URL,
+ * OPENAI_BASE_URL and GOOGLE_GEMINI_BASE_URL; unset ones are left out.
+ */
+export function providerEndpointsOf(
+  config: Pick<RunnerConfig, 'ANTHROPIC_BASE_URL' | 'OPENAI_BASE_URL' | 'GOOGLE_GEMINI_BASE_URL'>,
+): { anthropic?: string; openai?: string; gemini?: string } {
+  const endpoints = {
+    anthropic: config.ANTHROPIC_BASE_URL,
+    openai: config.OPENAI_BASE_URL,
+    gemini: config.GOOGLE_GEMINI_BASE_URL,
+  };
+  return Object.fromEntries(Object.entries(endpoints).filter(([, url]) => url !== undefined));
 }
 
 export const HealthConfigSchema = CommonConfigSchema.extend({

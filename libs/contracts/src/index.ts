@@ -4,6 +4,7 @@ export * from './domain';
 export * from './envelope';
 export * from './events';
 export * from './experiments';
+export * from './network-policy';
 export * from './runners';
 export * from './resource-ceilings';
 export * from './runs';

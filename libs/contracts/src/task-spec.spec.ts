@@ -37,12 +37,10 @@ describe('task spec at submission', () => {
     expect(spec).toMatchObject({ prompt: task.prompt, max_iterations: 3, network: true });
   });
 
-  it('fills in the loop defaults: no acceptance commands, one iteration, no network', () => {
-    expect(TaskSpec.parse({ steps: [{ run: 'true' }] })).toMatchObject({
-      acceptance_commands: [],
-      max_iterations: 1,
-      network: false,
-    });
+  it('fills in the loop defaults: no acceptance commands, one iteration; the network is left to the agent', () => {
+    const spec = TaskSpec.parse({ steps: [{ run: 'true' }] });
+    expect(spec).toMatchObject({ acceptance_commands: [], max_iterations: 1 });
+    expect(spec.network).toBeUndefined();
   });
 
   it.each<[Record<string, unknown>, Issue[]]>([

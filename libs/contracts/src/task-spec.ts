@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NetworkPolicy, resolveNetwork, type ResolvedNetwork } from './network-policy';
 import { SEALED_FORMAT } from './secrets';
 
 /** Agents a task can name. CLI agents take a `prompt`; `command` takes `steps`; `oracle` a `solution`. */
@@ -8,6 +9,11 @@ export type AgentName = z.infer<typeof AgentName>;
 
 export function isCliAgent(agent: string): agent is (typeof CLI_AGENTS)[number] {
   return (CLI_AGENTS as readonly string[]).includes(agent);
+}
+
+/** The network a task of `agent` runs with: the one it asked for, else its agent's default. */
+export function taskNetwork(agent: string, network: NetworkPolicy | undefined): ResolvedNetwork {
+  return resolveNetwork(isCliAgent(agent), network);
 }
 
 export const SPEC_LIMITS = {
@@ -252,8 +258,11 @@ export const SpecFields = {
   /** Values are text, or `{"secret": "..."}` (sealed at rest, redacted from output). */
   env: taskEnv(EnvValue).optional(),
   image: ImageRef.optional(),
-  /** Gives the sandbox a network; none by default. */
-  network: z.boolean().optional(),
+  /**
+   * What the sandbox may reach: none (the default for non-CLI agents), provider
+   * (the default for CLI agents), { allow: [hosts] } or open. See NetworkPolicy.
+   */
+  network: NetworkPolicy.optional(),
   resources: Resources.optional(),
 };
 
@@ -290,6 +299,12 @@ export function specProblems(agent: AgentName, spec: SpecObject): SpecProblem[] 
   only('prompt', 'CLI agents', cli);
   only('model', 'CLI agents', cli);
   only('context_files', 'CLI agents', cli);
+  if (spec.network === 'provider' && !cli) {
+    problems.push({
+      path: 'network',
+      message: `the ${agent} agent has no model provider: use none, open or { allow: [hosts] }`,
+    });
+  }
   if (spec.repo === undefined) {
     const needRepo = [
       'clone_branch',
@@ -319,7 +334,8 @@ export const TaskSpec = SpecObject.extend({
   env: taskEnv(StoredEnvValue).optional(),
   acceptance_commands: z.array(z.string()).default([]),
   max_iterations: z.number().int().min(1).max(SPEC_LIMITS.maxIterations).default(1),
-  network: z.boolean().default(false),
+  /** Set by the orchestrator (`taskNetwork`); a boolean or nothing in specs stored before. */
+  network: NetworkPolicy.optional(),
   /**
    * Upstream outputs its commands' templates refer to, as variables: the
    * orchestrator renders `{{steps.lint.output.n}}` in a command as

@@ -171,6 +171,47 @@ describe(parseWorkOrder.name, () => {
     ]);
   });
 
+  it('reads a network policy from the front matter, and points at a bad host by line', () => {
+    const allow = workOrder([
+      ...CLI,
+      'network:',
+      '  allow:',
+      '    - registry.npmjs.org',
+      '    - "*.pypi.org"',
+    ]);
+    expect(ticketOf(parseWorkOrder(allow)).tasks[0].network).toEqual({
+      allow: ['registry.npmjs.org', '*.pypi.org'],
+    });
+    expect(
+      ticketOf(parseWorkOrder(workOrder([...CLI, 'network: provider']))).tasks[0].network,
+    ).toBe('provider');
+    const bad = workOrder([
+      ...CLI,
+      'network:',
+      '  allow:',
+      '    - registry.npmjs.org',
+      '    - https://pypi.org',
+    ]);
+    expect(issuesOf(parseWorkOrder(bad))).toEqual([
+      {
+        path: 'network.allow.1',
+        message:
+          '"https://pypi.org" is not a host: give a name or address, no scheme, path or user',
+        line: 7,
+        column: 7,
+      },
+    ]);
+    const command = workOrder(['title: t', 'steps: [{run: make}]', 'network: provider'], '');
+    expect(issuesOf(parseWorkOrder(command))).toEqual([
+      {
+        path: 'network',
+        message: 'the command agent has no model provider: use none, open or { allow: [hosts] }',
+        line: 4,
+        column: 1,
+      },
+    ]);
+  });
+
   it('takes "..." as the closing fence', () => {
     const text = lines('---', ...CLI, '...', 'The prompt.');
     expect(ticketOf(parseWorkOrder(text)).tasks[0].prompt).toBe('The prompt.');

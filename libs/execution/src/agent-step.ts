@@ -4,6 +4,7 @@ import { join, sep } from 'node:path';
 import { isCliAgent, type TaskSpec } from '@drover/contracts';
 import { CLI_AGENTS, providerKeys, type AgentUsage } from './agents/cli-agents';
 import type { RateLimit } from './agents/rate-limit';
+import { agentProviders, endpointEnv, type ProviderEndpoints } from './agents/providers';
 import {
   failure,
   runCommandSteps,
@@ -43,7 +44,13 @@ export async function runAgentOnce(
   agent: string,
   spec: OpenedSpec,
   ctx: AgentContext,
-  options: { prompt: string; iteration: number; providerEnv: Readonly<Record<string, string>> },
+  options: {
+    prompt: string;
+    iteration: number;
+    providerEnv: Readonly<Record<string, string>>;
+    /** Base URLs the runner is configured with; they override the task's env. */
+    providerEndpoints?: ProviderEndpoints;
+  },
 ): Promise<AgentIteration> {
   const started = Date.now();
   const done = (outcome: AgentOutcome, usage: AgentUsage | null = null): AgentIteration => ({
@@ -70,13 +77,17 @@ export async function runAgentOnce(
   ctx.log('system', `$ ${label}: ${cli.binary}${spec.model ? ` --model ${spec.model}` : ''}`);
   const stdout: string[] = [];
   const stderr: string[] = [];
+  const keys = providerKeys(agent, options.providerEnv);
+  const providers = agentProviders(agent, spec.model, keys);
   const result = await ctx.driver.exec(
     ctx.workspace,
     {
       script: cli.script(),
       env: {
-        ...providerKeys(agent, options.providerEnv),
+        ...keys,
         ...ctx.env,
+        // The runner's endpoints are what its `provider` egress allows; a task does not move them.
+        ...endpointEnv(providers, options.providerEndpoints ?? {}),
         DROVER_PROMPT: options.prompt,
         DROVER_MODEL: spec.model ?? '',
         DROVER_ITERATION: String(options.iteration),

@@ -15,7 +15,9 @@ import {
   type SandboxCommand,
   type SandboxDriver,
   type SandboxLimits,
+  type SandboxNetwork,
 } from './sandbox-driver';
+import { EGRESS_FORWARDER, EGRESS_MOUNT, EGRESS_SOCKET } from './egress-forwarder';
 import {
   containersLapsed,
   holdContainersUntil,
@@ -32,8 +34,12 @@ export interface DockerDriverSettings {
   /** Labels every container, so that `reap` finds what a killed runner left behind. */
   runnerId: string;
   limits: SandboxLimits;
-  /** Give commands a bridged network; default false (no interface but loopback). */
-  network?: boolean;
+  /**
+   * What commands may reach; default none (no interface but loopback). `open`
+   * is the engine's bridged network; `proxy` mounts the run's egress directory
+   * and runs the command under its forwarder, with loopback only.
+   */
+  network?: SandboxNetwork;
   /**
    * `uid:gid` (or name) to run commands as; default: the image's own user. The
    * workspace is bind-mounted as it is on the host, so this user must be able to
@@ -117,6 +123,19 @@ const SHIM = [
   'while :; do wait $c 2>/dev/null; s=$?; kill -0 $c 2>/dev/null || exit $s; done',
 ].join('\n');
 
+/**
+ * PID 1 of a container whose egress goes through the run's proxy: the image's
+ * `node` runs the forwarder (see FORWARDER_SOURCE), which runs SHIM (`$1`) on
+ * the script (`$2`) once it listens. Without node, it prints the marker (`$3`)
+ * for the driver to tell. The forwarder runs without the task's NODE_OPTIONS;
+ * the command gets them back.
+ */
+const EGRESS_SHIM = [
+  'if ! command -v node >/dev/null 2>&1; then echo "$3" >&2; exit 127; fi',
+  'o=${NODE_OPTIONS-}',
+  `NODE_OPTIONS= exec node ${EGRESS_MOUNT}/${EGRESS_FORWARDER} ${EGRESS_MOUNT}/${EGRESS_SOCKET} "$o" /bin/sh -c "$1" /bin/sh "$2"`,
+].join('\n');
+
 /** The part of docker-modem the driver uses (dockerode types the modem as `any`). */
 interface Demuxer {
   demuxStream(
@@ -165,6 +184,17 @@ export class ImageMissingError extends Error {
   ) {
     super(`image ${image} is not on the engine (the driver never pulls)`, { cause });
     this.name = 'ImageMissingError';
+  }
+}
+
+/** A run's egress goes through its proxy, and the image has no `node` to run the forwarder with. */
+export class EgressUnavailableError extends Error {
+  constructor(readonly image: string) {
+    super(
+      `image ${image} has no node on its PATH, which the egress forwarder needs: ` +
+        'use an image with Node.js, or network "none" or "open"',
+    );
+    this.name = 'EgressUnavailableError';
   }
 }
 
@@ -336,6 +366,12 @@ export class DockerDriver implements SandboxDriver {
 
     // Nothing has started, so nothing needs stopping.
     if (signal.aborted) return resultOf(null, false, true);
+    const noNode = `drover-egress: no node (${randomUUID()})`;
+    let nodeMissing = false;
+    const lineSink: LineSink = (stream, text) => {
+      if (stream === 'stderr' && text === noNode) nodeMissing = true;
+      else onLine(stream, text);
+    };
     if (this.settings.watchdog) this.startWatchdog();
 
     let running = false;
@@ -358,7 +394,7 @@ export class DockerDriver implements SandboxDriver {
     const stopped = () => watch.timedOut || watch.aborted;
 
     try {
-      container = await this.create(this.spec(command.script, root, cwd, env));
+      container = await this.create(this.spec(command.script, root, cwd, env, noNode));
       if (stopped()) return resultOf(null, watch.timedOut, watch.aborted);
 
       // Attached before the start so that no early output is missed.
@@ -381,8 +417,8 @@ export class DockerDriver implements SandboxDriver {
         output.on('end', end).on('close', end).on('error', end);
       });
       const lines = Promise.all([
-        readLines(stdout, (text) => onLine('stdout', text)),
-        readLines(stderr, (text) => onLine('stderr', text)),
+        readLines(stdout, (text) => lineSink('stdout', text)),
+        readLines(stderr, (text) => lineSink('stderr', text)),
       ]);
       if (stopped()) return resultOf(null, watch.timedOut, watch.aborted);
 
@@ -397,6 +433,7 @@ export class DockerDriver implements SandboxDriver {
       await Promise.race([ended, delay(this.killGraceMs, undefined, { ref: false })]);
       output.destroy();
       await lines;
+      if (nodeMissing && status === 127) throw new EgressUnavailableError(this.settings.image);
       return resultOf(status, watch.timedOut, watch.aborted);
     } catch (error) {
       failed = true;
@@ -438,11 +475,23 @@ export class DockerDriver implements SandboxDriver {
     root: string,
     cwd: string,
     env: [string, string][],
+    noNode: string,
   ): Docker.ContainerCreateOptions {
-    const { image, runnerId, limits, network, user, labels, instance } = this.settings;
+    const { image, runnerId, limits, user, labels, instance } = this.settings;
+    const network = this.settings.network ?? { mode: 'none' };
+    const mounts: Docker.MountSettings[] = [
+      { Type: 'bind', Source: root, Target: WORKSPACE, ReadOnly: false },
+    ];
+    if (network.mode === 'proxy') {
+      // Read-only: connecting to a socket needs no write access to its filesystem.
+      mounts.push({ Type: 'bind', Source: network.dir, Target: EGRESS_MOUNT, ReadOnly: true });
+    }
     return {
       Image: image,
-      Cmd: ['/bin/sh', '-c', SHIM, '/bin/sh', script],
+      Cmd:
+        network.mode === 'proxy'
+          ? ['/bin/sh', '-c', EGRESS_SHIM, '/bin/sh', SHIM, script, noNode]
+          : ['/bin/sh', '-c', SHIM, '/bin/sh', script],
       User: user,
       WorkingDir: cwd,
       // Only the command's own variables (the engine adds the image's, PATH and HOME).
@@ -458,7 +507,7 @@ export class DockerDriver implements SandboxDriver {
         [MANAGED_LABEL]: 'true',
       },
       HostConfig: {
-        Mounts: [{ Type: 'bind', Source: root, Target: WORKSPACE, ReadOnly: false }],
+        Mounts: mounts,
         CapDrop: ['ALL'],
         SecurityOpt: ['no-new-privileges'],
         ReadonlyRootfs: true,
@@ -470,7 +519,8 @@ export class DockerDriver implements SandboxDriver {
         MemorySwap: limits.memoryBytes,
         NanoCpus: limits.nanoCpus,
         PidsLimit: limits.pids,
-        NetworkMode: network ? 'bridge' : 'none',
+        // A proxied container has loopback only: its one way out is the mounted socket.
+        NetworkMode: network.mode === 'open' ? 'bridge' : 'none',
         AutoRemove: false,
         // Output goes to the attached stream only: no log file of untrusted size on the host.
         LogConfig: { Type: 'none', Config: {} },

@@ -31,7 +31,7 @@ export class ProcessDriver implements SandboxDriver {
   /** The same driver: a local process has no image, network switch or limits to set. */
   forRun(run: RunSandbox): { driver: ProcessDriver; ignored: string[] } {
     const ignored = (['image', 'network', 'limits'] as const).filter(
-      (key) => run[key] !== undefined && !(key === 'network' && run.network === false),
+      (key) => run[key] !== undefined && !(key === 'network' && run.network?.mode === 'none'),
     );
     return { driver: this, ignored };
   }

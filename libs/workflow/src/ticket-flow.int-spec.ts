@@ -154,7 +154,7 @@ describe(CreateTicket.name, () => {
         steps: [{ run: `echo ${t.key}` }],
         acceptance_commands: [],
         max_iterations: 1,
-        network: false,
+        network: 'none',
       });
     }
     expect(byKey.get('c')?.priority).toBe(7);

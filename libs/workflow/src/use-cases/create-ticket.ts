@@ -14,6 +14,7 @@ import {
   type SubmitTicket,
   type TaskPolicy,
   TaskSpec,
+  taskNetwork,
   type TaskStatus,
 } from '@drover/contracts';
 import type { PrismaClient, Tx } from '@drover/db';
@@ -156,6 +157,8 @@ export class CreateTicket {
       // Only the fields a runner needs: TaskSpec keeps them and drops the rest.
       const spec = TaskSpec.parse({
         ...this.sealed(t),
+        // Stored resolved, so that what a runner applies is what the task shows.
+        network: taskNetwork(t.agent, t.network),
         ...(from ? { workspace_from: from } : {}),
         ...(kept.has(t.key) ? { keep_workspace: true } : {}),
       });
