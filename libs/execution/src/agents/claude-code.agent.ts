@@ -11,7 +11,7 @@ import {
 } from './cli-agent';
 
 /**
- * Claude Code 2.1.329: `claude -p --output-format json` prints one result object (the last
+ * Claude Code 2.1.328 (and 2.1.329): `claude -p --output-format json` prints one result object (the last
  * line; stream-json ends with the same object). An error run is a result too, with
  * `is_error` and the error as `result`.
  */
@@ -24,7 +24,8 @@ export const claudeCode: CliAgent = {
       '-p --output-format json --dangerously-skip-permissions',
       '--model',
       // Claude Code refuses to skip permissions as root unless told it runs in a sandbox.
-      `${PROMPT_ON_STDIN} IS_SANDBOX=1 claude "$@"`,
+      // No update checks, telemetry or error reports: only the model API is called.
+      `${PROMPT_ON_STDIN} IS_SANDBOX=1 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude "$@"`,
     ),
   parse(stdout) {
     const result = jsonLines(stdout).findLast((event) => get(event, 'type') === 'result');

@@ -26,6 +26,8 @@ export const opencode: CliAgent = {
       '--model',
       // opencode's google provider reads GOOGLE_GENERATIVE_AI_API_KEY, not GEMINI_API_KEY.
       'if [ -n "$GEMINI_API_KEY" ]; then export GOOGLE_GENERATIVE_AI_API_KEY="$GEMINI_API_KEY"; fi',
+      // No update check, no models.dev catalogue fetch (its bundled one is used), no LSP downloads.
+      'export OPENCODE_DISABLE_AUTOUPDATE=1 OPENCODE_DISABLE_MODELS_FETCH=1 OPENCODE_DISABLE_LSP_DOWNLOAD=1',
       `${PROMPT_ON_STDIN} opencode "$@"`,
     ),
   parse(stdout) {
