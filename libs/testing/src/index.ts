@@ -4,3 +4,4 @@ export * from './processes';
 export * from './reports';
 export * from './sandbox';
 export * from './test-env';
+export * from './model-server';

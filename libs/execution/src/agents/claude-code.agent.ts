@@ -15,7 +15,7 @@ const lastResult = (stdout: readonly string[]) =>
   jsonLines(stdout).findLast((event) => get(event, 'type') === 'result');
 
 /**
- * Claude Code 2.1.329: `claude -p --output-format json` prints one result object (the last
+ * Claude Code 2.1.328 (and 2.1.329): `claude -p --output-format json` prints one result object (the last
  * line; stream-json ends with the same object). An error run is a result too, with
  * `is_error` and the error as `result`. A refused request ends as such a result with
  * `api_error_status` (429, 529) and `api_error_type` (`rate_limit_error`,
@@ -32,7 +32,8 @@ export const claudeCode: CliAgent = {
       '--model',
       // Claude Code refuses to skip permissions as root unless told it runs in a sandbox.
       // Its 10 retries on a refusal take minutes; Drover retries the run, with backoff.
-      `${PROMPT_ON_STDIN} IS_SANDBOX=1 CLAUDE_CODE_MAX_RETRIES=3 claude "$@"`,
+      // No update checks, telemetry or error reports: only the model API is called.
+      `${PROMPT_ON_STDIN} IS_SANDBOX=1 CLAUDE_CODE_MAX_RETRIES=3 CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude "$@"`,
     ),
   parse(stdout) {
     const result = lastResult(stdout);

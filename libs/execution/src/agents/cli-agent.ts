@@ -56,6 +56,19 @@ export function cliScript(args: string, modelFlag: string, ...run: string[]): st
   ].join('\n');
 }
 
+/**
+ * A line that writes `dir/name` with `content` (an object is written as JSON) unless the
+ * file exists, so settings the user gave the CLI win. `dir` may hold `$HOME`-style
+ * expansions; the content is single-quoted, so it must hold no single quote. Quiet when
+ * HOME is not writable: the CLI then says so itself if it needs it.
+ */
+export function settingsFile(dir: string, name: string, content: string | object): string {
+  const text = typeof content === 'string' ? content : JSON.stringify(content);
+  if (text.includes("'")) throw new Error(`settings for ${name} must hold no single quote`);
+  const file = `"${dir}/${name}"`;
+  return `if [ ! -e ${file} ]; then { mkdir -p "${dir}" && printf '%s\\n' '${text}' > ${file}; } 2>/dev/null; fi`;
+}
+
 /** `value[path[0]][path[1]]...` through plain objects; undefined where the path breaks. */
 export function get(value: unknown, ...path: string[]): unknown {
   let at = value;

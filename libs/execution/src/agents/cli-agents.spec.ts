@@ -1,3 +1,4 @@
+import { settingsFile } from './cli-agent';
 import { CLI_AGENT_NAMES, CLI_AGENTS, providerKeys, type AgentUsage } from './cli-agents';
 
 // Samples are the real CLIs' output (claude 2.1.329, codex-cli 0.169.0, gemini 0.61.0,
@@ -84,6 +85,47 @@ describe('CLI_AGENTS', () => {
       expect(uses).toEqual([
         'if [ -n "$DROVER_MODEL" ]; then set -- "$@" --model "$DROVER_MODEL"; fi',
       ]);
+    });
+  });
+
+  describe('quiet runs: only the model API is called', () => {
+    // Each CLI was run through a logging HTTP proxy against the scripted model server
+    // (libs/testing/src/model-server): with these settings it connected to nothing else
+    // (opencode still asks registry.npmjs.org once).
+    const script = (name: (typeof CLI_AGENT_NAMES)[number]) => CLI_AGENTS[name].script();
+
+    it("turns off Claude Code's non-essential traffic", () => {
+      expect(script('claude-code')).toMatch(
+        /CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude "\$@"$/,
+      );
+    });
+
+    it("turns off opencode's update check, catalogue fetch and LSP downloads", () => {
+      expect(script('opencode')).toContain(
+        'export OPENCODE_DISABLE_AUTOUPDATE=1 OPENCODE_DISABLE_MODELS_FETCH=1 OPENCODE_DISABLE_LSP_DOWNLOAD=1\n',
+      );
+    });
+
+    it('gives Gemini CLI settings with the API key auth type, no updates and no statistics', () => {
+      const line = script('gemini-cli').split('\n')[2] ?? '';
+      expect(line).toMatch(/^if \[ ! -e "\$HOME\/\.gemini\/settings\.json" \]; then /);
+      const json = /'(\{.*\})'/.exec(line)?.[1] ?? '';
+      expect(JSON.parse(json)).toEqual({
+        security: { auth: { selectedType: 'gemini-api-key' } },
+        general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+        privacy: { usageStatisticsEnabled: false },
+        telemetry: { enabled: false },
+      });
+    });
+
+    it('gives Codex a config without analytics, update check, plugins or apps', () => {
+      expect(script('codex')).toContain(
+        `if [ ! -e "\${CODEX_HOME:-$HOME/.codex}/config.toml" ]; then { mkdir -p "\${CODEX_HOME:-$HOME/.codex}" && printf '%s\\n' 'check_for_update_on_startup = false\n[analytics]\nenabled = false\n[features]\nplugins = false\nremote_plugin = false\napps = false' > "\${CODEX_HOME:-$HOME/.codex}/config.toml"; } 2>/dev/null; fi\n`,
+      );
+    });
+
+    it('refuses settings that would break out of their single quotes', () => {
+      expect(() => settingsFile('$HOME', 'x.json', { a: "it's" })).toThrow('single quote');
     });
   });
 

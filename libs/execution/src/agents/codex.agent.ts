@@ -5,6 +5,7 @@ import {
   jsonLines,
   num,
   PROMPT_ON_STDIN,
+  settingsFile,
   str,
   total,
 } from './cli-agent';
@@ -33,7 +34,25 @@ function errorMessages(events: readonly unknown[]): string[] {
 }
 
 /**
- * OpenAI Codex CLI 0.169.0: `codex exec --json -` reads the prompt from stdin and prints
+ * Written to $CODEX_HOME/config.toml (default ~/.codex) when there is none: no analytics,
+ * update check, plugin or app sync (each a connection to chatgpt.com or github.com).
+ */
+const CODEX_CONFIG = settingsFile(
+  '${CODEX_HOME:-$HOME/.codex}',
+  'config.toml',
+  [
+    'check_for_update_on_startup = false',
+    '[analytics]',
+    'enabled = false',
+    '[features]',
+    'plugins = false',
+    'remote_plugin = false',
+    'apps = false',
+  ].join('\n'),
+);
+
+/**
+ * OpenAI Codex CLI 0.171.0 (0.169.0 before): `codex exec --json -` reads the prompt from stdin and prints
  * JSONL events; the answer is the last `agent_message` item, the usage is on
  * `turn.completed` (input_tokens counts cached ones). It reports no cost. A refused
  * request is retried (over WebSocket, then 5 times over HTTPS, each after the
@@ -48,6 +67,7 @@ export const codex: CliAgent = {
     cliScript(
       'exec --json --skip-git-repo-check --ephemeral --dangerously-bypass-approvals-and-sandbox',
       '--model',
+      CODEX_CONFIG,
       // `codex exec` takes its API key from CODEX_API_KEY only (OPENAI_API_KEY is ignored there).
       `${PROMPT_ON_STDIN} CODEX_API_KEY="$OPENAI_API_KEY" codex "$@" -`,
     ),

@@ -6,10 +6,23 @@ import {
   lastJsonDocument,
   num,
   PROMPT_ON_STDIN,
+  settingsFile,
   str,
   total,
 } from './cli-agent';
 import { namesRefusal, REFUSED_STATUSES, statedRetryAfter } from './rate-limit';
+
+/**
+ * Written to ~/.gemini/settings.json when there is none: the API key's auth type (with
+ * GOOGLE_GEMINI_BASE_URL set, Gemini CLI would pick "gateway", which headless runs refuse),
+ * and no update checks or usage statistics.
+ */
+const GEMINI_SETTINGS = settingsFile('$HOME/.gemini', 'settings.json', {
+  security: { auth: { selectedType: 'gemini-api-key' } },
+  general: { enableAutoUpdate: false, enableAutoUpdateNotification: false },
+  privacy: { usageStatisticsEnabled: false },
+  telemetry: { enabled: false },
+});
 
 /**
  * Gemini CLI 0.61.0: with stdin not a terminal it runs headless on what stdin holds;
@@ -28,6 +41,7 @@ export const geminiCli: CliAgent = {
       // Without --skip-trust an untrusted folder turns yolo back into "default" (ask).
       '--output-format json --approval-mode yolo --skip-trust',
       '--model',
+      GEMINI_SETTINGS,
       `${PROMPT_ON_STDIN} gemini "$@"`,
     ),
   parse(stdout) {

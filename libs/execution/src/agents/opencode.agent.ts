@@ -46,6 +46,8 @@ export const opencode: CliAgent = {
       'if [ -n "$GOOGLE_GEMINI_BASE_URL" ]; then',
       '  export OPENCODE_CONFIG_CONTENT="{\\"provider\\":{\\"google\\":{\\"options\\":{\\"baseURL\\":\\"${GOOGLE_GEMINI_BASE_URL%/}/v1beta\\"}}}}"',
       'fi',
+      // No update check, no models.dev catalogue fetch (its bundled one is used), no LSP downloads.
+      'export OPENCODE_DISABLE_AUTOUPDATE=1 OPENCODE_DISABLE_MODELS_FETCH=1 OPENCODE_DISABLE_LSP_DOWNLOAD=1',
       `${PROMPT_ON_STDIN} opencode "$@"`,
     ),
   parse(stdout) {
