@@ -139,9 +139,29 @@ export async function ensureAgentImage(dockerHost, log = console.log) {
     await buildAgentImage(socketPath, tag, log);
     await tagLatest(socketPath, tag);
     log(`  agent image: built ${tag} (also ${AGENT_IMAGE_LATEST}) in ${seconds(started)}`);
+    await mentionOlderImages(socketPath, tag, log);
     return tag;
   } finally {
     release();
+  }
+}
+
+/**
+ * Images of earlier recipes stay (a runner may still use one) but take space
+ * (each is a layer of its own): say which, and how to remove them.
+ */
+async function mentionOlderImages(socketPath, tag, log) {
+  const filters = encodeURIComponent(JSON.stringify({ reference: [AGENT_IMAGE_REPO] }));
+  const res = await call(socketPath, 'GET', `/images/json?filters=${filters}`);
+  if (res.status !== 200) return;
+  const older = JSON.parse(res.body)
+    .flatMap((image) => image.RepoTags ?? [])
+    .filter((name) => name.startsWith(`${AGENT_IMAGE_REPO}:`))
+    .filter((name) => name !== tag && name !== AGENT_IMAGE_LATEST);
+  if (older.length) {
+    log(
+      `  agent image: earlier recipes' images remain; once unused, remove them (podman or docker rmi): ${older.join(' ')}`,
+    );
   }
 }
 
