@@ -115,7 +115,7 @@ check_clis() {
       exit 1
     }
     case "$got" in
-      *"$2"*) say "$1 --version: $got" ;;
+      *"$2"*) say "$1 --version: $(echo "$got" | tail -n 1)" ;;
       *) say "$1 --version printed '$got', expected $2" >&2; exit 1 ;;
     esac
   done
@@ -126,7 +126,11 @@ clean_up() {
   apt-get clean
   rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old \
     /var/log/apt /var/log/dpkg.log /var/log/alternatives.log \
-    /tmp/agent-image-npm-cache /root/.npm /root/.cache "$TARBALLS"
+    /root/.npm /root/.cache /root/.config /root/.local "$TARBALLS"
+  # What install scripts and first starts left in /tmp, root's (node's compile
+  # cache, opencode's): the sandbox user could not write there. The recipe stays
+  # until its runner removes it.
+  find /tmp /var/tmp -mindepth 1 -maxdepth 1 ! -name agent-image-recipe -exec rm -rf {} +
   # What debootstrap unpacked before the dpkg excludes existed.
   find /usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
   find /usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true

@@ -456,7 +456,12 @@ export async function agentSandboxEnv(log = console.log) {
 // `npm run sandbox:build`: makes sure the engine answers (tools/lib/engine.mjs)
 // and builds the agent image where its recipe's tag is missing. Progress goes to
 // stderr; stdout gets the image's tag alone, for callers (the Jest global setup).
+// `--tag` prints the recipe's tag and builds nothing (for a Dockerfile build to use it).
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  if (process.argv[2] === '--tag') {
+    process.stdout.write(`${agentImageTag()}\n`);
+    process.exit(0);
+  }
   const { ensureEngine } = await import('./engine.mjs');
   const log = (line) => process.stderr.write(`${line}\n`);
   try {
