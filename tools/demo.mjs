@@ -25,17 +25,17 @@ const {
   waitForGateway,
 } = await import('./lib/stack.mjs');
 const { ensureInfra } = await import('./lib/infra.mjs');
-const { ensureEngine, TEST_IMAGE } = await import('./lib/engine.mjs');
+const { agentSandboxEnv } = await import('./lib/agent-image.mjs');
 
-let dockerHost = null;
+let sandbox = null;
 let apiKey = null;
 try {
   npmInstallIfNeeded(root, log);
   log('checking Postgres, Redis and NATS...');
   await ensureInfra((line) => console.log(`demo:${line}`));
-  log('checking the container engine...');
-  dockerHost = await ensureEngine((line) => console.log(`demo:${line}`)).catch((error) => {
-    console.log(`demo:   container engine: ${error.message}`);
+  log('checking the container engine and the agent image (npm run sandbox:build)...');
+  sandbox = await agentSandboxEnv((line) => console.log(`demo:${line}`)).catch((error) => {
+    console.log(`demo:   sandbox: ${error.message}`);
     return null;
   });
   log('applying migrations...');
@@ -52,10 +52,10 @@ try {
 
 const port = await freePort(Number(process.env.GATEWAY_PORT ?? 8080));
 const url = `http://127.0.0.1:${port}`;
-const sandbox = dockerHost
-  ? { RUNNER_SANDBOX: 'docker', DOCKER_HOST: dockerHost, RUNNER_IMAGE: TEST_IMAGE }
-  : { RUNNER_SANDBOX: 'process' };
-if (!dockerHost) log('no container engine: runs go to the process driver, NOT ISOLATED');
+if (!sandbox) {
+  log('no container engine or agent image: runs go to the process driver, NOT ISOLATED');
+  sandbox = { RUNNER_SANDBOX: 'process' };
+}
 const env = {
   ...process.env,
   GATEWAY_PORT: String(port),

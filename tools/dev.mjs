@@ -12,6 +12,7 @@ import {
   stopApps,
 } from './lib/stack.mjs';
 import { ensureInfra } from './lib/infra.mjs';
+import { agentSandboxEnv } from './lib/agent-image.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 npmInstallIfNeeded(root, console.log);
@@ -24,7 +25,12 @@ if (!process.env.DROVER_API_KEY) {
   );
 }
 buildApps(root);
-const procs = startApps(root, process.env, join(root, 'tmp/dev-logs'), true);
+const procs = startApps(
+  root,
+  { ...process.env, ...(await sandboxEnv()) },
+  join(root, 'tmp/dev-logs'),
+  true,
+);
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {
@@ -33,4 +39,26 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     await stopApps(procs);
     process.exit(0);
   });
+}
+
+/**
+ * The runner's sandbox: a container engine and the agent image (built where
+ * missing). RUNNER_SANDBOX=process or a RUNNER_IMAGE of one's own is left as set.
+ */
+async function sandboxEnv() {
+  if (process.env.RUNNER_SANDBOX === 'process') return {};
+  try {
+    const env = await agentSandboxEnv();
+    if (!env) {
+      console.log(
+        'no container engine: the agent-runner will refuse to start (install Podman or Docker, or set RUNNER_SANDBOX=process: NOT ISOLATED)',
+      );
+      return {};
+    }
+    return process.env.RUNNER_IMAGE ? { ...env, RUNNER_IMAGE: process.env.RUNNER_IMAGE } : env;
+  } catch (error) {
+    // The runner then refuses to start, naming the image and `npm run sandbox:build`.
+    console.log(`agent image: ${error.message}`);
+    return {};
+  }
 }

@@ -344,6 +344,34 @@ describe('runner lifecycle', () => {
     }),
     30_000,
   );
+
+  it(
+    'refuses to start a runner whose image is not on the engine, naming it and npm run sandbox:build',
+    logged(async () => {
+      const dockerHost = process.env.DROVER_TEST_DOCKER_HOST;
+      if (!dockerHost) throw new Error('DROVER_TEST_DOCKER_HOST is empty: no container engine');
+      const image = 'localhost/drover-agent:000000000000';
+      const result = await runAppToExit('agent-runner', {
+        env: {
+          ...stack().env.env,
+          RUNNER_ID: 'e2e-no-image',
+          RUNNER_SANDBOX: 'docker',
+          DOCKER_HOST: dockerHost,
+          RUNNER_IMAGE: image,
+        },
+        timeoutMs: 20_000,
+      });
+      expect({ code: result.code, timedOut: result.timedOut }).toEqual({
+        code: 1,
+        timedOut: false,
+      });
+      expect(`${result.stdout}${result.stderr}`).toContain(
+        `sandbox image ${image} is not on the engine at ${dockerHost}: build it with \`npm run sandbox:build\``,
+      );
+      expect((await http().runners()).map((r) => r.id)).not.toContain('e2e-no-image');
+    }),
+    30_000,
+  );
 });
 
 // ---------------------------------------------------------------------------

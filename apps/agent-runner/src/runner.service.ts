@@ -6,7 +6,12 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { providerEndpointsOf, providerKeysInEnv, RunnerConfig } from '@drover/config';
+import {
+  AGENT_IMAGE_REPO,
+  providerEndpointsOf,
+  providerKeysInEnv,
+  RunnerConfig,
+} from '@drover/config';
 import {
   HeartbeatReply,
   RegistryReply,
@@ -152,7 +157,7 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       .inspect()
       .catch(() => undefined);
     if (!image) {
-      throw new Error(`sandbox image ${config.RUNNER_IMAGE} is not on the engine at ${host}`);
+      throw new Error(missingImageMessage(config.RUNNER_IMAGE, host));
     }
     this.images = new EngineImages(docker);
     const reaped = await DockerDriver.reap(docker, config.RUNNER_ID);
@@ -380,4 +385,20 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
       .request(Subjects.runnerDeregister, { runnerId: this.config.RUNNER_ID }, RegistryReply, 2000)
       .catch((error: Error) => this.logger.warn(`deregistration failed: ${error.message}`));
   }
+}
+
+/**
+ * Why the runner will not start without its image, and the command that builds
+ * it: the agent image is built here (the engine never pulls), any other image by
+ * whoever chose it.
+ */
+export function missingImageMessage(image: string, host: string): string {
+  const missing = `sandbox image ${image} is not on the engine at ${host}`;
+  if (image.startsWith(`${AGENT_IMAGE_REPO}:`)) {
+    return `${missing}: build it with \`npm run sandbox:build\` (the agent image, tools/agent-image; see docs/agents.md)`;
+  }
+  return (
+    `${missing}: build or load it there, or leave RUNNER_IMAGE unset for the agent image ` +
+    `${AGENT_IMAGE_REPO}:latest, which \`npm run sandbox:build\` builds`
+  );
 }

@@ -4,6 +4,13 @@ import { argValue, ConfigError, loadConfig, type Env } from './config';
 import { boolVar, CommonConfigSchema, intVar, secretsKeyVar } from './fields';
 
 /**
+ * The repository of the agent image (tools/agent-image) that `npm run
+ * sandbox:build` tags `<recipe hash>` and `latest` (tools/lib/agent-image.mjs
+ * spells it too; tests/deploy/agent-image.spec.ts checks that they agree).
+ */
+export const AGENT_IMAGE_REPO = 'localhost/drover-agent';
+
+/**
  * A class whose instances have the parsed shape of `schema`: usable both as a
  * type and as a Nest injection token, with the value provided by `useValue`.
  */
@@ -202,8 +209,11 @@ export const RunnerConfigSchema = CommonConfigSchema.extend({
   RUNNER_SANDBOX: z.enum(['auto', 'docker', 'process']).default('auto'),
   /** The container engine: `unix:///path.sock`, a socket path, or `tcp://host:port`. */
   DOCKER_HOST: z.string().optional(),
-  /** Default sandbox image (a task's `image` replaces it); must be on the engine. */
-  RUNNER_IMAGE: z.string().min(1).default('localhost/drover-sandbox:latest'),
+  /**
+   * Default sandbox image (a task's `image` replaces it); must be on the engine.
+   * The agent image (tools/agent-image, built by `npm run sandbox:build`).
+   */
+  RUNNER_IMAGE: z.string().min(1).default(`${AGENT_IMAGE_REPO}:latest`),
   /**
    * `uid:gid` the sandbox runs commands as; empty: the image's own user. Never
    * root by default: an image without a USER would otherwise run as root.

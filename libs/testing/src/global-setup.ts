@@ -51,6 +51,9 @@ export default async function globalSetup(): Promise<void> {
     process.env.DROVER_TEST_DOCKER_HOST = host;
     process.env.DROVER_TEST_SANDBOX_IMAGE = image;
   }
+  if (process.env.DROVER_TEST_AGENT_IMAGE === undefined) {
+    process.env.DROVER_TEST_AGENT_IMAGE = agentImage(process.env.DROVER_TEST_DOCKER_HOST);
+  }
   process.env.DROVER_TEST_READY = '1';
 }
 
@@ -66,6 +69,27 @@ function containerEngine(): string {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+}
+
+/**
+ * The agent image of the current recipe (tools/agent-image), built on the test
+ * engine where it is missing (`npm run sandbox:build`, a few minutes the first
+ * time, progress on stderr); empty when there is no engine or the build failed,
+ * and the tests that need it then fail saying so.
+ */
+function agentImage(dockerHost: string): string {
+  if (!dockerHost) return '';
+  try {
+    return execFileSync(process.execPath, [join(ROOT, 'tools/lib/agent-image.mjs')], {
+      cwd: ROOT,
+      env: { ...process.env, DOCKER_HOST: dockerHost },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
+  } catch {
+    // The build has said why on stderr; only the tests of the agent image need it.
+    return '';
+  }
 }
 
 /**

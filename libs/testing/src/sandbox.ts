@@ -12,3 +12,18 @@ export function sandboxTestImage(): string {
   }
   return image;
 }
+
+/**
+ * The agent image of the current recipe (tools/agent-image: Debian, Node.js 22,
+ * the real agent CLIs), which the Jest global setup builds on the test engine
+ * where it is missing and tags by the recipe's hash.
+ */
+export function agentImage(): string {
+  const image = process.env.DROVER_TEST_AGENT_IMAGE;
+  if (!image) {
+    throw new Error(
+      'DROVER_TEST_AGENT_IMAGE is empty: the Jest global setup could not build the agent image (see its output above; `npm run sandbox:build` builds it alone), or the tests did not run through Jest',
+    );
+  }
+  return image;
+}
