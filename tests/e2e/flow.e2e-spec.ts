@@ -1,13 +1,13 @@
 import type { ErrorBody, SubmitTicketInput, TicketStatus } from '@drover/contracts';
-import { waitFor } from '@drover/testing';
-import { DroverHttp, ErrorView, type TaskView, type TicketView } from './support/api';
-import { useServices } from './support/services';
 import {
   describeEvents,
   EventStreamClient,
   ticketBecame,
+  waitFor,
   type ReceivedEvent,
-} from './support/ws-client';
+} from '@drover/testing';
+import { DroverHttp, ErrorView, type TaskView, type TicketView } from './support/api';
+import { useServices } from './support/services';
 
 const TERMINAL_TICKET: readonly TicketStatus[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 

@@ -42,7 +42,7 @@ afterAll(async () => {
 async function call(path: string, init: RequestInit = {}) {
   const headers = { ...stack.auth, ...(init.headers as Record<string, string> | undefined) };
   const res = await fetch(`${stack.baseUrl}${path}`, { ...init, headers });
-  return { status: res.status, body: (await res.json()) };
+  return { status: res.status, body: await res.json() };
 }
 
 const submit = (tasks: unknown[]) =>

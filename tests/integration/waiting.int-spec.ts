@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Waiting } from '@drover/contracts';
-import { waitFor } from '@drover/testing';
-import { EventStreamClient, type ReceivedEvent } from '../e2e/support/ws-client';
+import { EventStreamClient, waitFor, type ReceivedEvent } from '@drover/testing';
+
 import { drover, spawnDrover } from './support/cli';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
 
@@ -56,7 +56,7 @@ async function call(key: string, method: string, path: string, body?: unknown) {
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) };
+  return { status: res.status, body: await res.json() };
 }
 
 /** Submits a one-task ticket with the key's project; returns the ticket's and the task's ids. */

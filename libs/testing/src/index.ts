@@ -5,3 +5,4 @@ export * from './reports';
 export * from './sandbox';
 export * from './test-env';
 export * from './model-server';
+export * from './ws-client';
