@@ -26,7 +26,7 @@ const PODMAN_SOCKET = '/run/podman/podman.sock';
 // The tag names the recipe below (the fake agent CLIs in tools/sandbox-image
 // included): change it when the recipe changes, so that machines that built the
 // old image build the new one.
-export const TEST_IMAGE = 'localhost/drover-sandbox-test:5';
+export const TEST_IMAGE = 'localhost/drover-sandbox-test:6';
 // Fake claude, codex, gemini, opencode and aider (busybox sh) for the agent adapter tests.
 const FAKE_AGENTS = fileURLToPath(new URL('../sandbox-image/', import.meta.url));
 

@@ -19,9 +19,12 @@ refuse() {
 }
 
 # check_args ARG...: the arguments must be $EXPECTED word for word (a word "=NAME" takes
-# any value into $NAME), then optionally "$MODEL_FLAG MODEL" (into $model), then $TRAILING.
+# any value into $NAME), then optionally "$MODEL_FLAG MODEL" (into $model), then any
+# "$CONFIG_FLAG SETTING" pairs (into $configs, one a line) where CONFIG_FLAG is set, then
+# $TRAILING.
 check_args() {
   model=
+  configs=
   for want in $EXPECTED; do
     [ "$#" -gt 0 ] || fail "missing argument: $want"
     case $want in
@@ -34,6 +37,11 @@ check_args() {
     model=$2
     shift 2
   fi
+  while [ -n "$CONFIG_FLAG" ] && [ "$#" -ge 2 ] && [ "$1" = "$CONFIG_FLAG" ]; do
+    configs="$configs$2
+"
+    shift 2
+  done
   for want in $TRAILING; do
     [ "$#" -gt 0 ] && [ "$1" = "$want" ] || fail "missing argument: $want"
     shift
@@ -75,10 +83,11 @@ seen_keys() {
   echo "${keys:-none}"
 }
 
-# message_lines: the final message.
+# message_lines: the final message, and $extra_line where a fake sets one.
 message_lines() {
   printf 'prompt: %s\nprompt sha256: %s\nmodel: %s\nkeys: %s\n' \
     "$first_line" "$prompt_sha" "${model:-(default)}" "$(seen_keys)"
+  [ -z "$extra_line" ] || printf '%s\n' "$extra_line"
 }
 
 # json_text: stdin as the body of a JSON string (lines joined by \n).

@@ -15,7 +15,7 @@ const lastResult = (stdout: readonly string[]) =>
   jsonLines(stdout).findLast((event) => get(event, 'type') === 'result');
 
 /**
- * Claude Code 2.1.328 (and 2.1.329): `claude -p --output-format json` prints one result object (the last
+ * Claude Code 2.1.328: `claude -p --output-format json` prints one result object (the last
  * line; stream-json ends with the same object). An error run is a result too, with
  * `is_error` and the error as `result`. A refused request ends as such a result with
  * `api_error_status` (429, 529) and `api_error_type` (`rate_limit_error`,

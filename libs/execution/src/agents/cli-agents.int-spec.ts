@@ -174,4 +174,39 @@ describe('CLI agents in the sandbox', () => {
       expect(run.stderr.at(-1)).toMatch(/FAKE_AGENT_SCRIPT exited with 3$/);
     });
   });
+
+  describe("the runner's provider base URLs", () => {
+    // A URL the shell would act on if the script let it: it must arrive as one value.
+    const odd = (path: string) => `http://127.0.0.1:9/$(touch pwned-url)'"/${path}`;
+
+    it('gives Codex OPENAI_BASE_URL as its openai_base_url setting, which it reads instead', async () => {
+      const url = odd('openai/v1');
+      const run = await runAgent('codex', {
+        DROVER_PROMPT: PROMPT,
+        DROVER_MODEL: 'gpt-5.5',
+        OPENAI_BASE_URL: url,
+        ...providerKeys('codex', RUNNER_ENV),
+      });
+      expect({ exitCode: run.exitCode, stderr: run.stderr }).toEqual({ exitCode: 0, stderr: [] });
+      expect(CLI_AGENTS.codex.parse(run.stdout).finalMessage).toBe(
+        `${finalMessage('gpt-5.5', EXPECTED.codex.keys)}\nopenai_base_url: ${url}`,
+      );
+      expect(await readdir(workspace)).toEqual([]);
+    });
+
+    it('gives opencode ANTHROPIC_BASE_URL with the API version it expects', async () => {
+      const url = odd('anthropic');
+      const run = await runAgent('opencode', {
+        DROVER_PROMPT: PROMPT,
+        DROVER_MODEL: EXPECTED.opencode.model,
+        ANTHROPIC_BASE_URL: `${url}/`,
+        ...providerKeys('opencode', RUNNER_ENV),
+      });
+      expect({ exitCode: run.exitCode, stderr: run.stderr }).toEqual({ exitCode: 0, stderr: [] });
+      expect(CLI_AGENTS.opencode.parse(run.stdout).finalMessage).toBe(
+        `${finalMessage(EXPECTED.opencode.model, EXPECTED.opencode.keys)}\nANTHROPIC_BASE_URL: ${url}/v1`,
+      );
+      expect(await readdir(workspace)).toEqual([]);
+    });
+  });
 });

@@ -1,9 +1,11 @@
 import { settingsFile } from './cli-agent';
 import { CLI_AGENT_NAMES, CLI_AGENTS, providerKeys, type AgentUsage } from './cli-agents';
 
-// Samples are the real CLIs' output (claude 2.1.329, codex-cli 0.169.0, gemini 0.61.0,
-// opencode 1.18.33, each run against a stub provider API), trimmed of fields nobody reads;
-// aider's follow aider 0.86.2's usage-line code.
+// Samples are the real CLIs' output (first recorded from claude 2.1.329 and codex-cli
+// 0.169.0, the same shapes as the pinned 2.1.328 and 0.171.0 print in
+// tests/integration/real-agents.int-spec.ts; gemini 0.61.0, opencode 1.18.33), each run
+// against a stub provider API, trimmed of fields nobody reads; aider's follow aider
+// 0.86.2's usage-line code.
 
 const jsonl = (...events: object[]) => events.map((event) => JSON.stringify(event));
 const NOTHING: AgentUsage = {
@@ -121,6 +123,18 @@ describe('CLI_AGENTS', () => {
     it('gives Codex a config without analytics, update check, plugins or apps', () => {
       expect(script('codex')).toContain(
         `if [ ! -e "\${CODEX_HOME:-$HOME/.codex}/config.toml" ]; then { mkdir -p "\${CODEX_HOME:-$HOME/.codex}" && printf '%s\\n' 'check_for_update_on_startup = false\n[analytics]\nenabled = false\n[features]\nplugins = false\nremote_plugin = false\napps = false' > "\${CODEX_HOME:-$HOME/.codex}/config.toml"; } 2>/dev/null; fi\n`,
+      );
+    });
+
+    it("passes Codex the runner's OPENAI_BASE_URL as a setting (it ignores the variable), one argument", () => {
+      expect(script('codex').split('\n')).toContain(
+        'if [ -n "$OPENAI_BASE_URL" ]; then set -- "$@" -c "openai_base_url=$OPENAI_BASE_URL"; fi',
+      );
+    });
+
+    it("adds the API version to the runner's ANTHROPIC_BASE_URL for opencode", () => {
+      expect(script('opencode').split('\n')).toContain(
+        'if [ -n "$ANTHROPIC_BASE_URL" ]; then export ANTHROPIC_BASE_URL="${ANTHROPIC_BASE_URL%/}/v1"; fi',
       );
     });
 

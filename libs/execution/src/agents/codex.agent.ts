@@ -52,7 +52,7 @@ const CODEX_CONFIG = settingsFile(
 );
 
 /**
- * OpenAI Codex CLI 0.171.0 (0.169.0 before): `codex exec --json -` reads the prompt from stdin and prints
+ * OpenAI Codex CLI 0.171.0: `codex exec --json -` reads the prompt from stdin and prints
  * JSONL events; the answer is the last `agent_message` item, the usage is on
  * `turn.completed` (input_tokens counts cached ones). It reports no cost. A refused
  * request is retried (over WebSocket, then 5 times over HTTPS, each after the
@@ -67,6 +67,10 @@ export const codex: CliAgent = {
     cliScript(
       'exec --json --skip-git-repo-check --ephemeral --dangerously-bypass-approvals-and-sandbox',
       '--model',
+      // Codex 0.171 ignores OPENAI_BASE_URL: its base URL is the `openai_base_url` setting. The
+      // value is one argument (never parsed by the shell); Codex reads it as TOML and, a URL
+      // not being TOML, keeps it as the literal string.
+      'if [ -n "$OPENAI_BASE_URL" ]; then set -- "$@" -c "openai_base_url=$OPENAI_BASE_URL"; fi',
       CODEX_CONFIG,
       // `codex exec` takes its API key from CODEX_API_KEY only (OPENAI_API_KEY is ignored there).
       `${PROMPT_ON_STDIN} CODEX_API_KEY="$OPENAI_API_KEY" codex "$@" -`,

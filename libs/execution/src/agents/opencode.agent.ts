@@ -41,8 +41,12 @@ export const opencode: CliAgent = {
       '--model',
       // opencode's google provider reads GOOGLE_GENERATIVE_AI_API_KEY, not GEMINI_API_KEY.
       'if [ -n "$GEMINI_API_KEY" ]; then export GOOGLE_GENERATIVE_AI_API_KEY="$GEMINI_API_KEY"; fi',
-      // It reads ANTHROPIC_BASE_URL and OPENAI_BASE_URL itself, but Google's base URL only from
-      // its config (with the API version, which GOOGLE_GEMINI_BASE_URL leaves out).
+      // It reads ANTHROPIC_BASE_URL and OPENAI_BASE_URL itself, both with the API version
+      // (`.../v1`): the runner's OPENAI_BASE_URL has it (OpenAI's convention), its
+      // ANTHROPIC_BASE_URL does not (Claude Code's), so /v1 is added here.
+      'if [ -n "$ANTHROPIC_BASE_URL" ]; then export ANTHROPIC_BASE_URL="${ANTHROPIC_BASE_URL%/}/v1"; fi',
+      // Google's base URL it reads only from its config (with the API version, which
+      // GOOGLE_GEMINI_BASE_URL leaves out).
       'if [ -n "$GOOGLE_GEMINI_BASE_URL" ]; then',
       '  export OPENCODE_CONFIG_CONTENT="{\\"provider\\":{\\"google\\":{\\"options\\":{\\"baseURL\\":\\"${GOOGLE_GEMINI_BASE_URL%/}/v1beta\\"}}}}"',
       'fi',
