@@ -173,7 +173,11 @@ describe('gateway API', () => {
     expect(res.status).toBe(201);
     const created = res.body as { id: string; tasks: { key: string; status: string }[] };
     expect(created.tasks).toHaveLength(10_000);
-    expect(created.tasks.filter((t) => t.status === 'READY').map((t) => t.key)).toEqual(['task-0']);
+    // The answer is read after the ticket is written: the scheduler of this stack may already
+    // have dispatched the one task without dependencies; every other task waits on its own.
+    const notPending = created.tasks.filter((t) => t.status !== 'PENDING');
+    expect(notPending.map((t) => t.key)).toEqual(['task-0']);
+    expect(['READY', 'DISPATCHED']).toContain(notPending[0]?.status);
     expect(await stack.env.prisma.taskDependency.count({ where: { ticketId: created.id } })).toBe(
       9_999,
     );
