@@ -1,6 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 import { ErrorClass, RunStatus, TaskStatus } from '@drover/contracts';
 import {
@@ -26,6 +28,9 @@ function engineHost(): string {
   if (!host) throw new Error('no container engine for the real agent e2e tests (see global setup)');
   return host;
 }
+
+const ROOT = join(__dirname, '../..');
+const run = promisify(execFile);
 
 /** The key the runner holds: every request the CLI makes must carry it. */
 const API_KEY = 'sk-ant-e2e-scripted';
@@ -98,7 +103,8 @@ describe('claude-code end to end', () => {
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'drover-claude-e2e-'));
-  });
+    await run(process.execPath, [join(ROOT, 'tools/build-app.mjs'), 'cli'], { cwd: ROOT });
+  }, 120_000);
 
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
@@ -407,6 +413,53 @@ describe('claude-code end to end', () => {
       );
       expect(retried.result).toMatchObject({ outcome: 'SUCCEEDED', rateLimit: null });
       expect(await git(repo, 'status', '--porcelain')).toBe('');
+    }),
+    180_000,
+  );
+  it(
+    'runs examples/claude-code.md as the README submits it (`drover submit ... --wait`)',
+    logged(async () => {
+      const fizzbuzz = [
+        '#!/bin/sh',
+        'i=1',
+        'while [ "$i" -le 100 ]; do',
+        '  if [ $((i % 15)) -eq 0 ]; then echo FizzBuzz',
+        '  elif [ $((i % 3)) -eq 0 ]; then echo Fizz',
+        '  elif [ $((i % 5)) -eq 0 ]; then echo Buzz',
+        '  else echo "$i"; fi',
+        '  i=$((i + 1))',
+        'done',
+        '',
+      ].join('\n');
+      const server = await scriptedClaude({
+        sessions: [
+          [{ tool: claude.writeFile('fizzbuzz.sh', fizzbuzz) }, { text: 'Wrote fizzbuzz.sh.' }],
+        ],
+      });
+      const cli = await run(
+        process.execPath,
+        [join(ROOT, 'dist/apps/cli/main.js'), 'submit', 'examples/claude-code.md', '--wait'],
+        {
+          cwd: ROOT,
+          env: {
+            PATH: process.env.PATH,
+            DROVER_API_URL: stack().baseUrl,
+            DROVER_API_KEY: stack().apiKey,
+            NO_COLOR: '1',
+          },
+          timeout: 150_000,
+        },
+      );
+      expect(cli.stdout).toMatch(/Write FizzBuzz with Claude Code +SUCCEEDED/);
+      expect(server.problems).toEqual([]);
+      expect(server.remaining()).toEqual([]);
+      // The work order's body is Claude Code's prompt, with both acceptance commands.
+      const example = await readFile(join(ROOT, 'examples/claude-code.md'), 'utf8');
+      const prompt = userText(mainRequests(server)[0]);
+      const body = example.slice(example.indexOf('\n---\n') + 5).trim();
+      expect(body).toMatch(/^Write a POSIX shell script `fizzbuzz.sh`/);
+      expect(prompt).toContain(body);
+      expect(prompt).toContain('- `test "$(sh fizzbuzz.sh | wc -l)" -eq 100`');
     }),
     180_000,
   );
