@@ -101,6 +101,7 @@ try {
       `a bug to fix in ${ticket.tasks[0].repo}, proved by its own test suite: ${model?.says ?? 'the `command` agent runs scripted steps (no agent image, so no Claude Code)'}\n`,
     );
     code = await submit(url, join(root, 'tmp/demo-repo-ticket.json'));
+    if (code !== 0 && model?.real) await tellRefusals(url).catch(() => undefined);
     if (code === 0) {
       const repo = ticket.tasks[0].repo;
       const show = (...args) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' }).trim();
@@ -138,19 +139,35 @@ function submit(apiUrl, file) {
   });
 }
 
+/** GET `path` of the API as the demo's key; the parsed body. */
+async function apiGet(apiUrl, path) {
+  const res = await fetch(`${apiUrl}${path}`, { headers: { authorization: `Bearer ${apiKey}` } });
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+  return res.json();
+}
+
+/** The last run of the newest ticket's first task. */
+async function newestRun(apiUrl) {
+  const [newest] = (await apiGet(apiUrl, '/tickets?limit=1')).items;
+  const ticket = await apiGet(apiUrl, `/tickets/${newest.id}`);
+  return (await apiGet(apiUrl, `/tasks/${ticket.tasks[0].id}`)).runs.at(-1);
+}
+
+/** With the real model, a failed run most often could not reach it: what its egress refused. */
+async function tellRefusals(apiUrl) {
+  const run = await newestRun(apiUrl);
+  for (const { target, count, reason } of run.result?.egress?.denied ?? []) {
+    log(`the sandbox's egress refused ${target} ${count} times (${reason})`);
+  }
+  log(
+    'with the real model the provider must be reachable from this machine; without ANTHROPIC_API_KEY the demo uses its scripted model',
+  );
+}
+
 /** What Claude Code said in each iteration of the newest ticket's run, from its result.json. */
 async function tellIterations(apiUrl) {
-  const get = async (path) => {
-    const res = await fetch(`${apiUrl}${path}`, {
-      headers: { authorization: `Bearer ${apiKey}` },
-    });
-    if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
-    return res.json();
-  };
-  const [newest] = (await get('/tickets?limit=1')).items;
-  const ticket = await get(`/tickets/${newest.id}`);
-  const run = (await get(`/tasks/${ticket.tasks[0].id}`)).runs.at(-1);
-  const result = await get(`/runs/${run.id}/artifacts/result.json`);
+  const run = await newestRun(apiUrl);
+  const result = await apiGet(apiUrl, `/runs/${run.id}/artifacts/result.json`);
   for (const { iteration, agent: cli, acceptance } of result.iterationDetails) {
     const failed = acceptance.find((a) => !a.passed);
     const verdict = failed
@@ -176,6 +193,7 @@ async function demoModel() {
       `ANTHROPIC_API_KEY is set: Claude Code will talk to the REAL model at ${where} (it spends tokens)`,
     );
     return {
+      real: true,
       env: {},
       says: `the real Claude Code CLI, in the agent image, with the REAL model (${where})`,
       stop: async () => undefined,
@@ -206,6 +224,7 @@ async function demoModel() {
   lines.on('line', (line) => said.push(line));
   log(`scripted model listening at ${anthropic}`);
   return {
+    real: false,
     env: { ANTHROPIC_API_KEY: SCRIPTED_KEY, ANTHROPIC_BASE_URL: anthropic },
     says: `the real Claude Code CLI, in the agent image, with a SCRIPTED model (its answers are canned in tools/demo-model.ts; set ANTHROPIC_API_KEY for the real one)`,
     stop: async () => {
