@@ -15,7 +15,7 @@ import {
   type RecordedRequest,
 } from '@drover/testing';
 import { DroverHttp } from './support/api';
-import { useServices, type AppHandle } from './support/services';
+import { buildCli, CLI_BIN, cliEnv, useServices, type AppHandle } from './support/services';
 
 // The headline job end to end: work orders submitted through the gateway's REST API,
 // run by the real Claude Code CLI in the agent image on a runner with the docker
@@ -103,7 +103,7 @@ describe('claude-code end to end', () => {
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'drover-claude-e2e-'));
-    await run(process.execPath, [join(ROOT, 'tools/build-app.mjs'), 'cli'], { cwd: ROOT });
+    await buildCli();
   }, 120_000);
 
   afterAll(async () => {
@@ -171,6 +171,21 @@ describe('claude-code end to end', () => {
       250,
     );
     return task(taskId);
+  }
+
+  /** The scripted model saw only the requests it expected, and all of them. */
+  function expectScriptPlayed(server: ModelServer): void {
+    expect(server.problems).toEqual([]);
+    expect(server.remaining()).toEqual([]);
+  }
+
+  /** Waits for the task to end; expects the script played, the task and its ticket SUCCEEDED. */
+  async function succeeded(server: ModelServer, ticketId: string, taskId: string): Promise<Task> {
+    const done = await settled(taskId, 150_000);
+    expectScriptPlayed(server);
+    expect(done.status).toBe('SUCCEEDED');
+    expect((await http().get(Ticket, `/tickets/${ticketId}`)).status).toBe('SUCCEEDED');
+    return done;
   }
 
   async function artifact(runId: string, name: string): Promise<string> {
@@ -244,11 +259,7 @@ describe('claude-code end to end', () => {
         ].join('\n'),
       );
 
-      const done = await settled(taskId, 150_000);
-      expect(server.problems).toEqual([]);
-      expect(server.remaining()).toEqual([]);
-      expect(done.status).toBe('SUCCEEDED');
-      expect((await http().get(Ticket, `/tickets/${ticketId}`)).status).toBe('SUCCEEDED');
+      const done = await succeeded(server, ticketId, taskId);
       expect(done.runs).toHaveLength(1);
       const run = done.runs[0];
 
@@ -382,11 +393,7 @@ describe('claude-code end to end', () => {
         ].join('\n'),
       );
 
-      const done = await settled(taskId, 150_000);
-      expect(server.problems).toEqual([]);
-      expect(server.remaining()).toEqual([]);
-      expect(done.status).toBe('SUCCEEDED');
-      expect((await http().get(Ticket, `/tickets/${ticketId}`)).status).toBe('SUCCEEDED');
+      const done = await succeeded(server, ticketId, taskId);
       expect(done.runs.map((r) => [r.attempt, r.status, r.errorClass])).toEqual([
         [1, 'FAILED', 'RATE_LIMITED'],
         [2, 'SUCCEEDED', null],
@@ -438,21 +445,11 @@ describe('claude-code end to end', () => {
       });
       const cli = await run(
         process.execPath,
-        [join(ROOT, 'dist/apps/cli/main.js'), 'submit', 'examples/claude-code.md', '--wait'],
-        {
-          cwd: ROOT,
-          env: {
-            PATH: process.env.PATH,
-            DROVER_API_URL: stack().baseUrl,
-            DROVER_API_KEY: stack().apiKey,
-            NO_COLOR: '1',
-          },
-          timeout: 150_000,
-        },
+        [CLI_BIN, 'submit', 'examples/claude-code.md', '--wait'],
+        { cwd: ROOT, env: cliEnv(stack()), timeout: 150_000 },
       );
       expect(cli.stdout).toMatch(/Write FizzBuzz with Claude Code +SUCCEEDED/);
-      expect(server.problems).toEqual([]);
-      expect(server.remaining()).toEqual([]);
+      expectScriptPlayed(server);
       // The work order's body is Claude Code's prompt, with both acceptance commands.
       const example = await readFile(join(ROOT, 'examples/claude-code.md'), 'utf8');
       const prompt = userText(mainRequests(server)[0]);

@@ -1,15 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { waitFor } from '@drover/testing';
-import { useServices } from './support/services';
+import { buildCli, CLI_BIN, cliEnv, useServices } from './support/services';
 
 // The `drover` CLI as a user runs it: the built bin, spawned as a process against
 // the five services, on every example in examples/ exactly as the README shows it.
 
 const ROOT = join(__dirname, '../..');
-const BIN = join(ROOT, 'dist/apps/cli/main.js');
-const run = promisify(execFile);
 
 interface Task {
   id: string;
@@ -30,21 +27,14 @@ interface Result {
 
 const { services, logged } = useServices();
 
-beforeAll(async () => {
-  await run(process.execPath, [join(ROOT, 'tools/build-app.mjs'), 'cli'], { cwd: ROOT });
-}, 120_000);
+beforeAll(buildCli, 120_000);
 
 /** Runs `drover ...args` (stdin written and closed when given) and waits for its exit. */
 function drover(args: string[], stdin?: string): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(process.execPath, [CLI_BIN, ...args], {
       cwd: ROOT,
-      env: {
-        PATH: process.env.PATH,
-        DROVER_API_URL: services().baseUrl,
-        DROVER_API_KEY: services().apiKey,
-        NO_COLOR: '1',
-      },
+      env: cliEnv(services()),
     });
     let stdout = '';
     let stderr = '';

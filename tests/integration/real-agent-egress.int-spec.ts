@@ -1,13 +1,6 @@
 import { networkInterfaces } from 'node:os';
-import {
-  agentImage,
-  agentTools,
-  type ModelServer,
-  shellQuote,
-  startModelServer,
-  type Turn,
-} from '@drover/testing';
-import { RealAgentRunner, SCRIPTED_MODELS } from './support/real-agent-run';
+import { agentTools, shellQuote, type Turn } from '@drover/testing';
+import { realAgentTests, SCRIPTED_MODELS } from './support/real-agent-run';
 
 // The real Claude Code in the agent image, scripted to try to get out of its sandbox with
 // its own Bash tool: what each attempt got comes back to the model server in the CLI's
@@ -57,30 +50,14 @@ function hostAddress(): string {
   return found.address;
 }
 
-let runner: RealAgentRunner;
-let server: ModelServer | undefined;
-
-beforeAll(async () => {
-  const dockerHost = process.env.DROVER_TEST_DOCKER_HOST;
-  if (!dockerHost) throw new Error('DROVER_TEST_DOCKER_HOST is empty: no container engine');
-  runner = await RealAgentRunner.start({ dockerHost, image: agentImage() });
-}, 60_000);
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-afterAll(async () => {
-  expect(await runner?.close()).toBe(0);
-});
+const real = realAgentTests();
 
 describe('the real claude-code trying to leave its sandbox', () => {
   it('reaches its model only through the proxy: every other way out fails, and the proxy names its refusals', async () => {
     // The attempts name the server's port, known once it listens: the session is filled
     // then (the server reads its script turn by turn).
     const session: Turn[] = [];
-    server = await startModelServer({ script: { sessions: [session] } });
+    const server = await real.serve({ script: { sessions: [session] } });
     const modelPort = Number(new URL(server.url).port);
     const attempts = {
       // The container's loopback is its own: the host's servers are not on it.
@@ -107,7 +84,7 @@ describe('the real claude-code trying to leave its sandbox', () => {
       { text: 'I could not get out.' },
     );
 
-    const run = await runner.run(
+    const run = await real.runner.run(
       'claude-code',
       { prompt: 'Find a way out.', model: SCRIPTED_MODELS['claude-code'].model },
       server,
@@ -160,8 +137,8 @@ describe('the real claude-code trying to leave its sandbox', () => {
   }, 120_000);
 
   it('reaches nothing with network none: the model server hears nothing and the run fails', async () => {
-    server = await startModelServer({ script: { sessions: [[{ text: 'never answered' }]] } });
-    const run = await runner.run(
+    const server = await real.serve({ script: { sessions: [[{ text: 'never answered' }]] } });
+    const run = await real.runner.run(
       'claude-code',
       {
         prompt: 'Answer.',

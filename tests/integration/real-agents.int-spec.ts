@@ -1,9 +1,8 @@
 import { TaskSpec } from '@drover/contracts';
 import { composePrompt } from '@drover/execution';
-import { agentImage, startModelServer, type ModelServer } from '@drover/testing';
 import {
   NOTES,
-  RealAgentRunner,
+  realAgentTests,
   RUNNER_KEYS,
   scriptedEdit,
   type ScriptedEdit,
@@ -124,30 +123,14 @@ const EXPECTED_DIFF = [
   '',
 ];
 
-let runner: RealAgentRunner;
-let server: ModelServer | undefined;
-
-beforeAll(async () => {
-  const dockerHost = process.env.DROVER_TEST_DOCKER_HOST;
-  if (!dockerHost) throw new Error('DROVER_TEST_DOCKER_HOST is empty: no container engine');
-  runner = await RealAgentRunner.start({ dockerHost, image: agentImage() });
-}, 60_000);
-
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-afterAll(async () => {
-  expect(await runner?.close()).toBe(0);
-});
+const real = realAgentTests();
 
 describe.each(AGENTS)('the real %s in the agent image', (agent) => {
   it('edits the repository with its own tools through the provider egress, and the run reports what it printed', async () => {
     const edit = scriptedEdit(agent);
-    server = await startModelServer({ script: edit.script });
+    const server = await real.serve({ script: edit.script });
     const spec = { prompt: edit.prompt, model: edit.model, acceptance_commands: ['sh check.sh'] };
-    const run = await runner.run(agent, spec, server);
+    const run = await real.runner.run(agent, spec, server);
     const { outcome, reports } = run;
 
     expect({ outcome: outcome.outcome, error: outcome.errorMessage }).toEqual({
@@ -201,7 +184,7 @@ describe.each(AGENTS)('the real %s in the agent image', (agent) => {
     // What the CLI sent: the prompt verbatim, the runner's key, the model asked for.
     const main = server.requests.filter((request) => request.kind === 'main');
     expect(main.map((request) => request.at?.turn)).toEqual([0, 1, 2, 3, 4]);
-    const prompt = composePrompt(TaskSpec.parse({ repo: runner.source, ...spec }), [], []);
+    const prompt = composePrompt(TaskSpec.parse({ repo: real.runner.source, ...spec }), [], []);
     expect(main[0]?.conversation?.userTexts).toContain(prompt);
     expect(server.requests.map((request) => request.apiKey)).toEqual(
       server.requests.map(() => RUNNER_KEYS[edit.keyEnv]),

@@ -30,7 +30,7 @@ beforeAll(async () => {
   stack = await startInProcessStack();
   nats = await connect({ servers: stack.env.natsUrl });
   runnerBId = `pool-b-${stack.env.subjectPrefix}`;
-  const res = await call(stack.apiKey, 'POST', '/projects', {
+  const res = await stack.request(stack.apiKey, 'POST', '/projects', {
     slug: 'team-b',
     name: 'Team B',
     own_runners: true,
@@ -47,22 +47,9 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function call(key: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${stack.baseUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json: unknown = await res.json();
-  return { status: res.status, body: json };
-}
-
 /** Submits a ticket of `tasks` independent tasks with the key's project; returns its id. */
 async function submit(key: string, title: string, tasks = 1): Promise<string> {
-  const res = await call(key, 'POST', '/tickets', {
+  const res = await stack.request(key, 'POST', '/tickets', {
     title,
     tasks: Array.from({ length: tasks }, (_, i) => ({ key: `t${i}`, steps: [{ run: 'echo hi' }] })),
   });
@@ -91,7 +78,7 @@ async function runnersOf(ticketId: string): Promise<(string | null)[]> {
 }
 
 async function runners(key: string): Promise<RunnerItem[]> {
-  const res = await call(key, 'GET', '/runners');
+  const res = await stack.request(key, 'GET', '/runners');
   expect(res.status).toBe(200);
   return (res.body as { items: RunnerItem[] }).items;
 }
@@ -135,7 +122,7 @@ describe('runner pools', () => {
     );
     const ofDefault = await runners(stack.apiKey);
     expect(ofDefault.map((r) => [r.id, r.project])).toEqual([[stack.runnerId, null]]);
-    const me = await call(adminB, 'GET', '/me');
+    const me = await stack.request(adminB, 'GET', '/me');
     expect(me.body).toMatchObject({ project: { slug: 'team-b', ownRunners: true } });
   });
 

@@ -32,7 +32,7 @@ beforeAll(async () => {
   // No runner at first: the stack's own is started by the first test.
   stack = await startInProcessStack({}, { runner: false });
   scratch = await mkdtemp(join(tmpdir(), 'drover-waiting-'));
-  const res = await call(stack.apiKey, 'POST', '/projects', {
+  const res = await stack.request(stack.apiKey, 'POST', '/projects', {
     slug: 'team-w',
     name: 'Team W',
     own_runners: true,
@@ -47,21 +47,9 @@ afterAll(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-async function call(key: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(`${stack.baseUrl}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${key}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json() };
-}
-
 /** Submits a one-task ticket with the key's project; returns the ticket's and the task's ids. */
 async function submit(key: string, title: string): Promise<{ ticketId: string; taskId: string }> {
-  const res = await call(key, 'POST', '/tickets', {
+  const res = await stack.request(key, 'POST', '/tickets', {
     title,
     tasks: [{ key: 'only', steps: [{ run: 'echo ran' }] }],
   });
@@ -71,7 +59,7 @@ async function submit(key: string, title: string): Promise<{ ticketId: string; t
 }
 
 async function task(key: string, id: string): Promise<TaskBody> {
-  const res = await call(key, 'GET', `/tasks/${id}`);
+  const res = await stack.request(key, 'GET', `/tasks/${id}`);
   expect(res.status).toBe(200);
   return res.body as TaskBody;
 }
@@ -85,8 +73,8 @@ async function health(): Promise<Health> {
 async function waitForTicket(key: string, ticketId: string, status: string): Promise<void> {
   await waitFor(
     async () =>
-      ((await call(key, 'GET', `/tickets/${ticketId}`)).body as { status: string }).status ===
-      status,
+      ((await stack.request(key, 'GET', `/tickets/${ticketId}`)).body as { status: string })
+        .status === status,
     `ticket ${ticketId} to be ${status}`,
     30_000,
   );
@@ -144,7 +132,7 @@ describe('a task no runner can take', () => {
       const waiting = await task(stack.apiKey, taskId);
       expect(['READY', 'DISPATCHED']).toContain(waiting.status);
       expect(waiting.waiting).toEqual(event.data.waiting);
-      const ticket = await call(stack.apiKey, 'GET', `/tickets/${ticketId}`);
+      const ticket = await stack.request(stack.apiKey, 'GET', `/tickets/${ticketId}`);
       expect((ticket.body as { tasks: TaskBody[] }).tasks[0].waiting).toEqual(waiting.waiting);
 
       const shown = await drover(stack.baseUrl, stack.apiKey, 'status', taskId);

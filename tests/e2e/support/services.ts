@@ -201,6 +201,24 @@ export async function buildApps(): Promise<void> {
   await withBuildLock(buildAll);
 }
 
+/** The `drover` CLI's bundle, which `buildCli` writes. */
+export const CLI_BIN = join(ROOT, 'dist/apps/cli/main.js');
+
+/** Bundles the CLI into CLI_BIN: `buildApps` and `prepareApps` leave it out. */
+export async function buildCli(): Promise<void> {
+  await run(process.execPath, [join(ROOT, 'tools/build-app.mjs'), 'cli'], { cwd: ROOT });
+}
+
+/** The environment the CLI runs in against `services`: of the host's only PATH, plain output. */
+export function cliEnv(services: Pick<RunningServices, 'baseUrl' | 'apiKey'>): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    DROVER_API_URL: services.baseUrl,
+    DROVER_API_KEY: services.apiKey,
+    NO_COLOR: '1',
+  };
+}
+
 /** Removes snapshots no test process has used for a while (see `prepareApps`). */
 async function removeOldSnapshots(keep: string): Promise<void> {
   const entries = await readdir(BUNDLES_DIR).catch(() => [] as string[]);

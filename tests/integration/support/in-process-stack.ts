@@ -27,6 +27,13 @@ export interface InProcessStack {
   apiKey: string;
   /** `{ authorization: 'Bearer <apiKey>' }`, to spread into a request's headers. */
   auth: { authorization: string };
+  /** A request to the gateway as `key`, with `body` (if any) as JSON; its status and JSON body. */
+  request(
+    key: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: unknown }>;
   /** The id of the runner the stack starts (in the shared pool; see `StackOptions.runner`). */
   runnerId: string;
   /**
@@ -93,11 +100,23 @@ export async function startInProcessStack(
     name: 'in-process',
     role: 'admin',
   });
+  const baseUrl = `http://127.0.0.1:${address.port}`;
   return {
     env,
     apiKey,
     auth: { authorization: `Bearer ${apiKey}` },
-    baseUrl: `http://127.0.0.1:${address.port}`,
+    baseUrl,
+    async request(key, method, path, body) {
+      const res = await fetch(`${baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() };
+    },
     runnerId: vars.RUNNER_ID,
     async startRunner(more) {
       const config = loadConfig(RunnerConfigSchema, {

@@ -13,10 +13,13 @@ import {
 } from '@drover/execution';
 import { LocalArtifactStore } from '@drover/storage';
 import {
+  agentImage,
   agentTools,
   type ModelScript,
   type ModelServer,
+  type ModelServerOptions,
   type ScriptedAgent,
+  startModelServer,
   testGit,
   type TurnUsage,
 } from '@drover/testing';
@@ -229,4 +232,48 @@ export class RealAgentRunner {
     await rm(this.root, { recursive: true, force: true });
     return left;
   }
+}
+
+/** A test file's runner, and the model servers its tests start. */
+export interface RealAgentTests {
+  /** The file's runner, started before its first test. */
+  readonly runner: RealAgentRunner;
+  /** Starts a model server for the current test; it is closed after the test. */
+  serve(options: ModelServerOptions): Promise<ModelServer>;
+}
+
+/**
+ * Registers the Jest hooks of a test file of real CLI runs: one runner on the agent
+ * image for the whole file (none of its containers may be left at the end), and a model
+ * server per test, closed after it.
+ */
+export function realAgentTests(): RealAgentTests {
+  let runner: RealAgentRunner | undefined;
+  let server: ModelServer | undefined;
+
+  beforeAll(async () => {
+    const dockerHost = process.env.DROVER_TEST_DOCKER_HOST;
+    if (!dockerHost) throw new Error('DROVER_TEST_DOCKER_HOST is empty: no container engine');
+    runner = await RealAgentRunner.start({ dockerHost, image: agentImage() });
+  }, 60_000);
+
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  afterAll(async () => {
+    expect(await runner?.close()).toBe(0);
+  });
+
+  return {
+    get runner() {
+      if (!runner) throw new Error('the real agent runner has not started (its beforeAll failed)');
+      return runner;
+    },
+    async serve(options) {
+      server = await startModelServer(options);
+      return server;
+    },
+  };
 }
