@@ -18,6 +18,8 @@ describe(EngineImages.name, () => {
     expect(images.whenChanged()).toBeUndefined();
     await images.settled();
     expect(images.whenChanged()).toBeUndefined();
+    // That call began another list (refresh 0 ms): let it end before the engine changes.
+    await images.settled();
 
     // A new tag on the engine is said with the beat after the list that saw it.
     const docker = dockerClient(engineHost());
