@@ -66,6 +66,8 @@ async function startRunner(): Promise<ChildProcess> {
      renew();
      const renewing = setInterval(renew, ${RENEW_MS});
      process.on('SIGUSR2', () => clearInterval(renewing));
+     // Alive until the test ends it, as a runner is: its exit must not be taken for the watchdog's work.
+     setInterval(() => undefined, 60_000);
      const settled = (what: string) => writeFileSync(${JSON.stringify(join(workspace, 'settled'))}, what);
      driver.exec(${JSON.stringify(workspace)}, { script: 'sleep 300' }, () => undefined,
        new AbortController().signal).then(
