@@ -108,6 +108,44 @@ describe('rerun', () => {
     await settled(ticket.id, 'SUCCEEDED');
   }, 120_000);
 
+  it('asks for approval again when a gated task is rerun; the earlier approval does not carry over', async () => {
+    const created = await stack.request(stack.apiKey, 'POST', '/tickets', {
+      title: 'rerun a gated task',
+      tasks: [
+        {
+          key: 'deploy',
+          requires_approval: true,
+          retry: { max_attempts: 1 },
+          steps: [{ run: 'test "$DROVER_ATTEMPT" -ge 2' }],
+        },
+      ],
+    });
+    expect(created).toMatchObject({ status: 201 });
+    const ticketId = (created.body as { id: string }).id;
+    const awaiting = async () => {
+      await waitFor(
+        async () =>
+          taskOf(await get<Ticket>(`/tickets/${ticketId}`), 'deploy').status ===
+          'AWAITING_APPROVAL',
+        'deploy to await approval',
+        30_000,
+      );
+      return taskOf(await get<Ticket>(`/tickets/${ticketId}`), 'deploy');
+    };
+    const deploy = await awaiting();
+    expect((await post(`/tasks/${deploy.id}/approve`)).status).toBe(200);
+    await settled(ticketId, 'FAILED');
+
+    expect((await post(`/tasks/${deploy.id}/rerun`)).status).toBe(200);
+    expect((await awaiting()).status).toBe('AWAITING_APPROVAL');
+    const approval = await stack.env.prisma.approval.findUniqueOrThrow({
+      where: { taskId: deploy.id },
+    });
+    expect(approval.decision).toBeNull();
+    expect((await post(`/tasks/${deploy.id}/approve`)).status).toBe(200);
+    await settled(ticketId, 'SUCCEEDED');
+  }, 120_000);
+
   it('drover rerun prints what it reran', async () => {
     const ticket = await submitFailingOnce('rerun from the CLI');
     const result = await drover(stack.baseUrl, stack.apiKey, 'rerun', taskOf(ticket, 'build').id);
