@@ -8,7 +8,7 @@ import { logs } from './logs';
 import type { Output } from './render';
 import { runners, statusCommand } from './status';
 import { submit } from './submit';
-import { answer, cancel, clean, decide } from './task-commands';
+import { answer, cancel, clean, decide, rerun } from './task-commands';
 import { UsageError } from './errors';
 import {
   cleanExperiment,
@@ -152,6 +152,13 @@ function addTaskCommands(program: Command, action: Action): void {
     )
     .option('--task', 'the id is a task, not a ticket', false)
     .action(action((api, out, id: string, o: { task: boolean }) => cancel(api, id, o, out)));
+  program
+    .command('rerun <id>')
+    .description(
+      "rerun a final ticket's failed, timed out, cancelled and blocked tasks, or one such task (its id, or --task) with its dependents that did not succeed: each runs as a new attempt",
+    )
+    .option('--task', 'the id is a task, not a ticket', false)
+    .action(action((api, out, id: string, o: { task: boolean }) => rerun(api, id, o, out)));
   for (const decision of ['approve', 'reject'] as const) {
     program
       .command(`${decision} <task>`)

@@ -64,6 +64,23 @@ interface Cancelled {
   blocked: { id: string; key: string }[];
 }
 
+/** POSTs `action` to a ticket, or a task (--task, or an id no ticket has). */
+function onTicketOrTask<T>(
+  api: DroverApi,
+  id: string,
+  action: string,
+  o: { task: boolean },
+): Promise<T> {
+  const path = (target: string) => `/${target}/${encodeURIComponent(id)}/${action}`;
+  if (o.task) return api.request<T>('POST', path('tasks'), {});
+  return api.request<T>('POST', path('tickets'), {}).catch((error: unknown) => {
+    if (!isNotFound(error)) throw error;
+    return api.request<T>('POST', path('tasks'), {}).catch((e: unknown) => {
+      throw isNotFound(e) ? ApiError.of(404, 'NOT_FOUND', `no ticket or task with id ${id}`) : e;
+    });
+  });
+}
+
 /**
  * `drover cancel <id> [--task]`: cancels a ticket, or (a task's id, or --task)
  * one task. Waiting work never starts, running work is stopped; 409 when final.
@@ -74,22 +91,33 @@ export async function cancel(
   o: { task: boolean },
   opts: Output,
 ): Promise<number> {
-  const path = (target: string) => `/${target}/${encodeURIComponent(id)}/cancel`;
-  let result: Cancelled;
-  if (o.task) result = await api.request<Cancelled>('POST', path('tasks'), {});
-  else {
-    result = await api.request<Cancelled>('POST', path('tickets'), {}).catch((error: unknown) => {
-      if (!isNotFound(error)) throw error;
-      return api.request<Cancelled>('POST', path('tasks'), {}).catch((e: unknown) => {
-        throw isNotFound(e) ? ApiError.of(404, 'NOT_FOUND', `no ticket or task with id ${id}`) : e;
-      });
-    });
-  }
+  const result = await onTicketOrTask<Cancelled>(api, id, 'cancel', o);
   const lines = [
     ...result.cancelled.map((t) => `cancelled ${t.key} (was ${t.previous})`),
     ...result.blocked.map((t) => `blocked   ${t.key}`),
   ];
   print(opts, lines.join('\n') || 'nothing to cancel', result);
+  return EXIT.ok;
+}
+
+interface Rerun {
+  rerun: { id: string; key: string; previous: string }[];
+}
+
+/**
+ * `drover rerun <id> [--task]`: runs a final ticket's tasks that did not succeed
+ * again, or (a task's id, or --task) one such task with its dependents that did
+ * not succeed; each runs as a new attempt. 409 while open or when nothing failed.
+ */
+export async function rerun(
+  api: DroverApi,
+  id: string,
+  o: { task: boolean },
+  opts: Output,
+): Promise<number> {
+  const result = await onTicketOrTask<Rerun>(api, id, 'rerun', o);
+  const lines = result.rerun.map((t) => `rerun ${t.key} (was ${t.previous})`);
+  print(opts, lines.join('\n'), result);
   return EXIT.ok;
 }
 

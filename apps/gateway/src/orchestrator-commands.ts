@@ -5,11 +5,13 @@ import {
   CancelReply,
   CreateExperimentReply,
   DeleteTicketReply,
+  RerunReply,
   Subjects,
   TaskCommandReply,
   type CancelRequest,
   type CreateExperiment,
   type DeleteTicketRequest,
+  type RerunRequest,
   type ErrorBody,
   type Subject,
   type TaskCommand,
@@ -36,6 +38,17 @@ export class OrchestratorCommands {
   async cancel(request: CancelRequest) {
     const reply = await this.ask(Subjects.cancel, request, CancelReply, 'cancelling again is safe');
     return { cancelled: reply.cancelled, blocked: reply.blocked };
+  }
+
+  /** Runs a final ticket's or task's failures again: the tasks that wait to run. */
+  async rerun(request: RerunRequest) {
+    const reply = await this.ask(
+      Subjects.rerun,
+      request,
+      RerunReply,
+      'asking again is safe (a repeat is refused with 409 once the first took effect)',
+    );
+    return { rerun: reply.rerun };
   }
 
   /** Writes an experiment and its ticket. */

@@ -55,6 +55,27 @@ export class TasksController {
     return { ...result, task: await this.queries.getTask(projectId, id) };
   }
 
+  @Post('tasks/:id/rerun')
+  @Needs('member')
+  @ApiParam({ name: 'id', description: 'task id (UUID)' })
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Rerun a final task that did not succeed, as a new attempt, with its dependents that did not succeed',
+  })
+  @ApiResponse({ status: 200, description: 'The tasks that wait to run again, and the task now' })
+  @ApiResponse({ status: 404, description: 'No such task' })
+  @ApiResponse({
+    status: 409,
+    description: 'The task is open, succeeded, or waits for a failed dependency; nothing changed',
+  })
+  async rerun(@CallerOf() caller: Caller, @Param() params: unknown) {
+    const { id } = parseOrThrow(IdParam, params, 'path');
+    const { projectId } = caller;
+    const result = await this.commands.rerun({ target: 'task', id, projectId });
+    return { ...result, task: await this.queries.getTask(projectId, id) };
+  }
+
   @Post('tasks/:id/approve')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'task id (UUID)' })

@@ -194,6 +194,26 @@ export class TicketsController {
     return { ...result, ticket: await this.queries.getTicket(projectId, id) };
   }
 
+  @Post(':id/rerun')
+  @Needs('member')
+  @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
+  @HttpCode(200)
+  @ApiOperation({
+    summary: "Rerun a final ticket's tasks that did not succeed: the ticket reopens",
+  })
+  @ApiResponse({ status: 200, description: 'The tasks that wait to run again, and the ticket now' })
+  @ApiResponse({ status: 404, description: 'No such ticket' })
+  @ApiResponse({
+    status: 409,
+    description: 'The ticket is still running, or every task succeeded; nothing changed',
+  })
+  async rerun(@CallerOf() caller: Caller, @Param() params: unknown) {
+    const { id } = parseOrThrow(IdParam, params, 'path');
+    const { projectId } = caller;
+    const result = await this.commands.rerun({ target: 'ticket', id, projectId });
+    return { ...result, ticket: await this.queries.getTicket(projectId, id) };
+  }
+
   @Delete(':id')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'ticket id (UUID)' })

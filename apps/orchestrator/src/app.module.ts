@@ -13,6 +13,7 @@ import {
   FireTimer,
   RecordArtifact,
   RecordRunFinished,
+  RerunWork,
   StartRun,
 } from '@drover/workflow';
 import { OrchestratorHandlers } from './orchestrator.handlers';
@@ -25,6 +26,7 @@ export class OrchestratorModule {
       AppendRunLog,
       RecordArtifact,
       CancelWork,
+      RerunWork,
       FireTimer,
       DeleteTicket,
     ].map((UseCase) => ({

@@ -1,6 +1,8 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import {
   CancelRequest,
+  RerunReply,
+  RerunRequest,
   Consumers,
   CreateExperiment,
   DeleteTicketRequest,
@@ -28,6 +30,7 @@ import {
   ActOnTask,
   AppendRunLog,
   CancelWork,
+  RerunWork,
   CreateExperimentUseCase,
   CreateTicket,
   DeleteTicket,
@@ -66,6 +69,7 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
     private readonly runLog: AppendRunLog,
     private readonly runArtifact: RecordArtifact,
     private readonly cancelWork: CancelWork,
+    private readonly rerunWork: RerunWork,
     private readonly fireTimer: FireTimer,
     private readonly actOnTask: ActOnTask,
     private readonly deleteTicket: DeleteTicket,
@@ -93,6 +97,16 @@ export class OrchestratorHandlers implements OnApplicationBootstrap {
         return reply;
       },
       refusals('cancel'),
+    );
+    this.bus.serve<typeof RerunRequest, RerunReply>(
+      Subjects.rerun,
+      RerunRequest,
+      async (request, envelope) => {
+        const reply = await this.rerunWork.execute(request, envelope.correlationId);
+        this.relay.kick();
+        return reply;
+      },
+      refusals('rerun'),
     );
     this.bus.serve<typeof CreateExperiment, CreateExperimentReply>(
       Subjects.experimentCreate,

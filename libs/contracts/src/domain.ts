@@ -89,3 +89,11 @@ export const AGENT_PROVIDERS: Readonly<Record<string, string>> = {
 export function providerForAgent(agent: string): string {
   return AGENT_PROVIDERS[agent] ?? 'default';
 }
+
+/** Final statuses a rerun starts again: the task did not succeed (nor was it skipped). */
+export const RERUNNABLE_TASK_STATUSES: readonly TaskStatus[] = [
+  'FAILED',
+  'TIMED_OUT',
+  'CANCELLED',
+  'BLOCKED',
+];

@@ -28,6 +28,8 @@ export const Subjects = {
   ticketDelete: 'drover.orchestrator.ticket.delete.v1',
   /** gateway -> orchestrator (request/reply): cancel a ticket or a task. */
   cancel: 'drover.orchestrator.work.cancel.v1',
+  /** gateway -> orchestrator (request/reply): run a final ticket's or task's failures again. */
+  rerun: 'drover.orchestrator.work.rerun.v1',
   /** gateway -> orchestrator (request/reply): approve or reject a task waiting for approval. */
   taskCommand: 'drover.orchestrator.task.command.v1',
   /** runner -> orchestrator (request/reply): start a leased run (fenced on its lease token). */

@@ -285,6 +285,23 @@ export const CancelRequest = z.discriminatedUnion('target', [
 ]);
 export type CancelRequest = z.infer<typeof CancelRequest>;
 
+/**
+ * Runs a final task that did not succeed again (with its dependents that did not
+ * succeed), or every such task of a final ticket, of the caller's project.
+ */
+export const RerunRequest = CancelRequest;
+export type RerunRequest = CancelRequest;
+
+export const RerunReply = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    /** Tasks that wait to run again (a new attempt each), with the final status they left. */
+    rerun: z.array(z.object({ id: z.uuid(), key: z.string(), previous: z.string() })),
+  }),
+  z.object({ ok: z.literal(false), status: z.number().int(), error: ErrorBody }),
+]);
+export type RerunReply = z.infer<typeof RerunReply>;
+
 /** Deletes a final ticket of the caller's project with its tasks, runs, logs and events. */
 export const DeleteTicketRequest = z.object({ ticketId: z.uuid(), projectId: z.uuid() });
 export type DeleteTicketRequest = z.infer<typeof DeleteTicketRequest>;

@@ -23,6 +23,7 @@ export * from './use-cases/create-ticket';
 export * from './use-cases/delete-ticket';
 export * from './use-cases/fire-timer';
 export * from './use-cases/reconciler';
+export * from './use-cases/rerun-work';
 export * from './use-cases/record-artifact';
 export * from './use-cases/record-run-finished';
 export * from './use-cases/report-use-case';

@@ -170,10 +170,14 @@ export async function activate(
   if (status === 'AWAITING_APPROVAL') {
     const dueAt =
       task.approval_timeout_ms === null ? null : new Date(Date.now() + task.approval_timeout_ms);
+    // A rerun gates the task again: the earlier decision does not carry over (it stays in the
+    // task's event history), so a rejection cannot be bypassed by rerunning.
     await tx.$executeRaw`
       INSERT INTO approval (task_id, ticket_id, project_id, due_at)
       SELECT id, ticket_id, project_id, ${dueAt} FROM task WHERE id = ${task.id}::uuid
-      ON CONFLICT (task_id) DO NOTHING`;
+      ON CONFLICT (task_id) DO UPDATE SET
+        requested_at = now(), due_at = EXCLUDED.due_at, decision = NULL, comment = NULL,
+        decided_by = NULL, decided_by_key = NULL, decided_at = NULL`;
     if (dueAt) {
       effects?.timers.push({
         kind: 'approval',

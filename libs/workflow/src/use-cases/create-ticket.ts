@@ -459,11 +459,11 @@ function insertTasks(tx: Tx, tasks: NewTask[]): Promise<number> {
   const policies = tasks.map((t) => t.policy);
   return tx.$executeRaw`
     INSERT INTO task (id, ticket_id, project_id, key, position, title, status, ready_at,
-                      priority, agent, provider, spec, max_attempts, timeout_ms, backoff_base_ms,
-                      backoff_factor, backoff_cap_ms, retry_on, phase, when_expr, on_failure,
-                      templated, requires_approval, approval_timeout_ms)
+                      priority, agent, provider, spec, max_attempts, attempt_budget, timeout_ms,
+                      backoff_base_ms, backoff_factor, backoff_cap_ms, retry_on, phase, when_expr,
+                      on_failure, templated, requires_approval, approval_timeout_ms)
     SELECT id, ticket_id, project_id, key, position, title, status, ready_at, priority, agent,
-           provider, spec, max_attempts, timeout_ms, backoff_base_ms, backoff_factor,
+           provider, spec, max_attempts, max_attempts, timeout_ms, backoff_base_ms, backoff_factor,
            backoff_cap_ms, retry_on::"ErrorClass"[], phase, when_expr, on_failure::"OnFailure",
            templated, requires_approval, approval_timeout_ms
     FROM unnest(
