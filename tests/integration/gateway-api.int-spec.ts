@@ -81,9 +81,11 @@ describe('gateway API', () => {
       '/tasks/{id}/cancel',
       '/tasks/{id}/input',
       '/tasks/{id}/reject',
+      '/tasks/{id}/rerun',
       '/tickets',
       '/tickets/{id}',
       '/tickets/{id}/cancel',
+      '/tickets/{id}/rerun',
     ]);
   });
 
