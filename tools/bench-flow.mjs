@@ -32,6 +32,11 @@ const env = {
   DATABASE_URL: databaseUrl,
   DROVER_SUBJECT_PREFIX: `bench${id}`,
   GATEWAY_PORT: String(port),
+  // A private stack beside whatever else runs here: no service takes a fixed metrics port.
+  ORCHESTRATOR_METRICS_PORT: '0',
+  SCHEDULER_METRICS_PORT: '0',
+  RUNNER_METRICS_PORT: '0',
+  HEALTH_METRICS_PORT: '0',
   RUNNER_SLOTS: String(slots),
   DROVER_CONCURRENCY: JSON.stringify({ default: slots }),
   LOG_LEVEL: 'warn',

@@ -1376,6 +1376,11 @@ try {
     DROVER_ARTIFACTS: `file://${join(runDir, 'artifacts')}`,
     DROVER_CONCURRENCY: '{"default":12}',
     GATEWAY_PORT: String(gatewayP),
+    // A private stack beside whatever else runs here: no service takes a fixed metrics port.
+    ORCHESTRATOR_METRICS_PORT: '0',
+    SCHEDULER_METRICS_PORT: '0',
+    RUNNER_METRICS_PORT: '0',
+    HEALTH_METRICS_PORT: '0',
   };
   log('applying migrations to the private database');
   migrate(root, baseEnv, ['ignore', opts.json ? 2 : 1, 2]);

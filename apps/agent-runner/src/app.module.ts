@@ -13,6 +13,7 @@ export class AgentRunnerModule {
         InfraModule.forRoot({
           service: 'agent-runner',
           config,
+          metricsPort: config.RUNNER_METRICS_PORT,
           streams: ['work', 'reports'],
           relay: false,
           database: false,

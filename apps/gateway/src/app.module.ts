@@ -23,6 +23,7 @@ import { EventStreamServer, HTTP_SERVER } from './event-stream.server';
 import { ExperimentsController } from './experiments.controller';
 import { OrchestratorCommands } from './orchestrator-commands';
 import { TicketRemoval } from './ticket-removal';
+import { MetricsController } from './metrics.controller';
 import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
 import { HttpShutdown } from './http-shutdown';
@@ -60,6 +61,7 @@ export class GatewayModule {
         ProjectsController,
         EventsController,
         HealthController,
+        MetricsController,
       ],
       providers: [
         { provide: GatewayConfig, useValue: config },

@@ -7,13 +7,15 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { Counter } from 'prom-client';
+import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { GatewayConfig } from '@drover/config';
 import { ClientFrame, PublicEvents, toIssues } from '@drover/contracts';
 import { PrismaService } from '@drover/db';
 import { EventLog, EventTail } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
+import { ServiceMetrics } from '@drover/service-kit';
 import { ApiKeys, type Caller } from '@drover/workflow';
 import { ApiError } from './api-error';
 import { Authenticator, unauthenticated } from './auth/authenticator';
@@ -54,6 +56,7 @@ export class EventStreamServer implements OnApplicationBootstrap, BeforeApplicat
   /** Open streams by the key that opened them, for the revocation check. */
   private readonly byKey = new Map<string, Set<WebSocket>>();
   private recheck?: NodeJS.Timeout;
+  private readonly slowDropped: Counter;
 
   constructor(
     private readonly prisma: PrismaService,
@@ -63,8 +66,21 @@ export class EventStreamServer implements OnApplicationBootstrap, BeforeApplicat
     private readonly keys: ApiKeys,
     private readonly tokens: EventTokens,
     @Inject(HTTP_SERVER) private readonly server: () => Server,
+    metrics: ServiceMetrics,
   ) {
     this.tail = new EventTail(new EventLog(prisma), config.GATEWAY_EVENT_POLL_MS);
+    const wss = this.wss;
+    metrics.gauge({
+      name: 'drover_websocket_clients',
+      help: 'Event streams (WebSocket clients) open on this gateway',
+      collect() {
+        this.set(wss.clients.size);
+      },
+    });
+    this.slowDropped = metrics.counter({
+      name: 'drover_websocket_slow_clients_dropped_total',
+      help: 'Event streams closed because the client read too slowly (1013)',
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -211,6 +227,7 @@ export class EventStreamServer implements OnApplicationBootstrap, BeforeApplicat
           ticketId,
           send: ({ projectId: _whose, ...event }) => {
             if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+              if (ws.readyState === WebSocket.OPEN) this.slowDropped.inc();
               ws.close(1013, 'client too slow; reconnect with since=<last seq>');
               return;
             }

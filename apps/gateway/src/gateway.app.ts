@@ -5,10 +5,11 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { cleanupOpenApiDoc } from 'nestjs-zod';
 import type { GatewayConfig } from '@drover/config';
 import { DOCUMENT_LIMITS } from '@drover/contracts';
-import { createLogger } from '@drover/service-kit';
+import { createLogger, ServiceMetrics } from '@drover/service-kit';
 import { GatewayModule } from './app.module';
 import { Authenticator } from './auth/authenticator';
 import { refuseInvalidUtf8, verifyJson } from './json-body';
+import { httpMetricsMiddleware } from './http-metrics';
 import { DOCUMENT_TYPES } from './ticket-documents';
 import { tracingMiddleware } from './tracing.middleware';
 
@@ -21,6 +22,7 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   );
   ref.server = app.getHttpServer();
   app.use(tracingMiddleware);
+  app.use(httpMetricsMiddleware(app.get(ServiceMetrics)));
   // Before the body parser: a request without a valid key is refused unread.
   app.use(app.get(Authenticator).middleware);
   // A variable, not a literal: Nest's type leaves `verify` out (it sets one itself only for rawBody).
@@ -39,7 +41,7 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
     new DocumentBuilder()
       .setTitle('Drover API')
       .setDescription(
-        'Tickets, tasks, runs, logs, artifacts, runners, projects and keys. Every route but /health and /docs needs `Authorization: Bearer <key>`. Live events: WebSocket at /events?since=<seq>&ticket=<id> (the key in the header, or `token=` from POST /events/token).',
+        'Tickets, tasks, runs, logs, artifacts, runners, projects and keys. Every route but /health, /metrics and /docs needs `Authorization: Bearer <key>`. Live events: WebSocket at /events?since=<seq>&ticket=<id> (the key in the header, or `token=` from POST /events/token).',
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key: drv_...' })

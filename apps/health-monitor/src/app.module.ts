@@ -6,6 +6,7 @@ import { InfraModule } from '@drover/service-kit';
 import { TimerQueue } from '@drover/timers';
 import { FireTimer, Reconciler } from '@drover/workflow';
 import { HealthHandlers } from './health.handlers';
+import { RunnerMetrics } from './runner-metrics';
 
 @Module({})
 export class HealthMonitorModule {
@@ -16,6 +17,7 @@ export class HealthMonitorModule {
         InfraModule.forRoot({
           service: 'health-monitor',
           config,
+          metricsPort: config.HEALTH_METRICS_PORT,
           streams: ['work', 'events'],
           relay: true,
           database: true,
@@ -23,6 +25,7 @@ export class HealthMonitorModule {
         }),
       ],
       providers: [
+        RunnerMetrics,
         { provide: HealthConfig, useValue: config },
         {
           provide: RunnerRegistry,

@@ -17,6 +17,7 @@ import {
   StartRun,
 } from '@drover/workflow';
 import { OrchestratorHandlers } from './orchestrator.handlers';
+import { TaskMetrics } from './task-metrics';
 
 @Module({})
 export class OrchestratorModule {
@@ -40,6 +41,7 @@ export class OrchestratorModule {
         InfraModule.forRoot({
           service: 'orchestrator',
           config,
+          metricsPort: config.ORCHESTRATOR_METRICS_PORT,
           streams: ['work', 'reports', 'events'],
           relay: true,
           database: true,
@@ -47,6 +49,7 @@ export class OrchestratorModule {
         }),
       ],
       providers: [
+        TaskMetrics,
         { provide: OrchestratorConfig, useValue: config },
         {
           provide: CreateTicket,

@@ -4,6 +4,7 @@ import { PrismaService } from '@drover/db';
 import { AssessWaitingTasks, DispatchReadyTasks } from '@drover/scheduling';
 import { InfraModule } from '@drover/service-kit';
 import { SchedulerLoop } from './scheduler.loop';
+import { BacklogMetrics } from './backlog-metrics';
 
 @Module({})
 export class SchedulerModule {
@@ -14,12 +15,14 @@ export class SchedulerModule {
         InfraModule.forRoot({
           service: 'scheduler',
           config,
+          metricsPort: config.SCHEDULER_METRICS_PORT,
           streams: ['work', 'events'],
           relay: true,
           database: true,
         }),
       ],
       providers: [
+        BacklogMetrics,
         { provide: SchedulerConfig, useValue: config },
         {
           provide: DispatchReadyTasks,

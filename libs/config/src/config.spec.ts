@@ -7,6 +7,7 @@ import { boolVar, CommonConfigSchema, intVar, TelemetryConfigSchema } from './fi
 import {
   ConcurrencyLimits,
   GatewayConfigSchema,
+  HealthConfigSchema,
   loadSchedulerConfig,
   OrchestratorConfigSchema,
   providerEndpointsOf,
@@ -38,11 +39,25 @@ describe(loadConfig.name, () => {
       LOG_LEVEL: 'log',
       LOG_FORMAT: 'text',
       DROVER_RELAY_POLL_MS: 250,
+      METRICS_HOST: '127.0.0.1',
       OTEL_SDK_DISABLED: false,
     });
     for (const url of [config.DATABASE_URL, config.NATS_URL, config.REDIS_URL]) {
       expect(new URL(url).hostname).toBe('127.0.0.1');
     }
+  });
+
+  it('gives each service its own metrics port, 0 turning it off, and refuses a bad one naming it', () => {
+    expect(loadConfig(OrchestratorConfigSchema, {}).ORCHESTRATOR_METRICS_PORT).toBe(9464);
+    expect(loadSchedulerConfig({}, []).SCHEDULER_METRICS_PORT).toBe(9465);
+    expect(loadConfig(RunnerConfigSchema, {}).RUNNER_METRICS_PORT).toBe(9466);
+    expect(loadConfig(HealthConfigSchema, {}).HEALTH_METRICS_PORT).toBe(9467);
+    expect(loadConfig(HealthConfigSchema, { HEALTH_METRICS_PORT: '0' }).HEALTH_METRICS_PORT).toBe(
+      0,
+    );
+    expect(() => loadConfig(RunnerConfigSchema, { RUNNER_METRICS_PORT: '70000' })).toThrow(
+      /RUNNER_METRICS_PORT/,
+    );
   });
 
   it('reads and coerces values that are set', () => {

@@ -73,6 +73,8 @@ export const CommonConfigSchema = TelemetryConfigSchema.extend({
     .default('drover'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']).default('log'),
   LOG_FORMAT: z.enum(['json', 'text']).default('text'),
+  /** Interface the services without an HTTP API serve `GET /metrics` on (their *_METRICS_PORT). */
+  METRICS_HOST: z.string().default('127.0.0.1'),
   /** Outbox relay: how often to look for unpublished events when nothing kicks it. */
   DROVER_RELAY_POLL_MS: intVar(250, 10, 60_000),
   /**

@@ -110,6 +110,8 @@ const PolicyDefaults = {
 };
 
 export const OrchestratorConfigSchema = CommonConfigSchema.extend({
+  /** Port of its Prometheus `GET /metrics`; 0: not served. */
+  ORCHESTRATOR_METRICS_PORT: intVar(9464, 0, 65_535),
   ...LeaseConfig,
   ...PolicyDefaults,
   /**
@@ -161,6 +163,8 @@ const ConcurrencyJson = z
   .pipe(ConcurrencyLimits);
 
 export const SchedulerConfigSchema = CommonConfigSchema.extend({
+  /** Port of its Prometheus `GET /metrics`; 0: not served. */
+  SCHEDULER_METRICS_PORT: intVar(9465, 0, 65_535),
   /** Limits per provider; `--concurrency` on the command line wins. */
   DROVER_CONCURRENCY: ConcurrencyJson,
   /** Most tasks dispatched in one claim transaction. */
@@ -176,6 +180,8 @@ export const SchedulerConfigSchema = CommonConfigSchema.extend({
 export abstract class SchedulerConfig extends configClass(SchedulerConfigSchema) {}
 
 export const RunnerConfigSchema = CommonConfigSchema.extend({
+  /** Port of its Prometheus `GET /metrics`; 0: not served (set one per runner on a shared host). */
+  RUNNER_METRICS_PORT: intVar(9466, 0, 65_535),
   RUNNER_ID: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)
@@ -328,6 +334,8 @@ export function providerEndpointsOf(
 }
 
 export const HealthConfigSchema = CommonConfigSchema.extend({
+  /** Port of its Prometheus `GET /metrics`; 0: not served. */
+  HEALTH_METRICS_PORT: intVar(9467, 0, 65_535),
   /** How often stale runners and expired leases are looked for. */
   HEALTH_CHECK_INTERVAL_MS: intVar(1_000, 10),
   ...LeaseConfig,

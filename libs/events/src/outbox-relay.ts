@@ -8,6 +8,16 @@ const SEQUENCE_LOCK = 72_707_370;
 export interface RelayOptions {
   pollMs: number;
   batchSize?: number;
+  /** Told of each batch of events once it is published (metrics count transitions and runs here). */
+  onPublished?: (events: PublishedEvent[]) => void;
+}
+
+/** An event the relay has published, with how long it waited in the outbox. */
+export interface PublishedEvent {
+  subject: string;
+  data: unknown;
+  /** Seconds from the row's insert to its publication. */
+  lagSeconds: number;
 }
 
 /**
@@ -22,6 +32,7 @@ export interface RelayOptions {
 export class OutboxRelay {
   private readonly loop: KickedLoop;
   private readonly batchSize: number;
+  private readonly onPublished: (events: PublishedEvent[]) => void;
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -29,6 +40,7 @@ export class OutboxRelay {
     options: RelayOptions,
   ) {
     this.batchSize = options.batchSize ?? 500;
+    this.onPublished = options.onPublished ?? (() => undefined);
     this.loop = new KickedLoop(OutboxRelay.name, () => this.pass(), options.pollMs);
   }
 
@@ -70,7 +82,7 @@ export class OutboxRelay {
 
   /** Publishes one batch of sequenced events; returns how many. */
   async publish(): Promise<number> {
-    return this.prisma.$transaction(
+    const published = await this.prisma.$transaction(
       async (tx) => {
         const rows = await tx.$queryRaw<
           {
@@ -80,13 +92,16 @@ export class OutboxRelay {
             data: unknown;
             correlation_id: string;
             traceparent: string | null;
+            lag_seconds: number;
           }[]
         >`
-          SELECT id, message_id, subject, data, correlation_id, traceparent FROM event
+          SELECT id, message_id, subject, data, correlation_id, traceparent,
+                 extract(epoch FROM clock_timestamp() - occurred_at)::float8 AS lag_seconds
+          FROM event
           WHERE published_at IS NULL AND seq IS NOT NULL
           ORDER BY seq LIMIT ${this.batchSize}
           FOR UPDATE SKIP LOCKED`;
-        if (!rows.length) return 0;
+        if (!rows.length) return [];
         await Promise.all(
           rows.map((row) =>
             this.bus.publish(row.subject, row.data, {
@@ -98,10 +113,13 @@ export class OutboxRelay {
           ),
         );
         await tx.$executeRaw`UPDATE event SET published_at = now() WHERE id = ANY(${rows.map((r) => r.id)}::bigint[])`;
-        return rows.length;
+        return rows.map((r) => ({ subject: r.subject, data: r.data, lagSeconds: r.lag_seconds }));
       },
       { timeout: 30_000 },
     );
+    // Once committed: a batch rolled back is published again, and counted then.
+    if (published.length) this.onPublished(published);
+    return published.length;
   }
 
   stop(): Promise<void> {

@@ -1,3 +1,4 @@
 export * from './bootstrap';
 export * from './infra.module';
 export * from './http-drain';
+export * from './metrics';

@@ -13,6 +13,8 @@ import { PrismaService } from '@drover/db';
 import { OutboxRelay } from '@drover/events';
 import { NatsBus } from '@drover/messaging';
 import { TimerQueue } from '@drover/timers';
+import { ServiceMetrics } from './metrics';
+import { outboxBacklogGauge, relayMetrics } from './relay-metrics';
 
 export interface InfraOptions {
   service: string;
@@ -25,6 +27,8 @@ export interface InfraOptions {
   database: boolean;
   /** Services that set or fire timers (BullMQ on Redis). */
   timers?: boolean;
+  /** Port of the service's own `GET /metrics` server; 0 or absent: none (the gateway serves its own route). */
+  metricsPort?: number;
 }
 
 const INFRA_OPTIONS = Symbol('INFRA_OPTIONS');
@@ -44,9 +48,15 @@ class InfraLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     @Inject(OutboxRelay) private readonly relay: OutboxRelay | null,
     @Inject(PrismaService) private readonly prisma: PrismaService | null,
     @Inject(TimerQueue) private readonly timers: TimerQueue | null,
+    private readonly metrics: ServiceMetrics,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    const { metricsPort, config } = this.options;
+    if (metricsPort) {
+      await this.metrics.listen(metricsPort, config.METRICS_HOST);
+      this.logger.log(`metrics on http://${config.METRICS_HOST}:${metricsPort}/metrics`);
+    }
     this.relay?.start();
     this.logger.log(
       `${this.options.service} connected to NATS and ${this.prisma ? 'Postgres' : 'no database'}`,
@@ -54,6 +64,7 @@ class InfraLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.metrics.close();
     await this.relay?.stop();
     await this.timers?.close();
     await this.bus.close();
@@ -62,9 +73,9 @@ class InfraLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
 }
 
 /**
- * Postgres, NATS, the outbox relay and the timer queue for one service, as
- * global providers: `PrismaService`, `NatsBus`, `OutboxRelay`, `TimerQueue`
- * (null where the service does not use them).
+ * Postgres, NATS, the outbox relay, the timer queue and the metrics registry for
+ * one service, as global providers: `PrismaService`, `NatsBus`, `OutboxRelay`,
+ * `TimerQueue` (null where the service does not use them), `ServiceMetrics`.
  */
 @Module({})
 export class InfraModule {
@@ -74,6 +85,7 @@ export class InfraModule {
       global: true,
       providers: [
         { provide: INFRA_OPTIONS, useValue: options },
+        { provide: ServiceMetrics, useFactory: () => new ServiceMetrics(options.service) },
         {
           provide: PrismaService,
           useFactory: () =>
@@ -93,11 +105,15 @@ export class InfraModule {
         },
         {
           provide: OutboxRelay,
-          inject: [PrismaService, NatsBus],
-          useFactory: (prisma: PrismaService | null, bus: NatsBus) =>
-            options.relay && prisma
-              ? new OutboxRelay(prisma, bus, { pollMs: options.config.DROVER_RELAY_POLL_MS })
-              : null,
+          inject: [PrismaService, NatsBus, ServiceMetrics],
+          useFactory: (prisma: PrismaService | null, bus: NatsBus, metrics: ServiceMetrics) => {
+            if (!options.relay || !prisma) return null;
+            outboxBacklogGauge(metrics, prisma);
+            return new OutboxRelay(prisma, bus, {
+              pollMs: options.config.DROVER_RELAY_POLL_MS,
+              onPublished: relayMetrics(metrics, prisma),
+            });
+          },
         },
         {
           provide: TimerQueue,
@@ -111,7 +127,7 @@ export class InfraModule {
         },
         InfraLifecycle,
       ],
-      exports: [PrismaService, NatsBus, OutboxRelay, TimerQueue],
+      exports: [PrismaService, NatsBus, OutboxRelay, TimerQueue, ServiceMetrics],
     };
   }
 }

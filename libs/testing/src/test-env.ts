@@ -71,6 +71,11 @@ export async function createTestEnv(): Promise<TestEnv> {
       DROVER_SUBJECT_PREFIX: subjectPrefix,
       DROVER_REDIS_PREFIX: redisPrefix,
       DROVER_SECRETS_KEY: TEST_SECRETS_KEY,
+      // Tests start many services in parallel: none serves metrics on a fixed port.
+      ORCHESTRATOR_METRICS_PORT: '0',
+      SCHEDULER_METRICS_PORT: '0',
+      RUNNER_METRICS_PORT: '0',
+      HEALTH_METRICS_PORT: '0',
     },
     prisma,
     async destroy() {

@@ -7,7 +7,7 @@ import type { AuthedRequest } from './access';
 import { RateLimits } from './rate-limits';
 
 /** Paths anyone may read: liveness and the API's own documentation. */
-const PUBLIC_PATHS = /^\/(health|docs(-json)?)(\/|$)/;
+const PUBLIC_PATHS = /^\/(health|metrics|docs(-json)?)(\/|$)/;
 
 /** RFC 6750: the scheme in any case, one or more spaces, then the token. */
 const BEARER = /^bearer +([\x21-\x7e]{1,200})$/i;
