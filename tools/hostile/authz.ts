@@ -47,7 +47,7 @@ const WS = 'WS /events?ticket={id}';
 
 // The expected status of each cell: 101 is the stream opening. Cancels of A's finished
 // ticket and task answer 409 to those allowed to cancel (and to approve, reject or answer:
-// the task waits for neither); other projects get 404. The
+// the task waits for neither; and to rerun the task: it succeeded); other projects get 404. The
 // ticket submitted names project A, so another project's key gets 403 for it. Deleting
 // A's open ticket is refused with 409 to those allowed to delete.
 // prettier-ignore
@@ -58,12 +58,16 @@ const EXPECTED: Record<string, Row> = {
   'GET /tickets/{id}':               [401, 401, 401, 401, 200, 200, 200, 404, 404],
   'DELETE /tickets/{id}':            [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'POST /tickets/{id}/cancel':       [401, 401, 401, 401, 403, 409, 409, 404, 404],
+  // A's finished ticket FAILED (its task `fails`): the member's rerun reopens it, so the admin's
+  // finds it open. Nothing runs it (the suite's runner has stopped), and later rows do not read it.
+  'POST /tickets/{id}/rerun':        [401, 401, 401, 401, 403, 200, 409, 404, 404],
   'POST /experiments':               [401, 401, 401, 401, 403, 201, 201, 201, 201],
   'GET /experiments':                [401, 401, 401, 401, 200, 200, 200, 200, 200],
   'GET /experiments/{id}':           [401, 401, 401, 401, 200, 200, 200, 404, 404],
   'DELETE /experiments/{id}':        [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'GET /tasks/{id}':                 [401, 401, 401, 401, 200, 200, 200, 404, 404],
   'POST /tasks/{id}/cancel':         [401, 401, 401, 401, 403, 409, 409, 404, 404],
+  'POST /tasks/{id}/rerun':          [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'POST /tasks/{id}/approve':        [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'POST /tasks/{id}/reject':         [401, 401, 401, 401, 403, 409, 409, 404, 404],
   'POST /tasks/{id}/input':          [401, 401, 401, 401, 403, 409, 409, 404, 404],
@@ -99,12 +103,14 @@ function requestOf(row: string, t: Targets, fresh: () => Promise<string>): Promi
     // A ticket that never ends: deleting it is refused, so no later row loses it.
     'DELETE /tickets/{id}': { method: 'DELETE', path: `/tickets/${t.openTicket}` },
     'POST /tickets/{id}/cancel': { method: 'POST', path: `/tickets/${t.ticket}/cancel` },
+    'POST /tickets/{id}/rerun': { method: 'POST', path: `/tickets/${t.ticket}/rerun` },
     'POST /experiments': { method: 'POST', path: '/experiments', body: SWEEP },
     'GET /experiments': { method: 'GET', path: '/experiments?limit=1' },
     'GET /experiments/{id}': { method: 'GET', path: `/experiments/${t.experiment}` },
     'DELETE /experiments/{id}': { method: 'DELETE', path: `/experiments/${t.experiment}` },
     'GET /tasks/{id}': { method: 'GET', path: `/tasks/${t.task}` },
     'POST /tasks/{id}/cancel': { method: 'POST', path: `/tasks/${t.task}/cancel` },
+    'POST /tasks/{id}/rerun': { method: 'POST', path: `/tasks/${t.task}/rerun` },
     'POST /tasks/{id}/approve': { method: 'POST', path: `/tasks/${t.task}/approve` },
     'POST /tasks/{id}/reject': {
       method: 'POST',

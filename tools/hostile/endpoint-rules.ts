@@ -13,8 +13,11 @@
 //   DELETE /tickets/{id}             200 for a spare (cancelled) one,  404
 //                                    404 once deleted
 //   POST /tickets/{id}/cancel        200, or 409 once it is final      404
+//   POST /tickets/{id}/rerun         200 for a cancelled one (it        404
+//                                    reopens; nothing runs it), else 409
 //   GET  /tasks/{id}                 200                               404
 //   POST /tasks/{id}/cancel          200, or 409 once it is final      404
+//   POST /tasks/{id}/rerun           200 for a cancelled one, else 409 404
 //   POST /tasks/{id}/approve|reject  409 (no task of ours waits for     404
 //   POST /tasks/{id}/input           approval or input)
 //   GET  /runs/{id}/logs             200                               404
@@ -267,8 +270,10 @@ export const RULES: Record<string, EndpointRule> = {
   // A spare ticket is deleted by the first request that picks it; 404 after.
   'DELETE /tickets/{id}': { valid: byId('/tickets/{id}', 'spareTickets', [200, 404]) },
   'POST /tickets/{id}/cancel': { valid: byId('/tickets/{id}/cancel', 'tickets', [200, 409]) },
+  'POST /tickets/{id}/rerun': { valid: byId('/tickets/{id}/rerun', 'tickets', [200, 409]) },
   'GET /tasks/{id}': { valid: byId('/tasks/{id}', 'tasks', [200]) },
   'POST /tasks/{id}/cancel': { valid: byId('/tasks/{id}/cancel', 'tasks', [200, 409]) },
+  'POST /tasks/{id}/rerun': { valid: byId('/tasks/{id}/rerun', 'tasks', [200, 409]) },
   'POST /tasks/{id}/approve': { valid: byId('/tasks/{id}/approve', 'tasks', [409]) },
   'POST /tasks/{id}/reject': {
     valid: withBody(byId('/tasks/{id}/reject', 'tasks', [409]), { comment: 'not now' }),
