@@ -4,7 +4,12 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EgressProxy, type EgressProxyOptions } from './egress-proxy';
+import {
+  EgressProxy,
+  MAX_DENIED_TARGETS,
+  OTHER_TARGETS,
+  type EgressProxyOptions,
+} from './egress-proxy';
 import { rulesOf, urlRule } from './egress-rules';
 
 // The runner side of egress alone, on the host: what the proxy lets through and
@@ -146,5 +151,24 @@ describe(EgressProxy.name, () => {
     const tunnel = await connect(join(dir, 'short', 'egress.sock'), `127.0.0.1:${port}`);
     expect(tunnel.status).toBe(200);
     tunnel.socket.destroy();
+  });
+
+  it('keeps what it says of refusals bounded, whatever the sandbox asks for', async () => {
+    const logged: string[] = [];
+    const proxy = await start({
+      rules: rulesOf(['model.example']),
+      onDenied: (_method, target) => logged.push(target),
+    });
+    // One very long name, then more distinct destinations than are named: the agent picks them.
+    expect((await connect(proxy.socketPath, `${'a'.repeat(5_000)}:443`)).status).toBe(403);
+    for (let i = 0; i < MAX_DENIED_TARGETS + 50; i++) {
+      expect((await connect(proxy.socketPath, `host-${i}.example:443`)).status).toBe(403);
+    }
+
+    const denied = proxy.denied();
+    expect(denied).toHaveLength(MAX_DENIED_TARGETS + 1);
+    expect(denied.find((d) => d.target === OTHER_TARGETS)).toMatchObject({ count: 51 });
+    expect(logged).toHaveLength(MAX_DENIED_TARGETS);
+    expect(Math.max(...denied.map((d) => d.target.length))).toBeLessThanOrEqual(260);
   });
 });

@@ -40,6 +40,14 @@ export interface DeniedTarget {
 
 /** Most connections through one run's proxy at once. */
 const MAX_CONNECTIONS = 256;
+/**
+ * Most refused destinations named one by one (in the log and result.json): the sandbox
+ * picks them, so beyond this they are counted together under OTHER_TARGETS.
+ */
+export const MAX_DENIED_TARGETS = 100;
+export const OTHER_TARGETS = '(other destinations)';
+/** The longest destination named; a longer one (up to a header's size) is cut. */
+const MAX_TARGET_CHARS = 255;
 
 class Refusal extends Error {}
 
@@ -222,12 +230,20 @@ export class EgressProxy {
     });
   }
 
-  private deny(method: string, target: string, reason: string): Refusal {
+  private deny(method: string, asked: string, reason: string): Refusal {
+    const target = asked.length > MAX_TARGET_CHARS ? `${asked.slice(0, MAX_TARGET_CHARS)}…` : asked;
     const known = this.deniedTargets.get(target);
     if (known) known.count++;
-    else {
+    else if (this.deniedTargets.size < MAX_DENIED_TARGETS) {
       this.deniedTargets.set(target, { target, count: 1, reason });
       this.options.onDenied?.(method, target, reason);
+    } else {
+      const others = this.deniedTargets.get(OTHER_TARGETS);
+      if (others) others.count++;
+      else {
+        const more = 'more refused destinations than are named';
+        this.deniedTargets.set(OTHER_TARGETS, { target: OTHER_TARGETS, count: 1, reason: more });
+      }
     }
     return new Refusal(`${target} is refused: ${reason}`);
   }
