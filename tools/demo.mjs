@@ -173,7 +173,10 @@ async function tellIterations(apiUrl) {
     const verdict = failed
       ? `\`${failed.command}\` failed (exit ${failed.exitCode}); its output goes into the next prompt`
       : 'the acceptance commands passed';
-    log(`Claude Code, iteration ${iteration}: "${cli.finalMessage ?? '(no message)'}"; ${verdict}`);
+    // The model's words reach this terminal quoted as JSON: no escape sequence of theirs runs.
+    const said =
+      cli.finalMessage == null ? '(no message)' : JSON.stringify(cli.finalMessage.slice(0, 500));
+    log(`Claude Code, iteration ${iteration}: ${said}; ${verdict}`);
   }
   log(
     `Claude Code reported ${run.inputTokens} input and ${run.outputTokens} output tokens, $${Number(run.costUsd).toFixed(4)} (its own price list: the model was ${model?.env.ANTHROPIC_BASE_URL ? 'scripted, nothing was spent' : 'real'})`,
