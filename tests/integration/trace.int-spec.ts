@@ -1,4 +1,4 @@
-import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { initTelemetry, shutdownTelemetry } from '@drover/telemetry';
 import { waitFor } from '@drover/testing';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack';

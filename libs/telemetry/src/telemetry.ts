@@ -12,13 +12,14 @@ import {
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   BatchSpanProcessor,
   SimpleSpanProcessor,
+  TracerProvider,
   type SpanExporter,
   type SpanProcessor,
-} from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+} from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { TelemetryConfigSchema, tryLoadConfig, type Env } from '@drover/config';
 
@@ -31,7 +32,7 @@ export interface TelemetryOptions {
   env?: Env;
 }
 
-let provider: NodeTracerProvider | undefined;
+let provider: TracerProvider | undefined;
 
 /**
  * Starts tracing for this process. Call it first in `main.ts`, before anything
@@ -39,25 +40,25 @@ let provider: NodeTracerProvider | undefined;
  * Without an exporter or `OTEL_EXPORTER_OTLP_ENDPOINT`, spans are still created
  * and propagated (the trace context crosses every hop) but not exported.
  */
-export function initTelemetry(options: TelemetryOptions): NodeTracerProvider {
+export function initTelemetry(options: TelemetryOptions): TracerProvider {
   if (provider) return provider;
   // A bad OTEL_* setting is reported with every other bad key by the service's
   // own config check, which runs next and stops the process; until then, no export.
   const config = tryLoadConfig(TelemetryConfigSchema, options.env) ?? { OTEL_SDK_DISABLED: true };
   const processors: SpanProcessor[] = [];
-  if (options.exporter) processors.push(new SimpleSpanProcessor(options.exporter));
+  if (options.exporter) processors.push(new SimpleSpanProcessor({ exporter: options.exporter }));
   else if (
     'OTEL_EXPORTER_OTLP_ENDPOINT' in config &&
     config.OTEL_EXPORTER_OTLP_ENDPOINT &&
     !config.OTEL_SDK_DISABLED
   ) {
     processors.push(
-      new BatchSpanProcessor(
-        new OTLPTraceExporter({ url: `${config.OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces` }),
-      ),
+      new BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: `${config.OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces` }),
+      }),
     );
   }
-  provider = new NodeTracerProvider({
+  provider = new TracerProvider({
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]:
         ('OTEL_SERVICE_NAME' in config && config.OTEL_SERVICE_NAME) ||
@@ -65,7 +66,9 @@ export function initTelemetry(options: TelemetryOptions): NodeTracerProvider {
     }),
     spanProcessors: processors,
   });
-  provider.register({ propagator: new W3CTraceContextPropagator() });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
   return provider;
 }
 
