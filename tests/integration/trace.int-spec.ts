@@ -65,5 +65,9 @@ describe('OpenTelemetry across services', () => {
       (s) => s !== submit && !ids.has(s.parentSpanContext?.spanId ?? ''),
     );
     expect(orphans.map((s) => s.name)).toEqual([]);
+    // A request a route took is named by its template, never with the ids it was sent.
+    const names = spans.filter((s) => s.attributes['drover.service'] === 'gateway');
+    expect(names.map((s) => s.name)).toContain('GET /tickets/:id');
+    expect(names.filter((s) => s.name.includes(ticket.id))).toEqual([]);
   }, 60_000);
 });
