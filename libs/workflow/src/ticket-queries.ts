@@ -1,4 +1,10 @@
-import { waitingOf, type LogLine, type TicketStatus, type Waiting } from '@drover/contracts';
+import {
+  waitingOf,
+  type LogLine,
+  type TaskStatus,
+  type TicketStatus,
+  type Waiting,
+} from '@drover/contracts';
 import type { Prisma, PrismaClient } from '@drover/db';
 import { maskSpec } from './mask-spec';
 
@@ -135,14 +141,39 @@ export class TicketQueries {
     });
     const items = rows.slice(0, q.limit);
     const last = items[items.length - 1];
+    const counts = await this.taskCounts(
+      projectId,
+      items.map((t) => t.id),
+    );
     return {
       items: items.map(({ _count, project, ...t }) => ({
         ...t,
         project: project.slug,
         taskCount: _count.tasks,
+        taskCounts: counts.get(t.id) ?? {},
       })),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
     };
+  }
+
+  /** Each ticket's tasks by status (statuses no task has are left out), by ticket id. */
+  private async taskCounts(
+    projectId: string,
+    ticketIds: readonly string[],
+  ): Promise<Map<string, Partial<Record<TaskStatus, number>>>> {
+    const byTicket = new Map<string, Partial<Record<TaskStatus, number>>>();
+    if (!ticketIds.length) return byTicket;
+    const rows = await this.prisma.task.groupBy({
+      by: ['ticketId', 'status'],
+      where: { projectId, ticketId: { in: [...ticketIds] } },
+      _count: { _all: true },
+    });
+    for (const row of rows) {
+      const counts = byTicket.get(row.ticketId) ?? {};
+      counts[row.status] = row._count._all;
+      byTicket.set(row.ticketId, counts);
+    }
+    return byTicket;
   }
 
   /**
