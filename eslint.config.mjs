@@ -95,6 +95,31 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard runs in a browser: its own program (DOM, JSX), and the contracts for
+    // their types only (their runtime pulls zod and node:crypto into the bundle).
+    files: ['apps/dashboard/**/*.ts', 'apps/dashboard/**/*.tsx'],
+    languageOptions: {
+      parserOptions: {
+        project: ['./apps/dashboard/tsconfig.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@drover/*'],
+              allowTypeImports: true,
+              message: 'the dashboard imports workspace code for its types only',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: [
       'libs/config/**/*.ts',
       'libs/execution/src/process-driver.ts',
