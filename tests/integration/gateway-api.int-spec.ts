@@ -71,6 +71,7 @@ describe('gateway API', () => {
       '/projects',
       '/projects/{id}',
       '/projects/{id}/keys',
+      '/providers',
       '/runners',
       '/runs/{id}/artifacts',
       '/runs/{id}/artifacts/{name}',

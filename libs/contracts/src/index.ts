@@ -5,6 +5,7 @@ export * from './envelope';
 export * from './events';
 export * from './experiments';
 export * from './network-policy';
+export * from './providers';
 export * from './runners';
 export * from './resource-ceilings';
 export * from './runs';

@@ -374,6 +374,18 @@ export class TicketQueries {
    * The runners a project's keys may see: the shared pool's and the project's own
    * (`project`: its slug; null for shared runners), never another project's.
    */
+  /**
+   * Tasks DISPATCHED or RUNNING per provider: of every project (what a provider's
+   * concurrency limit counts, so these are not the project's alone) and of `projectId`.
+   */
+  async activeByProvider(projectId: string) {
+    return this.prisma.$queryRaw<{ provider: string; running: number; runningInProject: number }[]>`
+      SELECT provider, count(*)::int AS running,
+             (count(*) FILTER (WHERE project_id = ${projectId}::uuid))::int AS "runningInProject"
+      FROM task WHERE status IN ('DISPATCHED', 'RUNNING')
+      GROUP BY provider ORDER BY provider`;
+  }
+
   async listRunners(projectId: string) {
     const [runners, project] = await Promise.all([
       this.prisma.runner.findMany({
