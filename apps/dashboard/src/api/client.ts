@@ -1,14 +1,16 @@
 // Every call the dashboard makes to the gateway, one small function each.
 import { requestBlob, requestJson, requestText } from './http';
 import type {
-  ActionResult,
   Artifact,
+  CancelResult,
   EventToken,
   Experiment,
   ExperimentSummary,
   ListTicketsQuery,
   LogPage,
   Me,
+  ProviderLoad,
+  RerunResult,
   Runner,
   Task,
   Ticket,
@@ -53,16 +55,16 @@ export const getDiff = (runId: string, signal?: AbortSignal) =>
   requestText(`/runs/${id(runId)}/diff`, { signal });
 
 export const cancelTicket = (ticketId: string) =>
-  requestJson<ActionResult>('POST', `/tickets/${id(ticketId)}/cancel`);
+  requestJson<CancelResult>('POST', `/tickets/${id(ticketId)}/cancel`);
 
 export const rerunTicket = (ticketId: string) =>
-  requestJson<ActionResult>('POST', `/tickets/${id(ticketId)}/rerun`);
+  requestJson<RerunResult>('POST', `/tickets/${id(ticketId)}/rerun`);
 
 export const cancelTask = (taskId: string) =>
-  requestJson<ActionResult>('POST', `/tasks/${id(taskId)}/cancel`);
+  requestJson<CancelResult>('POST', `/tasks/${id(taskId)}/cancel`);
 
 export const rerunTask = (taskId: string) =>
-  requestJson<ActionResult>('POST', `/tasks/${id(taskId)}/rerun`);
+  requestJson<RerunResult>('POST', `/tasks/${id(taskId)}/rerun`);
 
 export const approveTask = (taskId: string, comment?: string) =>
   requestJson<Task>('POST', `/tasks/${id(taskId)}/approve`, {
@@ -80,6 +82,12 @@ export const answerInput = (taskId: string, value: string, name?: string) =>
 
 export const listRunners = (signal?: AbortSignal) =>
   requestJson<{ items: Runner[] }>('GET', '/runners', { signal }).then((page) => page.items);
+
+/** Each provider's tasks dispatched or running against its limit (503 when no scheduler answers). */
+export const listProviders = (signal?: AbortSignal) =>
+  requestJson<{ items: ProviderLoad[] }>('GET', '/providers', { signal }).then(
+    (page) => page.items,
+  );
 
 export const listExperiments = (limit?: number, signal?: AbortSignal) =>
   requestJson<{ items: ExperimentSummary[] }>('GET', '/experiments', {

@@ -200,16 +200,76 @@ export interface ExperimentSummary {
   trials: number;
 }
 
-/** `GET /experiments/:id`: the matrix and trials are typed by the page that shows them. */
+/** A cell of an experiment's matrix: one agent x model, its trials and what they cost. */
+export interface MatrixCell extends Usage {
+  agent: string;
+  /** Null: the task's own model (baselines and `command` take none). */
+  model: string | null;
+  trials: number;
+  finished: number;
+  passed: number;
+  /** Passed of finished, 0..1; null until one has finished. */
+  passRate: number | null;
+}
+
+/** What an experiment says about a task (see docs/experiments.md). */
+export type Verdict =
+  'pending' | 'broken' | 'trivial' | 'solved' | 'partial' | 'unsolved' | 'baselines-only';
+
+export interface ExperimentTask {
+  name: string;
+  verdict: Verdict;
+  cells: Omit<MatrixCell, keyof Usage>[];
+  /** Failed trials by the category their analysis gave. */
+  failures: Record<string, number>;
+}
+
+export interface Trial {
+  taskId: string;
+  key: string;
+  task: string;
+  agent: string;
+  model: string | null;
+  trial: number;
+  status: TaskStatus;
+  error: string | null;
+  costUsd: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  analysis: {
+    taskId: string;
+    status: TaskStatus;
+    category: string | null;
+    summary: string | null;
+  } | null;
+}
+
+/** `GET /experiments/:id`. */
 export interface Experiment {
   id: string;
   name: string;
+  agents: string[];
+  models: string[];
+  nTrials: number;
+  analysis: Record<string, unknown> | null;
+  createdAt: string;
   ticketId: string;
   status: TicketStatus;
   finishedAt: string | null;
   usage: Usage;
-  matrix: Record<string, unknown>[];
-  [field: string]: unknown;
+  matrix: MatrixCell[];
+  tasks: ExperimentTask[];
+  trials: Trial[];
+}
+
+/** A row of `GET /providers`: a provider's active tasks against its concurrency limit. */
+export interface ProviderLoad {
+  provider: string;
+  /** Tasks dispatched or running in every project (what the limit counts). */
+  running: number;
+  /** Of those, the key's project's. */
+  runningInProject: number;
+  limit: number;
 }
 
 /** `GET /me`. */
@@ -227,7 +287,21 @@ export interface EventToken {
   expiresAt: string;
 }
 
-/** What a cancel or rerun answers: what it changed, and the task or ticket now. */
-export interface ActionResult {
-  [field: string]: unknown;
+/** A task a cancel or rerun changed. */
+export interface ChangedTask {
+  id: string;
+  key: string;
+  /** The status it left. */
+  previous?: string;
+}
+
+/** What a cancel answers: what it cancelled and what that blocked, and the task now. */
+export interface CancelResult {
+  cancelled: ChangedTask[];
+  blocked: ChangedTask[];
+}
+
+/** What a rerun answers: the tasks that wait to run again. */
+export interface RerunResult {
+  rerun: ChangedTask[];
 }

@@ -31,6 +31,7 @@ export type Tone = 'waiting' | 'active' | 'attention' | 'good' | 'bad' | 'muted'
 export function toneOf(status: string): Tone {
   switch (status) {
     case 'SUCCEEDED':
+    case 'ONLINE':
       return 'good';
     case 'FAILED':
     case 'TIMED_OUT':
@@ -43,9 +44,11 @@ export function toneOf(status: string): Tone {
     case 'AWAITING_INPUT':
     case 'RETRY_WAIT':
     case 'NEEDS_INPUT':
+    case 'STALE':
       return 'attention';
     case 'CANCELLED':
     case 'SKIPPED':
+    case 'OFFLINE':
       return 'muted';
     default:
       return 'waiting';

@@ -9,10 +9,18 @@ import { useEventHub } from './events-context';
  */
 export type LiveReducer<T> = (current: T, event: StreamEvent, reload: () => void) => T;
 
+/**
+ * Applies a batch of events (a frame's) at once, as `LiveReducer` applies one:
+ * for state where one event at a time would copy a large value once per event.
+ */
+export interface BatchReducer<T> {
+  batch: (current: T, events: readonly StreamEvent[], reload: () => void) => T;
+}
+
 export interface Live<T> {
   data: T | undefined;
   error: Error | undefined;
-  reload(): void;
+  reload: () => void;
 }
 
 /** The least time between two reads that events ask for (many events, one read). */
@@ -30,7 +38,7 @@ const RELOAD_EVERY_MS = 400;
 export function useLive<T>(
   key: string,
   load: (signal: AbortSignal) => Promise<T>,
-  reduce: LiveReducer<T>,
+  reduce: LiveReducer<T> | BatchReducer<T>,
 ): Live<T> {
   const hub = useEventHub();
   const [data, setData] = useState<T | undefined>(undefined);
@@ -51,11 +59,11 @@ export function useLive<T>(
     setError(undefined);
 
     const apply = (current: T | undefined, events: readonly StreamEvent[]) => {
-      let next = current;
-      for (const event of events) {
-        if (next === undefined) break;
-        next = reduceRef.current(next, event, requestReload);
-      }
+      const reducer = reduceRef.current;
+      if (current === undefined || !events.length) return current;
+      if ('batch' in reducer) return reducer.batch(current, events, requestReload);
+      let next: T = current;
+      for (const event of events) next = reducer(next, event, requestReload);
       return next;
     };
 
@@ -90,9 +98,10 @@ export function useLive<T>(
       }, wait);
     }
 
-    const unsubscribe = hub.subscribe((event) => {
-      if (buffer) buffer.push(event);
-      else setData((current) => apply(current, [event]));
+    // One state update per batch (a frame's events), however many it holds.
+    const unsubscribe = hub.subscribe((events) => {
+      if (buffer) buffer.push(...events);
+      else setData((current) => apply(current, events));
     });
     const unresync = hub.onResync(requestReload);
     reloadRef.current = requestReload;

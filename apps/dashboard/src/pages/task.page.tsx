@@ -5,6 +5,7 @@ import { LoadState } from '../components/load-state';
 import { RUN_VIEWS, RunPanel, type RunView } from '../components/run-panel';
 import { RunsTable } from '../components/runs-table';
 import { StatusBadge } from '../components/status-badge';
+import { TaskActions } from '../components/task-actions';
 import { count, duration, usd, when } from '../lib/format';
 import { useLive, type LiveReducer } from '../live/use-live';
 
@@ -54,7 +55,7 @@ export function TaskPage() {
   const { taskId = '' } = useParams();
   const [params, setParams] = useSearchParams();
   const load = useCallback((signal: AbortSignal) => getTask(taskId, signal), [taskId]);
-  const { data: task, error } = useLive(`task:${taskId}`, load, taskReducer);
+  const { data: task, error, reload } = useLive(`task:${taskId}`, load, taskReducer);
   if (!task) return <LoadState error={error} what="task" />;
 
   // Without a run picked, the page follows the latest attempt (a retry takes over).
@@ -86,6 +87,7 @@ export function TaskPage() {
       </div>
       {task.waiting ? <p className="attention">{task.waiting.message}</p> : null}
       {task.reason ? <p className="muted">{task.reason}</p> : null}
+      <TaskActions task={task} onChanged={reload} />
       <TaskFacts task={task} />
 
       <h2>Runs</h2>
