@@ -1,5 +1,8 @@
 import type { ReactNode } from 'react';
+import { ExperimentPage } from './pages/experiment.page';
+import { ExperimentsPage } from './pages/experiments.page';
 import { NotFoundPage } from './pages/not-found.page';
+import { RunnersPage } from './pages/runners.page';
 import { TaskPage } from './pages/task.page';
 import { TicketPage } from './pages/ticket.page';
 import { TicketsPage } from './pages/tickets.page';
@@ -17,5 +20,8 @@ export const ROUTES: readonly PageRoute[] = [
   { path: '/', element: <TicketsPage />, nav: 'Tickets' },
   { path: '/tickets/:ticketId', element: <TicketPage /> },
   { path: '/tasks/:taskId', element: <TaskPage /> },
+  { path: '/experiments', element: <ExperimentsPage />, nav: 'Experiments' },
+  { path: '/experiments/:experimentId', element: <ExperimentPage /> },
+  { path: '/runners', element: <RunnersPage />, nav: 'Runners' },
   { path: '*', element: <NotFoundPage /> },
 ];
