@@ -1,6 +1,7 @@
+import { useEffect, useRef } from 'react';
 import { NavLink, Outlet } from 'react-router';
 import { forgetKey } from './api';
-import { useStreamState } from './live/events-context';
+import { useEventHub, useStreamState } from './live/events-context';
 import { ROUTES } from './routes';
 import { useMe } from './session';
 
@@ -14,7 +15,6 @@ const STREAM_LABEL = {
 /** The header (navigation, live indicator, who is signed in) around every page. */
 export function Layout() {
   const who = useMe();
-  const stream = useStreamState();
   return (
     <div className="app">
       <header className="top">
@@ -27,9 +27,7 @@ export function Layout() {
           ))}
         </nav>
         <span className="spacer" />
-        <span className={`stream stream-${stream}`} data-testid="stream-state" title="event stream">
-          {STREAM_LABEL[stream]}
-        </span>
+        <StreamIndicator />
         <span className="who" title={`key ${who.keyId}`}>
           {who.name} · {who.role} · {who.project.slug}
         </span>
@@ -41,5 +39,36 @@ export function Layout() {
         <Outlet />
       </main>
     </div>
+  );
+}
+
+/**
+ * The stream's state; its attributes say how many events reached the page and the
+ * last sequence (set without a render: they change with every batch).
+ */
+function StreamIndicator() {
+  const hub = useEventHub();
+  const stream = useStreamState();
+  const ref = useRef<HTMLSpanElement>(null);
+  useEffect(
+    () =>
+      hub.subscribe((events) => {
+        const element = ref.current;
+        if (!element) return;
+        element.dataset.received = String(hub.deliveredCount);
+        element.dataset.lastSeq = String(events[events.length - 1].seq);
+      }),
+    [hub],
+  );
+  return (
+    <span
+      ref={ref}
+      className={`stream stream-${stream}`}
+      data-testid="stream-state"
+      data-received="0"
+      title="event stream"
+    >
+      {STREAM_LABEL[stream]}
+    </span>
   );
 }

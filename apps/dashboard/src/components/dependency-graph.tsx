@@ -1,17 +1,39 @@
 import { useMemo } from 'react';
 import { useNavigate } from 'react-router';
-import { layoutGraph, NODE_HEIGHT, NODE_WIDTH, type GraphTask } from '../lib/graph-layout';
+import { chooseLayout } from '../lib/choose-layout';
+import {
+  DAGRE_MAX_NODES,
+  NODE_HEIGHT,
+  NODE_WIDTH,
+  type GraphLayout,
+  type GraphTask,
+} from '../lib/graph-layout';
 import { statusLabel, toneOf } from '../lib/status';
+import { GraphCanvas } from './graph-canvas';
 
 /**
- * A ticket's tasks as an SVG graph, each coloured by its status: edges run from
- * a dependency to the task that waits for it. A click opens the task.
+ * A ticket's tasks as a graph, each coloured by its status: edges run from a
+ * dependency to the task that waits for it. A click opens the task. Up to
+ * DAGRE_MAX_NODES tasks: dagre's layout drawn in SVG; above, a cheap layered
+ * layout drawn on a canvas, only what is in view (dagre would block the page for
+ * seconds, and thousands of SVG nodes slow every update).
  */
 export function DependencyGraph({ tasks }: { tasks: readonly GraphTask[] }) {
-  const navigate = useNavigate();
   // Laid out again only when the graph's shape changes, not on a status change.
   const shape = tasks.map((t) => `${t.key}<${t.dependsOn.join(',')}`).join(';');
-  const placed = useMemo(() => layoutGraph(tasks), [shape]);
+  const { placed, ms } = useMemo(() => {
+    const started = performance.now();
+    const layout = chooseLayout(tasks);
+    return { placed: layout, ms: performance.now() - started };
+  }, [shape]);
+  if (tasks.length > DAGRE_MAX_NODES) {
+    return <GraphCanvas placed={placed} tasks={tasks} layoutMs={ms} />;
+  }
+  return <SvgGraph placed={placed} tasks={tasks} />;
+}
+
+function SvgGraph({ placed, tasks }: { placed: GraphLayout; tasks: readonly GraphTask[] }) {
+  const navigate = useNavigate();
   const byKey = new Map(tasks.map((t) => [t.key, t]));
   return (
     <div className="graph-scroll">

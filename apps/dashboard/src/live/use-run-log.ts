@@ -34,9 +34,13 @@ export function useRunLog(runId: string | undefined): RunLog {
     const add = (incoming: readonly NumberedLine[]) =>
       setLines((current) => mergeLines(current, incoming));
     // Listening first: a line stored after a page was read comes as an event.
-    const unsubscribe = hub.subscribe((event) => {
-      if (event.type !== 'log.appended' || event.data.runId !== runId) return;
-      add(numbered(event.data.firstLine, event.data.lines));
+    const unsubscribe = hub.subscribe((events) => {
+      const lines: NumberedLine[] = [];
+      for (const event of events) {
+        if (event.type !== 'log.appended' || event.data.runId !== runId) continue;
+        lines.push(...numbered(event.data.firstLine, event.data.lines));
+      }
+      if (lines.length) add(lines);
     });
     const readFrom = async (start: number) => {
       let after: number | null = start;

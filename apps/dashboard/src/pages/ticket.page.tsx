@@ -4,57 +4,25 @@ import { getTicket, type Ticket } from '../api';
 import { LoadState } from '../components/load-state';
 import { StatusBadge } from '../components/status-badge';
 import { countByStatus, TaskCounts } from '../components/task-counts';
+import { TasksTable } from '../components/tasks-table';
+import { TicketActions } from '../components/ticket-actions';
 import { age, count, usd, when } from '../lib/format';
-import { useLive, type LiveReducer } from '../live/use-live';
+import { applyTicketEvents } from '../lib/ticket-events';
+import { useLive, type BatchReducer } from '../live/use-live';
 import { useNow } from '../live/use-now';
 
 const DependencyGraph = lazy(() =>
   import('../components/dependency-graph').then((m) => ({ default: m.DependencyGraph })),
 );
 
-/** Sets the ticket's and its tasks' statuses from events; a task it does not know reads again. */
-export const ticketReducer: LiveReducer<Ticket> = (ticket, event, reload) => {
-  if (event.ticketId !== ticket.id) return ticket;
-  switch (event.type) {
-    case 'ticket.changed': {
-      const { status } = event.data;
-      if (status !== ticket.status) reload(); // its finish time and usage come with a read
-      return status === ticket.status ? ticket : { ...ticket, status };
-    }
-    case 'task.changed':
-    case 'task.waiting': {
-      const data = event.data;
-      const task = ticket.tasks.find((t) => t.id === data.taskId);
-      if (!task) {
-        reload();
-        return ticket;
-      }
-      const waiting = event.type === 'task.waiting' ? event.data.waiting : task.waiting;
-      const attempt =
-        (event.type === 'task.changed' ? event.data.attempt : undefined) ?? task.attempt;
-      if (task.status === data.status && task.waiting === waiting && task.attempt === attempt) {
-        return ticket;
-      }
-      return {
-        ...ticket,
-        tasks: ticket.tasks.map((t) =>
-          t.id === data.taskId ? { ...t, status: data.status, waiting, attempt } : t,
-        ),
-      };
-    }
-    case 'run.changed':
-    case 'runner.changed':
-    case 'log.appended':
-    case 'artifact.stored':
-      return ticket;
-  }
-};
+/** A frame's events at once: a burst over a 2,000-task ticket copies its task list once. */
+const TICKET_EVENTS: BatchReducer<Ticket> = { batch: applyTicketEvents };
 
 export function TicketPage() {
   const { ticketId = '' } = useParams();
   const now = useNow();
   const load = useCallback((signal: AbortSignal) => getTicket(ticketId, signal), [ticketId]);
-  const { data: ticket, error } = useLive(`ticket:${ticketId}`, load, ticketReducer);
+  const { data: ticket, error, reload } = useLive(`ticket:${ticketId}`, load, TICKET_EVENTS);
   if (!ticket) return <LoadState error={error} what="ticket" />;
 
   const phases = phasesOf(ticket);
@@ -67,6 +35,7 @@ export function TicketPage() {
         <h1>{ticket.title}</h1>
         <StatusBadge status={ticket.status} />
       </div>
+      <TicketActions ticket={ticket} onChanged={reload} />
       <dl className="facts">
         <dt>Id</dt>
         <dd className="mono">{ticket.id}</dd>
@@ -114,39 +83,7 @@ export function TicketPage() {
       ) : null}
 
       <h2>Tasks</h2>
-      <table className="table" data-testid="tasks">
-        <thead>
-          <tr>
-            <th>Task</th>
-            <th>Status</th>
-            <th>Phase</th>
-            <th>Agent</th>
-            <th>Attempt</th>
-            <th>Depends on</th>
-            <th>Finished</th>
-          </tr>
-        </thead>
-        <tbody>
-          {ticket.tasks.map((t) => (
-            <tr key={t.id} data-task-key={t.key}>
-              <td>
-                <Link to={`/tasks/${t.id}`}>{t.key}</Link>
-                {t.title ? <div className="muted small">{t.title}</div> : null}
-                {t.waiting ? <div className="attention small">{t.waiting.message}</div> : null}
-                {t.reason ? <div className="muted small">{t.reason}</div> : null}
-              </td>
-              <td>
-                <StatusBadge status={t.status} />
-              </td>
-              <td>{t.phase ?? '—'}</td>
-              <td>{t.agent}</td>
-              <td>{t.attempt}</td>
-              <td>{t.dependsOn.join(', ') || '—'}</td>
-              <td>{when(t.finishedAt)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <TasksTable tasks={ticket.tasks} />
     </section>
   );
 }
