@@ -39,6 +39,9 @@ interface Listing {
   items: { name: string; size: number; sha256: string }[];
 }
 
+/** Per test: `npm test`'s one Jest run keeps only its global timeout (30 s), not this project's. */
+const TEST_TIMEOUT_MS = 150_000;
+
 describe('the dashboard in a browser', () => {
   const { services, logged } = useServices({ env: { RUNNER_ALLOW_LOCAL_REPOS: 'true' } });
   let browser: Browser;
@@ -94,6 +97,7 @@ describe('the dashboard in a browser', () => {
       });
       expect(storage).toEqual([0, 0]);
     }),
+    TEST_TIMEOUT_MS,
   );
 
   it(
@@ -120,6 +124,7 @@ describe('the dashboard in a browser', () => {
       await page.locator('#api-key').waitFor();
       expect(await stored()).toMatchObject({ session: null, local: 0 });
     }),
+    TEST_TIMEOUT_MS,
   );
 
   it(
@@ -198,6 +203,7 @@ describe('the dashboard in a browser', () => {
         await events.close();
       }
     }),
+    TEST_TIMEOUT_MS,
   );
 
   it(
@@ -263,6 +269,7 @@ describe('the dashboard in a browser', () => {
       const numbered = shown.map((l) => l.text).filter((t) => /^line \d+$/.test(t));
       expect(numbered).toEqual(Array.from({ length: 40 }, (_, i) => `line ${i + 1}`));
     }),
+    TEST_TIMEOUT_MS,
   );
 
   it(
@@ -353,5 +360,6 @@ describe('the dashboard in a browser', () => {
       ]);
       await screenshot(page, 'result');
     }),
+    TEST_TIMEOUT_MS,
   );
 });
