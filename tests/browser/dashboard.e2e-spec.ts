@@ -273,6 +273,34 @@ describe('the dashboard in a browser', () => {
   );
 
   it(
+    'shows a long log a screenful at a time, following its end',
+    logged(async () => {
+      const { baseUrl, apiKey } = services();
+      const ticket = await api().json<TicketView>('POST', '/tickets', {
+        title: 'browser long log',
+        tasks: [{ key: 'long', steps: [{ run: 'seq 1 3000' }] }],
+      });
+      const taskId = ticket.tasks[0].id;
+      const task = await waitForTask(taskId, (t) => t.status === 'SUCCEEDED', 'the task to end');
+      const stored = await api().json<LogsView>('GET', `/runs/${task.runs[0].id}/logs?limit=1`);
+      await signIn(page, baseUrl, apiKey, `/ui/tasks/${taskId}`);
+      const log = page.locator('.log-lines');
+      await page.locator(`.log-lines[data-line-count="${stored.totalLines}"]`).waitFor();
+      // Only what is in view (and a margin) is in the page, and the view is at the end.
+      await page.locator('.log-text', { hasText: /^3000$/ }).waitFor();
+      const inPage = await page.locator('.log-line').count();
+      expect(inPage).toBeGreaterThan(10);
+      expect(inPage).toBeLessThan(200);
+      await log.evaluate((el: { scrollTop: number }) => {
+        el.scrollTop = 0;
+      });
+      await page.locator('.log-text', { hasText: /^1$/ }).waitFor();
+      expect(await page.locator('.log-text', { hasText: /^3000$/ }).count()).toBe(0);
+    }),
+    TEST_TIMEOUT_MS,
+  );
+
+  it(
     'downloads an artifact byte for byte, and renders the diff and the result',
     logged(async () => {
       const { baseUrl, apiKey } = services();
