@@ -90,7 +90,12 @@ export default tseslint.config(
       'libs/testing/**/*.ts',
     ],
     rules: {
-      '@nx/enforce-module-boundaries': boundaries(['type:testing'], ['@drover/app-*']),
+      // Cross-service tests may start apps in-process, and the browser tests start the
+      // built services as the e2e tests do (tests/e2e/support/services.ts).
+      '@nx/enforce-module-boundaries': boundaries(
+        ['type:testing'],
+        ['@drover/app-*', '@drover/e2e-services'],
+      ),
       'no-restricted-syntax': 'off',
     },
   },
