@@ -87,6 +87,9 @@ function VirtualLines({
     getScrollElement: () => scroller.current,
     estimateSize: () => LINE_HEIGHT,
     overscan: 30,
+    // Mounted (the log passed PLAIN_UP_TO lines), the virtualizer scrolls its element
+    // to this offset: where it is, not the top, or a log following its end jumps to line 1.
+    initialOffset: () => scroller.current?.scrollTop ?? 0,
   });
   // The scroller's height changes with the count: let the virtualizer measure again.
   useEffect(() => virtualizer.measure(), [virtualizer, lines.length]);
