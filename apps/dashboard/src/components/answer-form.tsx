@@ -1,11 +1,13 @@
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { answerInput, type InputRequest } from '../api';
 import { nowText } from './result-text';
 import type { Action } from './use-action';
 
 /**
  * Answers a task's open request for input. A secret request's answer goes in a
- * password field: it is never shown, not kept once sent, and the API never returns it.
+ * password field that React does not control: the value is never in the page's
+ * state nor in an attribute, the field is emptied once sent, and the API never
+ * returns it.
  */
 export function AnswerForm({
   taskId,
@@ -19,18 +21,24 @@ export function AnswerForm({
   onDone: () => void;
 }) {
   const [value, setValue] = useState('');
+  const secret = useRef<HTMLInputElement>(null);
   const choices = request.choices ?? [];
-  const send = () =>
+  const send = () => {
+    const answer = request.secret ? (secret.current?.value ?? '') : value;
+    // A secret leaves the page once sent, whatever the answer was.
+    if (secret.current) secret.current.value = '';
     void action
       .run(async () => {
-        const task = await answerInput(taskId, value, request.name);
+        const task = await answerInput(taskId, answer, request.name);
         return nowText(`Answered ${request.name}`, task.status);
       })
       .then((ok) => {
-        if (ok) onDone();
-        // A secret leaves the page once sent, whatever the answer was.
-        if (ok || request.secret) setValue('');
+        if (ok) {
+          setValue('');
+          onDone();
+        }
       });
+  };
   return (
     <form
       className="action-form"
@@ -58,11 +66,19 @@ export function AnswerForm({
               </option>
             ))}
           </select>
+        ) : request.secret ? (
+          <input
+            ref={secret}
+            name="value"
+            type="password"
+            autoComplete="new-password"
+            spellCheck={false}
+          />
         ) : (
           <input
             name="value"
-            type={request.secret ? 'password' : 'text'}
-            autoComplete={request.secret ? 'new-password' : 'off'}
+            type="text"
+            autoComplete="off"
             spellCheck={false}
             value={value}
             onChange={(e) => setValue(e.target.value)}
