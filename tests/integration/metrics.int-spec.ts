@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { waitFor } from '@drover/testing';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
@@ -41,6 +43,8 @@ beforeAll(async () => {
   ];
   stack = await startInProcessStack({
     SCHEDULER_POLL_MS: '50',
+    // A stream that takes nothing for this long is closed (the stalled-client test).
+    GATEWAY_SLOW_CLIENT_MS: '3000',
     ORCHESTRATOR_METRICS_PORT: String(orchestrator),
     SCHEDULER_METRICS_PORT: String(scheduler),
     RUNNER_METRICS_PORT: String(runner),
@@ -122,6 +126,35 @@ function total(
   }
   return sum;
 }
+
+/** A command printing `lines` lines of about 1 kB each. */
+function floodOf(lines: number): string {
+  return `awk 'BEGIN { s = sprintf("%1000s", ""); gsub(/ /, "x", s); for (i = 0; i < ${lines}; i++) print i, s }'`;
+}
+
+/**
+ * A WebSocket client that rests 40 ms after each message (ws has no public flow
+ * control: its socket is paused and resumed) and prints what it saw as JSON.
+ */
+const SLOW_READER = `
+const WebSocket = require('ws');
+const ws = new WebSocket(process.env.URL, { headers: { authorization: process.env.AUTH } });
+const seen = { closes: [], runs: [], batches: [] };
+const done = () => { process.stdout.write(JSON.stringify(seen)); process.exit(0); };
+ws.on('open', () => {
+});
+ws.on('message', (raw) => {
+  ws._socket.pause();
+  setTimeout(() => ws._socket.resume(), 40);
+  const { type, data } = JSON.parse(raw.toString('utf8'));
+  if (type === 'run.changed' && data.status === 'SUCCEEDED') ws.close();
+  if (type !== 'log.appended') return;
+  if (!seen.runs.includes(data.runId)) seen.runs.push(data.runId);
+  seen.batches.push(data.firstLine, data.lines.length);
+});
+ws.on('close', (code) => { if (code !== 1005) seen.closes.push(code); done(); });
+ws.on('error', (error) => { console.error(error.message); process.exit(2); });
+`;
 
 async function submit(body: unknown): Promise<string> {
   const created = await stack.request(stack.apiKey, 'POST', '/tickets', body);
@@ -369,6 +402,61 @@ describe('metrics', () => {
     }
   }, 90_000);
 
+  it('holds back a stream that reads slowly through a flood, and delivers every line', async () => {
+    const before = total(await scrapeAll(), 'drover_websocket_slow_clients_dropped_total');
+    const ticketId = await submit({
+      title: 'flood, read slowly',
+      tasks: [{ key: 'flood', steps: [{ run: floodOf(24_000) }] }],
+    });
+    // The reader runs in its own process (this one hosts every service): it
+    // follows the ticket from its first event and rests after each message, a busy
+    // browser tab, say, until the run has succeeded or the stream closes.
+    const reader = spawn(process.execPath, ['-e', SLOW_READER], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        URL: `${stack.baseUrl.replace('http', 'ws')}/events?ticket=${ticketId}&since=0`,
+        AUTH: stack.auth.authorization,
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    reader.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => reader.once('exit', resolve));
+    try {
+      await waitFor(
+        async () => (await ticket(ticketId)).status === 'SUCCEEDED',
+        'the flood to end',
+        120_000,
+      );
+      expect(await Promise.race([exited, delay(120_000).then(() => 'still reading')])).toBe(0);
+    } finally {
+      reader.kill();
+    }
+    const seen = JSON.parse(out) as {
+      closes: number[];
+      runs: string[];
+      batches: number[];
+    };
+    expect(seen.closes).toEqual([]);
+    expect(seen.runs).toHaveLength(1);
+    // [firstLine, count, ...]: each batch starts where the one before ended.
+    let next = 0;
+    for (let i = 0; i < seen.batches.length; i += 2) {
+      expect(seen.batches[i]).toBe(next);
+      next += seen.batches[i + 1];
+    }
+    // Every line the run logged (the flood's and the runner's own), none after.
+    expect(next).toBeGreaterThanOrEqual(24_000);
+    const rest = await stack.request(
+      stack.apiKey,
+      'GET',
+      `/runs/${seen.runs[0]}/logs?after=${next}`,
+    );
+    expect((rest.body as { lines: unknown[] }).lines).toEqual([]);
+    expect(total(await scrapeAll(), 'drover_websocket_slow_clients_dropped_total')).toBe(before);
+  }, 240_000);
+
   it('drops an event stream that stops reading, and counts it', async () => {
     const before = total(await scrapeAll(), 'drover_websocket_slow_clients_dropped_total');
     const stalled = await stalledStream();
@@ -382,7 +470,7 @@ describe('metrics', () => {
             key: 'flood',
             steps: [
               {
-                run: `awk 'BEGIN { s = sprintf("%1000s", ""); gsub(/ /, "x", s); for (i = 0; i < 24000; i++) print i, s }'`,
+                run: floodOf(24_000),
               },
             ],
           },
