@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { API_OPERATIONS } from '@drover/contracts/api';
 import { DroverClient } from '@drover/client';
-import { testGit, waitFor } from '@drover/testing';
 import { DEFAULT_PROJECT } from '@drover/workflow';
+import {
+  json,
+  makeRepo,
+  prepareFixtures,
+  sender,
+  type Fixtures,
+  type Send,
+} from './support/contract-fixtures';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
 import { operationsOf, problemsOf, type Answer, type OpenApiDoc } from './support/openapi-contract';
 
@@ -19,198 +24,8 @@ import { operationsOf, problemsOf, type Answer, type OpenApiDoc } from './suppor
 let stack: InProcessStack;
 let doc: OpenApiDoc;
 let repo: string;
-
-interface Fixtures {
-  ran: { ticket: string; task: string; run: string };
-  failedRun: string;
-  gated: { approve: string; reject: string };
-  asking: string;
-  rerunTicket: string;
-  rerunTask: string;
-  cancelTicket: string;
-  cancelTask: string;
-  spare: string;
-  experiments: { read: string; spare: string };
-  spareKey: string;
-}
+let send: Send;
 let f: Fixtures;
-
-async function send(
-  method: string,
-  path: string,
-  options: { body?: unknown; key?: string | null; contentType?: string } = {},
-): Promise<Answer> {
-  const key = options.key === undefined ? stack.apiKey : options.key;
-  const text = typeof options.body === 'string';
-  const res = await fetch(`${stack.baseUrl}${path}`, {
-    method,
-    headers: {
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...(options.body === undefined
-        ? {}
-        : { 'content-type': options.contentType ?? 'application/json' }),
-    },
-    body:
-      options.body === undefined
-        ? undefined
-        : text
-          ? (options.body as string)
-          : JSON.stringify(options.body),
-  });
-  return {
-    status: res.status,
-    contentType: res.headers.get('content-type') ?? '',
-    text: await res.text(),
-  };
-}
-
-const json = <T>(answer: Answer): T => JSON.parse(answer.text) as T;
-
-interface TicketBody {
-  id: string;
-  status: string;
-  tasks: { id: string; key: string; status: string }[];
-}
-
-async function submit(ticket: unknown): Promise<TicketBody> {
-  const answer = await send('POST', '/tickets', { body: ticket });
-  if (answer.status !== 201) throw new Error(`ticket refused: ${answer.text}`);
-  return json<TicketBody>(answer);
-}
-
-/** The ticket once `done` says so of it. */
-function ticketWhen(id: string, done: (t: TicketBody) => boolean, what: string) {
-  return waitFor(
-    async () => {
-      const t = json<TicketBody>(await send('GET', `/tickets/${id}`));
-      return done(t) ? t : undefined;
-    },
-    `ticket ${id}: ${what}`,
-    60_000,
-    100,
-  );
-}
-
-const allIn = (status: string) => (t: TicketBody) => t.tasks.every((k) => k.status === status);
-const final = (t: TicketBody) => ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(t.status);
-
-async function newestRunOf(taskId: string): Promise<string> {
-  const task = json<{ runs: { id: string }[] }>(await send('GET', `/tasks/${taskId}`));
-  const run = task.runs.at(-1);
-  if (!run) throw new Error(`task ${taskId} has no run`);
-  return run.id;
-}
-
-async function experimentDone(): Promise<string> {
-  const created = await send('POST', '/experiments', {
-    body: {
-      agents: ['nop'],
-      tasks: [{ name: 'noop', document: '---\ntitle: nothing to do\n---\nDo nothing.' }],
-    },
-  });
-  if (created.status !== 201) throw new Error(`experiment refused: ${created.text}`);
-  const { id } = json<{ id: string }>(created);
-  await waitFor(
-    async () =>
-      json<{ status: string }>(await send('GET', `/experiments/${id}`)).status === 'SUCCEEDED',
-    `experiment ${id} to finish`,
-    60_000,
-    100,
-  );
-  return id;
-}
-
-/** A local repository the ran ticket changes (so its run has a diff). */
-async function makeRepo(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'drover-contract-'));
-  const source = join(dir, 'source');
-  const git = (...args: string[]) => testGit(dir, source, ...args);
-  await testGit(dir, dir, 'init', '-q', '-b', 'main', source);
-  await writeFile(join(source, 'README.md'), 'a repository\n');
-  await git('add', '-A');
-  await git('commit', '-q', '-m', 'first');
-  return dir;
-}
-
-async function prepare(): Promise<Fixtures> {
-  const step = (run: string) => [{ run }];
-  const ask = `if [ -z "$COLOUR" ]; then echo '{"name":"COLOUR","prompt":"which colour?","choices":["blue","red"]}' > "$DROVER_REQUEST"; exit 3; fi; echo "$COLOUR"`;
-  const [ran, failed, gated, asking, rerunTicket, rerunTask, spare] = await Promise.all([
-    submit({
-      title: 'contract: ran',
-      labels: ['contract'],
-      tasks: [
-        {
-          key: 'change',
-          repo: join(repo, 'source'),
-          clone_branch: 'main',
-          steps: step('echo changing; echo changed >> README.md; echo done >&2'),
-        },
-      ],
-    }),
-    submit({
-      title: 'contract: failed',
-      tasks: [{ key: 'fails', retry: { max_attempts: 1 }, steps: step('exit 1') }],
-    }),
-    submit({
-      title: 'contract: gated',
-      tasks: [
-        { key: 'approve', requires_approval: true, steps: step('true') },
-        { key: 'reject', requires_approval: true, steps: step('true') },
-      ],
-    }),
-    submit({ title: 'contract: asks', tasks: [{ key: 'asks', steps: step(ask) }] }),
-    submit({
-      title: 'contract: rerun ticket',
-      tasks: [{ key: 'a', retry: { max_attempts: 1 }, steps: step('exit 1') }],
-    }),
-    submit({
-      title: 'contract: rerun task',
-      tasks: [
-        { key: 'a', retry: { max_attempts: 1 }, steps: step('exit 1') },
-        { key: 'b', depends_on: ['a'], steps: step('true') },
-      ],
-    }),
-    submit({ title: 'contract: spare', tasks: [{ key: 'a', steps: step('true') }] }),
-  ]);
-  const [cancelTicket, cancelTask] = await Promise.all([
-    submit({ title: 'contract: cancel ticket', tasks: [{ key: 'a', steps: step('sleep 60') }] }),
-    submit({
-      title: 'contract: cancel task',
-      tasks: [
-        { key: 'a', steps: step('sleep 60') },
-        { key: 'b', depends_on: ['a'], steps: step('true') },
-      ],
-    }),
-  ]);
-  await Promise.all([
-    ticketWhen(ran.id, (t) => t.status === 'SUCCEEDED', 'SUCCEEDED'),
-    ticketWhen(failed.id, final, 'final'),
-    ticketWhen(gated.id, allIn('AWAITING_APPROVAL'), 'awaiting approval'),
-    ticketWhen(asking.id, allIn('AWAITING_INPUT'), 'awaiting input'),
-    ticketWhen(rerunTicket.id, final, 'final'),
-    ticketWhen(rerunTask.id, final, 'final'),
-    ticketWhen(spare.id, final, 'final'),
-  ]);
-  const [read, spareExperiment] = await Promise.all([experimentDone(), experimentDone()]);
-  const issued = await send('POST', `/projects/${DEFAULT_PROJECT.id}/keys`, {
-    body: { name: 'contract spare', role: 'viewer' },
-  });
-  const byKey = (t: TicketBody, key: string) => t.tasks.find((k) => k.key === key)?.id ?? '';
-  return {
-    ran: { ticket: ran.id, task: ran.tasks[0].id, run: await newestRunOf(ran.tasks[0].id) },
-    failedRun: await newestRunOf(failed.tasks[0].id),
-    gated: { approve: byKey(gated, 'approve'), reject: byKey(gated, 'reject') },
-    asking: asking.tasks[0].id,
-    rerunTicket: rerunTicket.id,
-    rerunTask: byKey(rerunTask, 'a'),
-    cancelTicket: cancelTicket.id,
-    cancelTask: byKey(cancelTask, 'a'),
-    spare: spare.id,
-    experiments: { read, spare: spareExperiment },
-    spareKey: json<{ id: string }>(issued).id,
-  };
-}
 
 /** The request of each operation that must succeed, by operationId. */
 function calls(): Record<string, () => Promise<Answer>> {
@@ -264,8 +79,9 @@ function calls(): Record<string, () => Promise<Answer>> {
 beforeAll(async () => {
   repo = await makeRepo();
   stack = await startInProcessStack({ RUNNER_ALLOW_LOCAL_REPOS: 'true', RUNNER_SLOTS: '8' });
+  send = sender(stack);
   doc = json<OpenApiDoc>(await send('GET', '/docs-json', { key: null }));
-  f = await prepare();
+  f = await prepareFixtures(send, repo);
 }, 240_000);
 
 afterAll(async () => {
