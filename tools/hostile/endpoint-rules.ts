@@ -27,6 +27,7 @@
 //   GET  /runs/{id}/diff             200 for the run with a diff,      404
 //                                    404 (NO_DIFF) for the others
 //   GET  /runners, /me, /health      200
+//   GET  /metrics                    200
 //   POST /projects                   201 for a new slug, 409 for a taken one
 //   GET  /projects/{id}(/keys)       200                               404
 //   POST /projects/{id}/keys         201                               404
@@ -291,6 +292,7 @@ export const RULES: Record<string, EndpointRule> = {
   'GET /runners': { valid: plain('/runners', 200) },
   'GET /me': { valid: plain('/me', 200) },
   'GET /health': { valid: plain('/health', 200) },
+  'GET /metrics': { valid: plain('/metrics', 200) },
   'POST /projects': { valid: newProject },
   'GET /projects/{id}': { valid: byId('/projects/{id}', 'projects', [200]) },
   'POST /projects/{id}/keys': { valid: newKey },

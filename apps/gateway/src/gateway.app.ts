@@ -1,8 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { cleanupOpenApiDoc } from 'nestjs-zod';
+import { SwaggerModule } from '@nestjs/swagger';
 import type { GatewayConfig } from '@drover/config';
 import { DOCUMENT_LIMITS } from '@drover/contracts';
 import { createLogger, ServiceMetrics } from '@drover/service-kit';
@@ -10,6 +9,7 @@ import { GatewayModule } from './app.module';
 import { Authenticator } from './auth/authenticator';
 import { refuseInvalidUtf8, verifyJson } from './json-body';
 import { httpMetricsMiddleware } from './http-metrics';
+import { openApiDocument } from './openapi-document';
 import { DOCUMENT_TYPES } from './ticket-documents';
 import { tracingMiddleware } from './tracing.middleware';
 
@@ -36,18 +36,7 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
     verify: refuseNonUtf8Text,
   });
   app.disable('x-powered-by');
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Drover API')
-      .setDescription(
-        'Tickets, tasks, runs, logs, artifacts, runners, projects and keys. Every route but /health, /metrics and /docs needs `Authorization: Bearer <key>`. Live events: WebSocket at /events?since=<seq>&ticket=<id> (the key in the header, or `token=` from POST /events/token).',
-      )
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key: drv_...' })
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, openApiDocument(app), { jsonDocumentUrl: 'docs-json' });
   return app;
 }
 
