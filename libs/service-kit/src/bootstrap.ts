@@ -44,7 +44,12 @@ export function closeOnSignals(app: INestApplicationContext, service: string): v
       logger.log(`${signal} received, shutting down`);
       app
         .close()
-        .then(() => shutdownTelemetry())
+        // Spans a collector cannot take are lost, but the service did shut down cleanly.
+        .then(() =>
+          shutdownTelemetry().catch((error: Error) =>
+            logger.warn(`traces not flushed: ${error.message}`),
+          ),
+        )
         .then(
           () => process.exit(0),
           (error: Error) => {
