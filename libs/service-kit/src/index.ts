@@ -2,3 +2,4 @@ export * from './bootstrap';
 export * from './infra.module';
 export * from './http-drain';
 export * from './metrics';
+export * from './traced-logger';
