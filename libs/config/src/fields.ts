@@ -62,8 +62,8 @@ export const TelemetryConfigSchema = z.object({
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
   OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
   OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
-  /** How long finished spans wait to be exported in a batch (the SDK's default: 5000). */
-  OTEL_BSP_SCHEDULE_DELAY: intVar(5000, 0, 3_600_000),
+  /** How long (ms) finished spans wait to be exported in a batch; unset, the SDK's 5000. */
+  OTEL_BSP_SCHEDULE_DELAY: z.coerce.number().int().min(0).max(3_600_000).optional(),
   OTEL_SDK_DISABLED: boolVar(false),
 });
 export type TelemetryConfig = z.output<typeof TelemetryConfigSchema>;
