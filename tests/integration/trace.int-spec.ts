@@ -47,6 +47,10 @@ describe('OpenTelemetry across services', () => {
       30_000,
     );
 
+    // Probes and scrapes are answered untraced.
+    expect((await fetch(`${stack.baseUrl}/health`)).status).toBe(200);
+    expect((await fetch(`${stack.baseUrl}/metrics`)).status).toBe(200);
+
     const spans = exporter.getFinishedSpans();
     // The gateway's server span, named by its route (the test's fetch made the client span).
     const submit = spans.find((s) => s.name === 'POST /tickets' && s.kind === SpanKind.SERVER);
@@ -75,6 +79,11 @@ describe('OpenTelemetry across services', () => {
     const names = new Set(spans.map((s) => `${s.name} (${SpanKind[s.kind]})`));
     expect(names).toContain('GET /tickets/:id (SERVER)');
     expect(names).toContain('GET /tickets/{id} (CLIENT)');
+    expect(names).toContain('GET /health (CLIENT)');
+    expect(
+      spans.filter((s) => s.kind === SpanKind.SERVER && /\/(health|metrics)$/.test(s.name)),
+    ).toEqual([]);
+    expect(spans.filter((s) => s.kind === SpanKind.SERVER && s.name === 'GET')).toEqual([]);
     expect([...names].filter((name) => UUID.test(name))).toEqual([]);
   }, 60_000);
 });
