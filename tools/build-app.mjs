@@ -3,6 +3,10 @@
 // npm packages stay external (resolved from node_modules at run time). SWC
 // compiles TypeScript so Nest's decorator metadata is emitted (esbuild alone
 // cannot emit it).
+//
+// External npm packages are also what makes tracing work: OpenTelemetry's
+// instrumentations patch a package when it is `require`d (after main.ts has
+// started telemetry), which never happens to code inlined into the bundle.
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +23,9 @@ const { compilerOptions } = JSON.parse(await readFile(join(root, 'tsconfig.base.
 const aliases = new Map(
   Object.entries(compilerOptions.paths).map(([alias, [target]]) => [alias, join(root, target)]),
 );
+
+/** Packages @drover/telemetry instruments through require hooks: never to be bundled. */
+const INSTRUMENTED = ['express', '@nestjs/core', 'pg', 'pg-pool', 'ioredis'];
 
 const workspace = {
   name: 'drover-workspace',
@@ -47,7 +54,7 @@ const workspace = {
 };
 
 const started = Date.now();
-await build({
+const { metafile } = await build({
   entryPoints: [join(root, 'apps', name, 'src/main.ts')],
   outfile: join(root, 'dist/apps', name, 'main.js'),
   bundle: true,
@@ -58,5 +65,15 @@ await build({
   logLevel: 'warning',
   keepNames: true,
   plugins: [workspace],
+  metafile: true,
 });
+const inlined = Object.keys(metafile.inputs).filter((input) =>
+  INSTRUMENTED.some((pkg) => input.includes(`node_modules/${pkg}/`)),
+);
+if (inlined.length) {
+  console.error(
+    `instrumented packages were bundled, so tracing would miss them: ${inlined.join(', ')}`,
+  );
+  process.exit(1);
+}
 console.log(`built dist/apps/${name}/main.js in ${Date.now() - started} ms`);

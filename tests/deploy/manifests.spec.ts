@@ -9,6 +9,8 @@ import { z } from 'zod';
 import {
   GatewayConfigSchema,
   HealthConfigSchema,
+  loadConfig,
+  loadSchedulerConfig,
   OrchestratorConfigSchema,
   RunnerConfigSchema,
   SchedulerConfigSchema,
@@ -119,6 +121,108 @@ describe('deploy/k8s manifests', () => {
     ];
     expect(names.length).toBeGreaterThan(0);
     expect([...new Set(names)].filter((n) => !knownVars.has(n))).toEqual([]);
+  });
+});
+
+interface Container {
+  name: string;
+  env?: { name: string; value?: string }[];
+  envFrom?: { configMapRef?: { name: string } }[];
+  ports?: { name?: string; containerPort: number }[];
+}
+interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { containers: Container[] };
+}
+
+/**
+ * Where each service listens, read by the service's own config parser from what
+ * its pod is given (the ConfigMaps it loads, then its own env values).
+ */
+const LISTENS: Record<string, (env: Record<string, string>) => { port: number; host: string }> = {
+  gateway: (env) => {
+    const c = loadConfig(GatewayConfigSchema, env);
+    return { port: c.GATEWAY_PORT, host: c.GATEWAY_HOST };
+  },
+  orchestrator: (env) => {
+    const c = loadConfig(OrchestratorConfigSchema, env);
+    return { port: c.ORCHESTRATOR_METRICS_PORT, host: c.METRICS_HOST };
+  },
+  scheduler: (env) => {
+    const c = loadSchedulerConfig(env, []);
+    return { port: c.SCHEDULER_METRICS_PORT, host: c.METRICS_HOST };
+  },
+  'health-monitor': (env) => {
+    const c = loadConfig(HealthConfigSchema, env);
+    return { port: c.HEALTH_METRICS_PORT, host: c.METRICS_HOST };
+  },
+  'agent-runner': (env) => {
+    const c = loadConfig(RunnerConfigSchema, env);
+    return { port: c.RUNNER_METRICS_PORT, host: c.METRICS_HOST };
+  },
+};
+
+function podEnv(container: Container): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const from of container.envFrom ?? []) {
+    const name = from.configMapRef?.name;
+    if (!name) continue;
+    const map = objects.find(({ obj }) => obj.kind === 'ConfigMap' && obj.metadata?.name === name);
+    if (!map) throw new Error(`container ${container.name} loads a missing ConfigMap ${name}`);
+    Object.assign(env, map.obj.data);
+  }
+  for (const { name, value } of container.env ?? []) if (value !== undefined) env[name] = value;
+  return env;
+}
+
+describe('deploy/k8s metrics scraping', () => {
+  const deployments = objects
+    .filter(({ obj }) => obj.kind === 'Deployment')
+    .map(({ obj }) => ({
+      name: obj.metadata?.name ?? '',
+      template: (obj.spec as { template: PodTemplate }).template,
+    }));
+
+  it('covers every service', () => {
+    expect(deployments.map((d) => d.name).sort()).toEqual(Object.keys(LISTENS).sort());
+  });
+
+  it.each(deployments.map((d) => [d.name, d] as const))(
+    '%s: its scrape annotations name a declared containerPort, the one its config listens on',
+    (name, { template }) => {
+      const annotations = template.metadata?.annotations ?? {};
+      expect(annotations['prometheus.io/scrape']).toBe('true');
+      expect(annotations['prometheus.io/path']).toBe('/metrics');
+      const port = Number(annotations['prometheus.io/port']);
+      const [container] = template.spec.containers;
+      const declared = (container.ports ?? []).find((p) => p.containerPort === port);
+      expect(declared).toBeDefined();
+      // The gateway serves /metrics on its API port; the others on a port of their own.
+      expect(declared?.name).toBe(name === 'gateway' ? 'http' : 'metrics');
+      const listens = LISTENS[name](podEnv(container));
+      expect(listens).toEqual({ port, host: '0.0.0.0' });
+    },
+  );
+
+  it('exposes each metrics port through a Service that selects its pods', () => {
+    const services = objects.filter(({ obj }) => obj.kind === 'Service').map(({ obj }) => obj);
+    for (const { name, template } of deployments.filter((d) => d.name !== 'gateway')) {
+      const service = services.find(
+        (s) =>
+          (s.spec as { selector?: Record<string, string> }).selector?.['app.kubernetes.io/name'] ===
+          name,
+      );
+      const port = (
+        service?.spec as { ports?: { name: string; port: number; targetPort: string }[] }
+      )?.ports?.find((p) => p.name === 'metrics');
+      const declared = template.spec.containers[0].ports?.find((p) => p.name === 'metrics');
+      expect([name, port?.targetPort, port?.port]).toEqual([
+        name,
+        'metrics',
+        declared?.containerPort,
+      ]);
+      expect(template.metadata?.labels?.['app.kubernetes.io/name']).toBe(name);
+    }
   });
 });
 

@@ -68,6 +68,7 @@ describe('gateway API', () => {
       '/health',
       '/keys/{id}',
       '/me',
+      '/metrics',
       '/projects',
       '/projects/{id}',
       '/projects/{id}/keys',

@@ -1,8 +1,10 @@
+import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { initTelemetry, shutdownTelemetry } from '@drover/telemetry';
 import { waitFor } from '@drover/testing';
 import { startInProcessStack, type InProcessStack } from './support/in-process-stack';
 
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
 const exporter = new InMemorySpanExporter();
 initTelemetry({ serviceName: 'trace-test', exporter });
 
@@ -45,9 +47,15 @@ describe('OpenTelemetry across services', () => {
       30_000,
     );
 
+    // Probes and scrapes are answered untraced.
+    expect((await fetch(`${stack.baseUrl}/health`)).status).toBe(200);
+    expect((await fetch(`${stack.baseUrl}/metrics`)).status).toBe(200);
+
     const spans = exporter.getFinishedSpans();
-    const submit = spans.find((s) => s.name === 'POST /tickets');
+    // The gateway's server span, named by its route (the test's fetch made the client span).
+    const submit = spans.find((s) => s.name === 'POST /tickets' && s.kind === SpanKind.SERVER);
     expect(submit).toBeDefined();
+    expect(submit?.attributes['drover.service']).toBe('gateway');
     const traceId = (submit as ReadableSpan).spanContext().traceId;
     const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
     const services = new Set(inTrace.map((s) => s.attributes['drover.service']));
@@ -59,15 +67,23 @@ describe('OpenTelemetry across services', () => {
     expect(inTrace.filter((s) => s.name === 'process drover.runner.run.finished.v1')).toHaveLength(
       2,
     );
-    // Every span in the trace hangs off another span of it, except the request's root span.
+    // Every span in the trace hangs off another span of it, except its root: the test's request.
     const ids = new Set(inTrace.map((s) => s.spanContext().spanId));
-    const orphans = inTrace.filter(
-      (s) => s !== submit && !ids.has(s.parentSpanContext?.spanId ?? ''),
-    );
-    expect(orphans.map((s) => s.name)).toEqual([]);
-    // A request a route took is named by its template, never with the ids it was sent.
-    const names = spans.filter((s) => s.attributes['drover.service'] === 'gateway');
-    expect(names.map((s) => s.name)).toContain('GET /tickets/:id');
-    expect(names.filter((s) => s.name.includes(ticket.id))).toEqual([]);
+    const orphans = inTrace.filter((s) => !ids.has(s.parentSpanContext?.spanId ?? ''));
+    expect(orphans.map((s) => `${s.name} (${SpanKind[s.kind]})`)).toEqual([
+      'POST /tickets (CLIENT)',
+    ]);
+    expect(submit?.parentSpanContext?.spanId).toBe(orphans[0].spanContext().spanId);
+
+    // Polling the ticket: server spans by route template, client spans by path template.
+    const names = new Set(spans.map((s) => `${s.name} (${SpanKind[s.kind]})`));
+    expect(names).toContain('GET /tickets/:id (SERVER)');
+    expect(names).toContain('GET /tickets/{id} (CLIENT)');
+    expect(names).toContain('GET /health (CLIENT)');
+    expect(
+      spans.filter((s) => s.kind === SpanKind.SERVER && /\/(health|metrics)$/.test(s.name)),
+    ).toEqual([]);
+    expect(spans.filter((s) => s.kind === SpanKind.SERVER && s.name === 'GET')).toEqual([]);
+    expect([...names].filter((name) => UUID.test(name))).toEqual([]);
   }, 60_000);
 });

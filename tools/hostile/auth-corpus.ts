@@ -288,7 +288,7 @@ function unreadBodies(): Case[] {
 /** Every operation of the document but the public ones, without a key: 401. */
 function everyOperation(operations: Operation[], pools: Pools): Case[] {
   return operations
-    .filter((op) => op.key !== 'GET /health')
+    .filter((op) => op.secured)
     .map((op) => ({
       endpoint: op.key,
       cls: 'auth',

@@ -28,6 +28,7 @@
 //                                    404 (NO_DIFF) for the others
 //   GET  /runners, /providers, /me,  200 (/providers: 503 if no
 //        /health                     scheduler answers; the suite runs one)
+//   GET  /metrics                    200
 //   POST /projects                   201 for a new slug, 409 for a taken one
 //   GET  /projects/{id}(/keys)       200                               404
 //   POST /projects/{id}/keys         201                               404
@@ -293,6 +294,7 @@ export const RULES: Record<string, EndpointRule> = {
   'GET /providers': { valid: plain('/providers', 200) },
   'GET /me': { valid: plain('/me', 200) },
   'GET /health': { valid: plain('/health', 200) },
+  'GET /metrics': { valid: plain('/metrics', 200) },
   'POST /projects': { valid: newProject },
   'GET /projects/{id}': { valid: byId('/projects/{id}', 'projects', [200]) },
   'POST /projects/{id}/keys': { valid: newKey },

@@ -57,6 +57,7 @@ const OperationDoc = z
       .object({ content: z.record(z.string(), z.object({ schema: JsonSchemaDoc })) })
       .optional(),
     responses: z.record(z.string(), z.unknown()).default({}),
+    security: z.array(z.record(z.string(), z.array(z.string()))).optional(),
   })
   .loose();
 
@@ -78,7 +79,10 @@ export interface Operation {
   query: string[];
   /** The JSON body's schema, references resolved. */
   body?: JsonSchema;
+  /** The statuses the document lists (`default` left out). */
   responses: number[];
+  /** It needs a key (the document names a security scheme); else it is public (/health, /metrics). */
+  secured: boolean;
 }
 
 /** Every operation of the document at `${base}/docs-json`. */
@@ -105,7 +109,10 @@ export async function loadOperations(base: string): Promise<Operation[]> {
         pathParams: [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]),
         query: params.filter((p) => p.in === 'query').map((p) => p.name),
         ...(body ? { body: resolve(body, schemas) } : {}),
-        responses: Object.keys(op.responses).map(Number),
+        responses: Object.keys(op.responses)
+          .filter((status) => status !== 'default')
+          .map(Number),
+        secured: (op.security ?? []).length > 0,
       });
     }
   }

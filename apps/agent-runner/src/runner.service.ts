@@ -36,10 +36,12 @@ import {
 } from '@drover/execution';
 import { artifactStoreFrom } from '@drover/storage';
 import { ConsumerOverlapError, NatsBus } from '@drover/messaging';
+import { ServiceMetrics } from '@drover/service-kit';
 import { EngineImages } from './engine-images';
 import { NatsRunReporter } from './nats-run-reporter';
 import { RunnerRegistration } from './runner-registration';
 import { ceilingsOf, diskQuotaOf } from './run-limits';
+import { runnerMetrics } from './runner-metrics';
 
 interface ActiveRun {
   work: RunDispatched;
@@ -87,7 +89,12 @@ export class RunnerService implements OnApplicationBootstrap, BeforeApplicationS
   constructor(
     private readonly bus: NatsBus,
     private readonly config: RunnerConfig,
+    metrics: ServiceMetrics,
   ) {
+    runnerMetrics(metrics, {
+      slots: config.RUNNER_SLOTS,
+      runs: () => [...this.active.values()].map(({ work }) => work),
+    });
     this.reporter = new NatsRunReporter(bus, config.RUNNER_ID, () => this.stopping);
     this.registration = new RunnerRegistration(
       bus,

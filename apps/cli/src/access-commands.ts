@@ -1,33 +1,14 @@
+import type { ApiKey, CreateKeyBody, IssuedKey } from '@drover/client';
 import type { DroverApi } from './api-client';
 import { dim, print, table, type Output } from './render';
 
-interface Me {
-  keyId: string;
-  role: string;
-  expiresAt: string | null;
-  project: { id: string; slug: string; name: string };
-}
+const me = (api: DroverApi) => api.getMe();
 
-interface Key {
-  id: string;
-  name: string;
-  role: string;
-  prefix: string;
-  project: string;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  /** Only in the answer that creates the key. */
-  key?: string;
-}
-
-const me = (api: DroverApi) => api.request<Me>('GET', '/me');
-
-const keyState = (k: Key) =>
+const keyState = (k: ApiKey) =>
   k.revokedAt ? `revoked ${k.revokedAt}` : k.expiresAt ? `expires ${k.expiresAt}` : 'active';
 
 /** How to use a new key, said once: the secret is never shown again. */
-const handOver = (key: Key) =>
+const handOver = (key: IssuedKey) =>
   `key ${key.id} (${key.role} of ${key.project}); shown only now:\n\n  export DROVER_API_KEY=${key.key}\n`;
 
 /** `drover whoami`: the key's project and role. */
@@ -44,7 +25,7 @@ export async function whoami(api: DroverApi, opts: Output): Promise<number> {
 /** `drover keys`: the project's keys, never their secrets. */
 export async function listKeys(api: DroverApi, opts: Output): Promise<number> {
   const { project } = await me(api);
-  const page = await api.request<{ items: Key[] }>('GET', `/projects/${project.id}/keys`);
+  const page = await api.listKeys(project.id);
   print(
     opts,
     table(
@@ -64,9 +45,10 @@ export async function createKey(
   opts: Output,
 ): Promise<number> {
   const { project } = await me(api);
-  const key = await api.request<Key>('POST', `/projects/${project.id}/keys`, {
+  const key = await api.createKey(project.id, {
     name,
-    role: o.role,
+    // As given: the API checks it (422 names a role it does not know).
+    role: o.role as CreateKeyBody['role'],
     ...(o.expires ? { expires_at: o.expires } : {}),
   });
   print(opts, handOver(key), key);
@@ -75,7 +57,7 @@ export async function createKey(
 
 /** `drover keys revoke <id>`: the key stops working at once. */
 export async function revokeKey(api: DroverApi, id: string, opts: Output): Promise<number> {
-  const key = await api.request<Key>('DELETE', `/keys/${encodeURIComponent(id)}`);
+  const key = await api.revokeKey(id);
   print(opts, `key ${key.id} (${key.name}) revoked at ${key.revokedAt}`, key);
   return 0;
 }
@@ -90,11 +72,11 @@ export async function createProject(
   o: { name?: string; ownRunners?: boolean },
   opts: Output,
 ): Promise<number> {
-  const created = await api.request<{ project: { id: string; slug: string }; key: Key }>(
-    'POST',
-    '/projects',
-    { slug, name: o.name ?? slug, ...(o.ownRunners ? { own_runners: true } : {}) },
-  );
+  const created = await api.createProject({
+    slug,
+    name: o.name ?? slug,
+    ...(o.ownRunners ? { own_runners: true } : {}),
+  });
   print(
     opts,
     `project ${created.project.slug} (${created.project.id}) created; its first admin ${handOver(created.key)}`,

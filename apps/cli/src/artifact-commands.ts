@@ -5,24 +5,13 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { RawContent } from '@drover/client';
 import type { DroverApi } from './api-client';
 import { dim, formatBytes, print, table, type Output } from './render';
 
-interface Artifact {
-  name: string;
-  kind: string;
-  size: number;
-  sha256: string;
-  contentType: string;
-  createdAt: string;
-  url: string;
-}
-
-const runPath = (runId: string) => `/runs/${encodeURIComponent(runId)}`;
-
 /** `drover artifacts <run>`: what the run's runner stored. */
 export async function artifacts(api: DroverApi, runId: string, opts: Output): Promise<number> {
-  const page = await api.request<{ items: Artifact[] }>('GET', `${runPath(runId)}/artifacts`);
+  const page = await api.listRunArtifacts(runId);
   const human = page.items.length
     ? table(
         ['NAME', 'KIND', 'SIZE', 'CREATED', 'SHA256'],
@@ -46,8 +35,7 @@ export async function artifact(
   name: string,
   opts: Output & { output?: string },
 ): Promise<number> {
-  const path = `${runPath(runId)}/artifacts/${encodeURIComponent(name)}`;
-  return download(api, path, name, runId, opts);
+  return download(() => api.getRunArtifact(runId, name), name, runId, opts);
 }
 
 /** `drover diff <run> [-o file]`: the run's diff as a patch. */
@@ -56,17 +44,16 @@ export async function diff(
   runId: string,
   opts: Output & { output?: string },
 ): Promise<number> {
-  return download(api, `${runPath(runId)}/diff`, 'diff.patch', runId, opts);
+  return download(() => api.getRunDiff(runId), 'diff.patch', runId, opts);
 }
 
 async function download(
-  api: DroverApi,
-  path: string,
+  fetchContent: () => Promise<RawContent>,
   name: string,
   runId: string,
   opts: Output & { output?: string },
 ): Promise<number> {
-  const { body, size } = await api.download(path);
+  const { body, size } = await fetchContent();
   const source = Readable.fromWeb(body);
   const written = opts.output ? await toFile(source, opts.output) : await toStdout(source);
   if (size !== null && written !== size) {

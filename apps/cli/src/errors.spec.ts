@@ -1,14 +1,7 @@
-import {
-  ApiError,
-  compilerLines,
-  describeError,
-  EXIT,
-  exitCodeOf,
-  UnreachableError,
-  UsageError,
-} from './errors';
+import { DroverApiError, DroverNetworkError } from '@drover/client';
+import { compilerLines, describeError, EXIT, exitCodeOf, UsageError } from './errors';
 
-const invalidDocument = new ApiError(422, {
+const invalidDocument = DroverApiError.fromAnswer(422, {
   error: {
     code: 'INVALID_DOCUMENT',
     message: 'line 7: priority: expected a number',
@@ -30,7 +23,7 @@ describe(compilerLines.name, () => {
   });
 
   it('prints the code and message when the API gives no details', () => {
-    const error = new ApiError(422, {
+    const error = DroverApiError.fromAnswer(422, {
       error: { code: 'INVALID_PIPELINE', message: 'a cycle: a -> b -> a' },
     });
     expect(compilerLines('p.yaml', error)).toEqual([
@@ -50,7 +43,7 @@ describe(describeError.name, () => {
   });
 
   it('names the HTTP status of an answer that is not in the API shape', () => {
-    expect(describeError(new ApiError(502, '<html>Bad Gateway</html>\n'))).toEqual([
+    expect(describeError(DroverApiError.fromAnswer(502, '<html>Bad Gateway</html>\n'))).toEqual([
       'drover: HTTP_502: <html>Bad Gateway</html>',
     ]);
   });
@@ -59,9 +52,10 @@ describe(describeError.name, () => {
 describe(exitCodeOf.name, () => {
   it('maps refusals to 3, failures and outages to 4, and usage errors to 2', () => {
     expect(exitCodeOf(invalidDocument)).toBe(EXIT.refused);
-    expect(exitCodeOf(new ApiError(409, { error: { code: 'NOT_FINAL', message: 'x' } }))).toBe(3);
-    expect(exitCodeOf(new ApiError(503, {}))).toBe(EXIT.unavailable);
-    expect(exitCodeOf(new UnreachableError('cannot reach'))).toBe(EXIT.unavailable);
+    const notFinal = { error: { code: 'NOT_FINAL', message: 'x' } };
+    expect(exitCodeOf(DroverApiError.fromAnswer(409, notFinal))).toBe(3);
+    expect(exitCodeOf(DroverApiError.fromAnswer(503, {}))).toBe(EXIT.unavailable);
+    expect(exitCodeOf(new DroverNetworkError('cannot reach'))).toBe(EXIT.unavailable);
     expect(exitCodeOf(new UsageError('no such file'))).toBe(EXIT.usage);
   });
 });

@@ -1,4 +1,6 @@
-// Exit codes, and how errors reach the user: as the API stated them.
+// Exit codes, and how errors reach the user: as the API stated them (DroverApiError),
+// or that it could not be reached (DroverNetworkError), both of @drover/client.
+import { DroverApiError, DroverNetworkError, type ErrorDetail } from '@drover/client';
 
 /**
  * 0 success; 1 a followed ticket (submit --wait, status --watch) did not succeed;
@@ -28,47 +30,9 @@ EXIT CODES
 /** The user asked for something the CLI cannot do as asked (exit 2). */
 export class UsageError extends Error {}
 
-/** The API could not be reached, or its event stream was lost (exit 4). */
-export class UnreachableError extends Error {}
-
-/** One problem the API names: a field (`path`) and, in a document, where it is. */
-export interface ApiDetail {
-  path: string;
-  message: string;
-  line?: number;
-  column?: number;
-}
-
-/** An error the API answered with, kept as the API stated it: `{ error: { code, message, details } }`. */
-export class ApiError extends Error {
-  readonly code: string;
-  readonly apiMessage: string;
-  readonly details: ApiDetail[];
-
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    const error = (body as { error?: { code?: string; message?: string; details?: ApiDetail[] } })
-      ?.error;
-    const code = error?.code ?? `HTTP_${status}`;
-    const apiMessage =
-      error?.message ?? (typeof body === 'string' ? body.trim() : JSON.stringify(body));
-    super(`${code}: ${apiMessage}`);
-    this.code = code;
-    this.apiMessage = apiMessage;
-    this.details = Array.isArray(error?.details) ? error.details : [];
-  }
-
-  /** An answer in the API's shape made here (e.g. "neither a run nor a task"). */
-  static of(status: number, code: string, message: string): ApiError {
-    return new ApiError(status, { error: { code, message } });
-  }
-}
-
 /** True when `error` is the API answering 404 (no such ticket, task or run). */
 export const isNotFound = (error: unknown): boolean =>
-  error instanceof ApiError && error.status === 404;
+  error instanceof DroverApiError && error.status === 404;
 
 export function parseJson(text: string): unknown {
   try {
@@ -78,13 +42,13 @@ export function parseJson(text: string): unknown {
   }
 }
 
-const where = (d: ApiDetail) => (d.line === undefined ? '' : ` (${d.line}:${d.column ?? 1})`);
+const where = (d: ErrorDetail) => (d.line === undefined ? '' : ` (${d.line}:${d.column ?? 1})`);
 
 /** `drover: <code>: <message>`, then each detail as `  <path>: <message> (line:column)`. */
 export function describeError(error: Error): string[] {
-  if (!(error instanceof ApiError)) return [`drover: ${error.message}`];
+  if (!(error instanceof DroverApiError)) return [`drover: ${error.message}`];
   return [
-    `drover: ${error.code}: ${error.apiMessage}`,
+    `drover: ${error.code}: ${error.message}`,
     ...error.details.map((d) => `  ${d.path ? `${d.path}: ` : ''}${d.message}${where(d)}`),
   ];
 }
@@ -93,8 +57,8 @@ export function describeError(error: Error): string[] {
  * A document's problems as a compiler prints them, `<file>:<line>:<column>: <path>: <message>`,
  * so editors and CI annotate the line. Without details: `<file>: <code>: <message>`.
  */
-export function compilerLines(file: string, error: ApiError): string[] {
-  if (!error.details.length) return [`${file}: ${error.code}: ${error.apiMessage}`];
+export function compilerLines(file: string, error: DroverApiError): string[] {
+  if (!error.details.length) return [`${file}: ${error.code}: ${error.message}`];
   return error.details.map((d) => {
     const at = d.line === undefined ? file : `${file}:${d.line}:${d.column ?? 1}`;
     return `${at}: ${d.path ? `${d.path}: ` : ''}${d.message}`;
@@ -103,7 +67,7 @@ export function compilerLines(file: string, error: ApiError): string[] {
 
 /** The exit code an error ends the CLI with. */
 export function exitCodeOf(error: Error): number {
-  if (error instanceof ApiError) return error.status >= 500 ? EXIT.unavailable : EXIT.refused;
-  if (error instanceof UnreachableError) return EXIT.unavailable;
+  if (error instanceof DroverApiError) return error.status >= 500 ? EXIT.unavailable : EXIT.refused;
+  if (error instanceof DroverNetworkError) return EXIT.unavailable;
   return EXIT.usage;
 }

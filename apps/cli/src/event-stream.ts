@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
-import type { StreamEvent } from '@drover/contracts';
-import { ApiError, parseJson, UnreachableError } from './errors';
+import { DroverApiError, DroverNetworkError, type StreamEvent } from '@drover/client';
+import { parseJson } from './errors';
 
 export interface StreamHandlers {
   /** Each event, in sequence order. */
@@ -17,8 +17,8 @@ const MAX_FAILURES = 30;
 
 /**
  * A ticket's WebSocket event stream that reconnects with the last sequence it
- * saw until `close()`. `ended` rejects when the API refuses it (4xx: ApiError)
- * or cannot be reached for long (UnreachableError).
+ * saw until `close()`. `ended` rejects when the API refuses it (4xx: DroverApiError)
+ * or cannot be reached for long (DroverNetworkError).
  */
 export class EventStream {
   readonly ended: Promise<void>;
@@ -52,7 +52,7 @@ export class EventStream {
       if (refused) throw refused;
       failures = opened ? 0 : failures + 1;
       if (failures >= MAX_FAILURES) {
-        throw new UnreachableError(`lost the event stream at ${this.url.origin}`);
+        throw new DroverNetworkError(`lost the event stream at ${this.url.origin}`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(5000, 250 * 2 ** Math.min(failures, 4)));
@@ -64,14 +64,14 @@ export class EventStream {
     }
   }
 
-  private connect(): Promise<{ opened: boolean; refused?: ApiError }> {
+  private connect(): Promise<{ opened: boolean; refused?: DroverApiError }> {
     const url = new URL(this.url);
     if (this.last !== undefined) url.searchParams.set('since', String(this.last));
     return new Promise((resolve) => {
       const ws = new WebSocket(url, { headers: this.headers });
       this.ws = ws;
       let opened = false;
-      let refused: ApiError | undefined;
+      let refused: DroverApiError | undefined;
       ws.on('open', () => {
         opened = true;
         this.handlers.onOpen?.();
@@ -85,7 +85,7 @@ export class EventStream {
           const status = res.statusCode ?? 0;
           const text = Buffer.concat(chunks).toString('utf8');
           if (status >= 400 && status < 500 && status !== 429) {
-            refused = new ApiError(status, parseJson(text) ?? text);
+            refused = DroverApiError.fromAnswer(status, parseJson(text) ?? text);
           }
           ws.terminate();
         });

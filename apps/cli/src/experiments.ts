@@ -1,35 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
+import { DroverApiError, type CreateExperimentBody, type Experiment } from '@drover/client';
 import type { DroverApi } from './api-client';
-import { ApiError, EXIT, isNotFound, UsageError } from './errors';
+import { EXIT, isNotFound, UsageError } from './errors';
 import { followTickets } from './follow';
 import { expandPaths, readTicketFile } from './paths';
 import { bold, dim, formatDuration, print, status, table, type Output } from './render';
-import type { Ticket } from './types';
-
-interface Cell {
-  agent: string;
-  model: string | null;
-  trials: number;
-  finished: number;
-  passed: number;
-  passRate: number | null;
-  costUsd?: number | null;
-  inputTokens?: number | null;
-  outputTokens?: number | null;
-}
-
-export interface Experiment {
-  id: string;
-  name: string;
-  ticketId: string;
-  status: string;
-  createdAt: string;
-  matrix: Cell[];
-  tasks: { name: string; verdict: string; failures: Record<string, number> }[];
-  trials: unknown[];
-  usage: { costUsd: number | null; inputTokens: number | null; outputTokens: number | null };
-}
 
 export interface SweepOptions extends Output {
   agents: string[];
@@ -70,6 +46,7 @@ export async function submitSweep(
       document: (await readTicketFile(file)).toString('utf8'),
     })),
   );
+  // The agents as given: the API checks them (422 names one it does not know).
   const body = {
     ...(opts.name ? { name: opts.name } : {}),
     agents: opts.agents,
@@ -77,9 +54,9 @@ export async function submitSweep(
     n_trials: opts.trials,
     ...(await analysisOf(opts)),
     tasks,
-  };
+  } as CreateExperimentBody;
   const started = Date.now();
-  const experiment = await api.request<Experiment>('POST', '/experiments', body);
+  const experiment = await api.createExperiment(body);
   const links = api.linksTo('experiments', experiment.id);
   if (!opts.json) {
     const trials = experiment.matrix.reduce((n, c) => n + c.trials, 0);
@@ -92,9 +69,9 @@ export async function submitSweep(
     if (opts.json) print(opts, '', { ...experiment, ...links });
     return EXIT.ok;
   }
-  const ticket = await api.request<Ticket>('GET', `/tickets/${experiment.ticketId}`);
+  const ticket = await api.getTicket(experiment.ticketId);
   await followTickets(api, [ticket], { json: opts.json, fromStart: true });
-  const done = await api.request<Experiment>('GET', `/experiments/${experiment.id}`);
+  const done = await api.getExperiment(experiment.id);
   print(
     opts,
     `\n${matrixText(done)}\n${dim(`finished in ${formatDuration(Date.now() - started)}`)}`,
@@ -129,16 +106,7 @@ export async function experimentsCommand(
   opts: Output,
 ): Promise<number> {
   if (!id) {
-    const { items } = await api.request<{
-      items: {
-        id: string;
-        name: string;
-        status: string;
-        trials: number;
-        agents: string[];
-        createdAt: string;
-      }[];
-    }>('GET', '/experiments');
+    const { items } = await api.listExperiments();
     const rows = items.map((e) => [
       e.name,
       status(e.status),
@@ -150,7 +118,7 @@ export async function experimentsCommand(
     print(opts, table(['NAME', 'STATUS', 'TRIALS', 'AGENTS', 'CREATED', 'ID'], rows), { items });
     return EXIT.ok;
   }
-  const experiment = await api.request<Experiment>('GET', `/experiments/${encodeURIComponent(id)}`);
+  const experiment = await api.getExperiment(id);
   print(opts, matrixText(experiment), experiment);
   return EXIT.ok;
 }
@@ -160,7 +128,8 @@ export function matrixText(e: Experiment): string {
   const money = (n: number | null | undefined) =>
     typeof n === 'number' ? `$${n.toFixed(2)}` : '-';
   const count = (n: number | null | undefined) => (typeof n === 'number' ? String(n) : '-');
-  const rate = (c: Cell) => (c.passRate === null ? '-' : `${Math.round(c.passRate * 100)}%`);
+  const rate = (c: Experiment['matrix'][number]) =>
+    c.passRate === null ? '-' : `${Math.round(c.passRate * 100)}%`;
   const matrix = table(
     ['AGENT', 'MODEL', 'PASSED', 'PASS RATE', 'COST', 'TOKENS IN', 'TOKENS OUT'],
     e.matrix.map((c) => [
@@ -188,10 +157,7 @@ export function matrixText(e: Experiment): string {
 
 /** Deletes an experiment (for `drover clean`, when the id is not a ticket's). */
 export async function cleanExperiment(api: DroverApi, id: string, opts: Output): Promise<number> {
-  const result = await api.request<{ deleted: Record<string, string | number> }>(
-    'DELETE',
-    `/experiments/${encodeURIComponent(id)}`,
-  );
+  const result = await api.deleteExperiment(id);
   print(
     opts,
     `deleted experiment ${id}: its ticket ${String(result.deleted.ticketId)}, ${String(result.deleted.tasks)} tasks, ${String(result.deleted.runs)} runs`,
@@ -202,7 +168,7 @@ export async function cleanExperiment(api: DroverApi, id: string, opts: Output):
 
 /** Whether an error is a 404 (the id is not a ticket: it may be an experiment). */
 export function notATicket(error: unknown): boolean {
-  return error instanceof ApiError && isNotFound(error);
+  return error instanceof DroverApiError && isNotFound(error);
 }
 
 /** `--agents a,b` as a list; empty items are a usage error. */

@@ -1,11 +1,10 @@
-import { TaskStatus, type StreamEvent } from '@drover/contracts';
+import { DroverApiError, type StreamEvent, type Task, type Ticket } from '@drover/client';
 import type { DroverApi } from './api-client';
-import { ApiError } from './errors';
 import type { EventStream } from './event-stream';
 import { changeLine, isFinal, progressFrame, ticketChangeLine, waitingLine } from './progress';
 import { isTty } from './render';
 import { LiveRegion } from './screen';
-import { FINAL_TASK, type TaskDetail, type Ticket } from './types';
+import { FINAL_TASK } from './ticket-states';
 
 export interface FollowOptions {
   /** --json: show no progress, only the result at the end. */
@@ -37,7 +36,7 @@ export function followTickets(
 
 class TicketFollower {
   private readonly tickets = new Map<string, Ticket>();
-  private readonly details = new Map<string, TaskDetail>();
+  private readonly details = new Map<string, Task>();
   /** Which status and attempt each cached detail was read for. */
   private readonly detailOf = new Map<string, string>();
   private readonly streams: EventStream[] = [];
@@ -141,7 +140,7 @@ class TicketFollower {
       .catch((error: Error) => {
         // The API refusing (the ticket gone, the key revoked) ends the watch; an
         // outage does not: the stream reconnects and the next resync reads again.
-        if (error instanceof ApiError && error.status < 500) this.settle?.(error);
+        if (error instanceof DroverApiError && error.status < 500) this.settle?.(error);
       })
       .finally(() => {
         this.reading.delete(id);
@@ -150,7 +149,7 @@ class TicketFollower {
   }
 
   private async fetch(id: string): Promise<void> {
-    const ticket = await this.api.request<Ticket>('GET', `/tickets/${encodeURIComponent(id)}`);
+    const ticket = await this.api.getTicket(id);
     this.tickets.set(id, ticket);
     if (this.mode === 'plain') this.hintWaiting(ticket);
     if (this.mode === 'live') await this.readDetails(ticket);
@@ -166,7 +165,7 @@ class TicketFollower {
         (FINAL_TASK.has(task.status) && task.status !== 'SUCCEEDED' && !task.reason);
       const version = `${task.status}:${task.attempt}`;
       if (!wanted || this.detailOf.get(task.id) === version) continue;
-      const detail = await this.api.request<TaskDetail>('GET', `/tasks/${task.id}`);
+      const detail = await this.api.getTask(task.id);
       this.details.set(task.id, detail);
       this.detailOf.set(task.id, version);
     }
@@ -188,7 +187,7 @@ class TicketFollower {
         taskId: task.id,
         ticketId: ticket.id,
         key: task.key,
-        status: TaskStatus.parse(task.status),
+        status: task.status,
         previous: null,
         attempt: task.attempt,
       };

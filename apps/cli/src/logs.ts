@@ -1,16 +1,9 @@
-import type { StreamEvent } from '@drover/contracts';
+import { DroverApiError, type LogEntry, type StreamEvent } from '@drover/client';
 import type { DroverApi } from './api-client';
-import { ApiError, EXIT, isNotFound } from './errors';
+import { EXIT, isNotFound } from './errors';
 import type { EventStream } from './event-stream';
 import { dim, print, type Output } from './render';
-import {
-  FINAL_RUN,
-  FINAL_TASK,
-  newestRun,
-  type LogLine,
-  type LogPage,
-  type TaskDetail,
-} from './types';
+import { FINAL_RUN, FINAL_TASK, newestRun } from './ticket-states';
 
 /** What `drover logs` shows: one run, or a task's newest run (and, following, its next attempts). */
 interface Target {
@@ -21,14 +14,10 @@ interface Target {
 
 const PAGE = 1000;
 
-const getTask = (api: DroverApi, id: string) =>
-  api.request<TaskDetail>('GET', `/tasks/${encodeURIComponent(id)}`);
+const getTask = (api: DroverApi, id: string) => api.getTask(id);
 
 const logPage = (api: DroverApi, runId: string, after: number, limit = PAGE) =>
-  api.request<LogPage>(
-    'GET',
-    `/runs/${encodeURIComponent(runId)}/logs?after=${after}&limit=${limit}`,
-  );
+  api.getRunLogs(runId, { after, limit });
 
 /** A run's id, or else a task's (its newest run); neither is a 404 saying so. */
 async function resolve(api: DroverApi, id: string): Promise<Target> {
@@ -39,12 +28,14 @@ async function resolve(api: DroverApi, id: string): Promise<Target> {
     if (!isNotFound(error)) throw error;
   }
   const task = await getTask(api, id).catch((error: unknown) => {
-    throw isNotFound(error) ? ApiError.of(404, 'NOT_FOUND', `no run or task with id ${id}`) : error;
+    throw isNotFound(error)
+      ? new DroverApiError(404, 'NOT_FOUND', `no run or task with id ${id}`)
+      : error;
   });
   return { taskId: task.id, runId: newestRun(task)?.id, byTask: true };
 }
 
-const lineText = (l: LogLine) => `${l.stream === 'stderr' ? dim(l.text) : l.text}\n`;
+const lineText = (l: LogEntry) => `${l.stream === 'stderr' ? dim(l.text) : l.text}\n`;
 
 /**
  * `drover logs <run|task> [-f]`: a run's lines (a task's: its newest run's);
@@ -66,7 +57,7 @@ export async function logs(
     if (opts.json) print(opts, '', []);
     return EXIT.ok;
   }
-  const all: LogLine[] = [];
+  const all: LogEntry[] = [];
   for (let after: number | null = 0; after !== null;) {
     const page = await logPage(api, target.runId, after);
     if (opts.json) all.push(...page.lines);
@@ -201,7 +192,7 @@ class LogFollower {
     if (!this.opts.json) process.stderr.write(`${dim(`--- ${lost} lines lost ---`)}\n`);
   }
 
-  private emit(line: LogLine): void {
+  private emit(line: LogEntry): void {
     if (line.n !== this.next) return;
     this.next += 1;
     process.stdout.write(

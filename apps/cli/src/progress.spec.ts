@@ -1,37 +1,67 @@
 import { stripVTControlCharacters } from 'node:util';
 import { changeLine, progressFrame, statusCounts, taskLines, waitingLine } from './progress';
-import type { Task, TaskDetail, Ticket } from './types';
+import type { InputRequest, Run, Task, TaskStatus, Ticket, TicketTask } from '@drover/client';
 
 const plain = (lines: string[]) => lines.map((l) => stripVTControlCharacters(l));
 
-const task = (key: string, status: string, more: Partial<Task> = {}): Task => ({
+const usage = { costUsd: null, inputTokens: null, outputTokens: null };
+const at = '2026-01-01T00:00:00.000Z';
+
+const task = (key: string, status: TaskStatus, more: Partial<TicketTask> = {}): TicketTask => ({
   id: `id-${key}`,
   key,
   title: null,
   status,
+  priority: 0,
+  agent: 'command',
+  provider: 'default',
   attempt: 1,
+  readyAt: null,
+  finishedAt: null,
   phase: null,
+  when: null,
+  onFailure: 'stop',
+  requiresApproval: false,
   reason: null,
+  waiting: null,
   approval: null,
+  usage,
   dependsOn: [],
   ...more,
 });
 
-const ticket = (tasks: Task[], more: Partial<Ticket> = {}): Ticket => ({
+const ticket = (tasks: TicketTask[], more: Partial<Ticket> = {}): Ticket => ({
   id: 't-1',
   title: 'release',
   status: 'RUNNING',
-  createdAt: '2026-01-01T00:00:00.000Z',
+  priority: 0,
+  createdAt: at,
+  updatedAt: at,
   finishedAt: null,
+  labels: [],
+  budgetUsd: null,
+  project: 'default',
+  description: null,
+  usage,
   tasks,
   ...more,
 });
 
-const detail = (t: Task, more: Partial<TaskDetail>): TaskDetail => ({
+const detail = (t: TicketTask, more: Partial<Task>): Task => ({
   ...t,
   ticketId: 't-1',
-  runs: [],
+  spec: {},
+  maxAttempts: 3,
+  timeoutMs: 60_000,
+  backoffBaseMs: 1000,
+  backoffFactor: 2,
+  backoffCapMs: 60_000,
+  retryOn: [],
+  retryAt: null,
+  createdAt: at,
+  approvalTimeoutMs: null,
   inputs: [],
+  runs: [],
   dependsOn: [],
   ...more,
 });
@@ -64,14 +94,16 @@ describe(progressFrame.name, () => {
   it('gives the commands that unblock a task waiting for approval or for input', () => {
     const gate = task('publish', 'AWAITING_APPROVAL');
     const ask = task('deploy', 'AWAITING_INPUT', { reason: 'asks for TOKEN: token?' });
-    const inputs = [
+    const inputs: InputRequest[] = [
       {
         id: 'i-1',
+        runId: null,
         name: 'TOKEN',
         prompt: 'token?',
         secret: true,
-        choices: null,
+        choices: [],
         requestedAt: '2026-01-01T00:00:10.000Z',
+        value: null,
         answeredBy: null,
         answeredAt: null,
       },
@@ -99,16 +131,25 @@ describe(progressFrame.name, () => {
   it("names why a task failed: its reason, else its newest run's error", () => {
     const rejected = task('a', 'FAILED', { reason: 'rejected: no' });
     const crashed = task('b', 'FAILED', { attempt: 3 });
-    const runs = [1, 2, 3].map((attempt) => ({
+    const runs = [1, 2, 3].map((attempt): Run => ({
       id: `r-${attempt}`,
       attempt,
       status: 'FAILED',
       runnerId: 'x',
+      dispatchedAt: at,
       startedAt: null,
       finishedAt: null,
+      leaseExpiresAt: null,
+      deadlineAt: null,
       exitCode: attempt,
       errorClass: 'AGENT_FAILED',
       errorMessage: `exited with ${attempt}`,
+      result: null,
+      logLines: 0,
+      lostLogLines: null,
+      costUsd: null,
+      inputTokens: null,
+      outputTokens: null,
     }));
     const frame = plain(
       progressFrame(
@@ -137,7 +178,7 @@ describe(progressFrame.name, () => {
 describe(statusCounts.name, () => {
   it('lists work in hand before work done', () => {
     const counts = statusCounts(
-      ['SUCCEEDED', 'FAILED', 'RUNNING', 'SUCCEEDED'].map((status) => ({ status })),
+      (['SUCCEEDED', 'FAILED', 'RUNNING', 'SUCCEEDED'] as const).map((status) => ({ status })),
     );
     expect(stripVTControlCharacters(counts)).toBe('1 RUNNING · 2 SUCCEEDED · 1 FAILED');
   });

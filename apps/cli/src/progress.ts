@@ -1,15 +1,8 @@
 // What the live progress shows: pure functions from tickets (as GET /tickets/:id
 // returns them) to lines, so they can be tested without a terminal.
-import type { PublicEventData, Waiting } from '@drover/contracts';
+import type { PublicEventData, Task, Ticket, TicketTask, Waiting } from '@drover/client';
 import { bold, dim, formatDuration, status } from './render';
-import {
-  FINAL_TICKET,
-  newestRun,
-  openInput,
-  type Task,
-  type TaskDetail,
-  type Ticket,
-} from './types';
+import { FINAL_TICKET, newestRun, openInput } from './ticket-states';
 
 type TaskChanged = PublicEventData<'task.changed'>;
 type TaskWaitingChanged = PublicEventData<'task.waiting'>;
@@ -32,7 +25,7 @@ const ORDER = [
 ];
 
 /** `2 RUNNING · 1 PENDING · 3 SUCCEEDED`: how many tasks are in each status. */
-export function statusCounts(tasks: readonly Pick<Task, 'status'>[]): string {
+export function statusCounts(tasks: readonly Pick<TicketTask, 'status'>[]): string {
   const counts = new Map<string, number>();
   for (const t of tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
   const rank = (s: string) => (ORDER.includes(s) ? ORDER.indexOf(s) : ORDER.length);
@@ -48,7 +41,7 @@ export const answerHint = (taskId: string, secret?: boolean) =>
   secret ? `drover answer ${taskId} --stdin` : `drover answer ${taskId} <value>`;
 
 /** What the request asks: `TOKEN (secret): "The publish token"`, with its choices. */
-function askOf(detail: TaskDetail | undefined, reason: string | null): string {
+function askOf(detail: Task | undefined, reason: string | null): string {
   const ask = detail && openInput(detail);
   if (!ask) return reason ?? 'waits for input';
   const choices = ask.choices?.length ? ` one of ${ask.choices.join(', ')}` : '';
@@ -56,7 +49,7 @@ function askOf(detail: TaskDetail | undefined, reason: string | null): string {
 }
 
 /** Why a task failed: its reason, else its newest run's error. */
-function failureOf(task: Task, detail: TaskDetail | undefined): string {
+function failureOf(task: TicketTask, detail: Task | undefined): string {
   if (task.reason) return task.reason;
   const run = detail && newestRun(detail);
   if (!run) return '';
@@ -69,7 +62,7 @@ function failureOf(task: Task, detail: TaskDetail | undefined): string {
  * skipped): its status, then on lines of their own the commands that unblock
  * it (a task id is long: beside the status it would be cut off).
  */
-export function taskLines(task: Task, detail?: TaskDetail): string[] {
+export function taskLines(task: TicketTask, detail?: Task): string[] {
   const head = (mark: string) => `  ${mark} ${bold(task.key)}  ${status(task.status)}`;
   const attempt = task.attempt > 1 ? dim(`  attempt ${task.attempt}`) : '';
   const hint = (command: string) => `      ${command}`;
@@ -92,7 +85,12 @@ export function taskLines(task: Task, detail?: TaskDetail): string[] {
     case 'READY':
     case 'DISPATCHED':
       return task.waiting ? [`${head('…')}  ${waitingText(task.waiting)}`] : [];
-    default:
+    // Waiting their turn, or done well: nothing to say beyond the counts.
+    case 'PENDING':
+    case 'RETRY_WAIT':
+    case 'SUCCEEDED':
+    case 'CANCELLED':
+    case 'BLOCKED':
       return [];
   }
 }
@@ -118,7 +116,10 @@ export function waitingLine(
 }
 
 /** How long a ticket has run: to its end when it has ended, else to `now`. */
-export function ticketElapsed(ticket: Ticket, now: number): string {
+export function ticketElapsed(
+  ticket: Pick<Ticket, 'createdAt' | 'finishedAt'>,
+  now: number,
+): string {
   const end = ticket.finishedAt ? Date.parse(ticket.finishedAt) : now;
   return formatDuration(end - Date.parse(ticket.createdAt));
 }
@@ -130,7 +131,7 @@ export function ticketElapsed(ticket: Ticket, now: number): string {
  */
 export function progressFrame(
   tickets: readonly Ticket[],
-  details: ReadonlyMap<string, TaskDetail>,
+  details: ReadonlyMap<string, Task>,
   now: number,
 ): string[] {
   const lines: string[] = [];

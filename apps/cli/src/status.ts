@@ -1,5 +1,6 @@
+import { DroverApiError, type Task, type Ticket } from '@drover/client';
 import type { DroverApi } from './api-client';
-import { ApiError, EXIT, isNotFound, UsageError } from './errors';
+import { EXIT, isNotFound, UsageError } from './errors';
 import { followTickets } from './follow';
 import {
   answerHint,
@@ -10,7 +11,7 @@ import {
   waitingText,
 } from './progress';
 import { bold, dim, isTty, print, status, table, type Output } from './render';
-import { openInput, type TaskDetail, type Ticket } from './types';
+import { openInput } from './ticket-states';
 
 /** A ticket's header and its task table (KEY, STATUS, PHASE, ATTEMPTS, DEPENDS ON, REASON). */
 export function ticketTable(ticket: Ticket): string {
@@ -31,7 +32,7 @@ export function ticketTable(ticket: Ticket): string {
   ].join('\n');
 }
 
-function approvalLine(task: TaskDetail): string | undefined {
+function approvalLine(task: Task): string | undefined {
   const a = task.approval;
   if (!a) return undefined;
   if (!a.decision) {
@@ -42,7 +43,7 @@ function approvalLine(task: TaskDetail): string | undefined {
   return `${a.decision} by ${a.decidedBy ?? '?'} at ${a.decidedAt ?? '?'}${comment}`;
 }
 
-function inputLine(task: TaskDetail): string | undefined {
+function inputLine(task: Task): string | undefined {
   const ask = openInput(task);
   if (!ask) return undefined;
   const choices = ask.choices?.length ? ` (one of ${ask.choices.join(', ')})` : '';
@@ -51,7 +52,7 @@ function inputLine(task: TaskDetail): string | undefined {
 }
 
 /** One task: its status, reason, approval, open input request and runs. */
-export function taskView(task: TaskDetail): string {
+export function taskView(task: Task): string {
   const fields: [string, string | undefined][] = [
     ['ticket', task.ticketId],
     ['title', task.title ?? undefined],
@@ -103,21 +104,22 @@ export async function statusCommand(
     if (opts.watch) throw new UsageError('--watch follows one ticket: drover status <id> --watch');
     return recentTickets(api, opts);
   }
-  const path = encodeURIComponent(id);
   let ticket: Ticket;
   try {
-    ticket = await api.request<Ticket>('GET', `/tickets/${path}`);
+    ticket = await api.getTicket(id);
   } catch (error) {
     if (!isNotFound(error)) throw error;
-    const task = await api.request<TaskDetail>('GET', `/tasks/${path}`).catch((e: unknown) => {
-      throw isNotFound(e) ? ApiError.of(404, 'NOT_FOUND', `no ticket or task with id ${id}`) : e;
+    const task = await api.getTask(id).catch((e: unknown) => {
+      throw isNotFound(e)
+        ? new DroverApiError(404, 'NOT_FOUND', `no ticket or task with id ${id}`)
+        : e;
     });
     if (!opts.watch) {
       print(opts, taskView(task), task);
       return EXIT.ok;
     }
     if (!opts.json) process.stdout.write(`${taskView(task)}\n\nits ticket:\n`);
-    ticket = await api.request<Ticket>('GET', `/tickets/${task.ticketId}`);
+    ticket = await api.getTicket(task.ticketId);
   }
   if (!opts.watch) {
     print(opts, ticketTable(ticket), ticket);
@@ -137,10 +139,7 @@ async function watch(api: DroverApi, ticket: Ticket, opts: Output): Promise<numb
 }
 
 async function recentTickets(api: DroverApi, opts: Output): Promise<number> {
-  const page = await api.request<{ items: (Omit<Ticket, 'tasks'> & { taskCount: number })[] }>(
-    'GET',
-    '/tickets?limit=20',
-  );
+  const page = await api.listTickets({ limit: 20 });
   print(
     opts,
     table(
@@ -154,16 +153,7 @@ async function recentTickets(api: DroverApi, opts: Output): Promise<number> {
 
 /** `drover runners`: the shared runners and the project's own. */
 export async function runners(api: DroverApi, opts: Output): Promise<number> {
-  const page = await api.request<{
-    items: {
-      id: string;
-      status: string;
-      slots: number;
-      freeSlots: number;
-      lastHeartbeatAt: string;
-      project: string | null;
-    }[];
-  }>('GET', '/runners');
+  const page = await api.listRunners();
   print(
     opts,
     table(

@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { basename, extname } from 'node:path';
+import { DroverApiError, type ErrorDetail, type Ticket } from '@drover/client';
 import type { DroverApi } from './api-client';
-import { ApiError, compilerLines, EXIT, type ApiDetail } from './errors';
+import { compilerLines, EXIT } from './errors';
 import { followTickets } from './follow';
 import { expandPaths, readTicketFile, TICKET_TYPES } from './paths';
 import { bold, dim, formatDuration, print, type Output } from './render';
 import { ticketTable } from './status';
-import type { Ticket } from './types';
 
 interface Refused {
   file: string;
   code: string;
   message: string;
-  details: ApiDetail[];
+  details: readonly ErrorDetail[];
 }
 
 /**
@@ -34,12 +34,12 @@ export async function submit(
   const refused: Refused[] = [];
   for (const [i, file] of files.entries()) {
     try {
-      const ticket = await submitOnce(api, () => formOf(file, contents[i]));
+      const ticket = await submitOnce(api, file, contents[i]);
       tickets.push(ticket);
       if (!opts.json) process.stdout.write(`${submittedLine(api, file, ticket)}\n`);
     } catch (error) {
-      if (!(error instanceof ApiError && error.status === 422)) throw error;
-      refused.push({ file, code: error.code, message: error.apiMessage, details: error.details });
+      if (!(error instanceof DroverApiError && error.status === 422)) throw error;
+      refused.push({ file, code: error.code, message: error.message, details: error.details });
       process.stderr.write(`${compilerLines(file, error).join('\n')}\n`);
     }
   }
@@ -63,26 +63,21 @@ function submittedLine(api: DroverApi, file: string, ticket: Ticket): string {
   return `${file}: ticket ${bold(ticket.id)} with ${n} task${n === 1 ? '' : 's'}${links.join('')}`;
 }
 
-/** The file as a multipart upload in the field `file`, under its base name (a work order's task key). */
-function formOf(file: string, content: Buffer): FormData {
-  const form = new FormData();
-  const type = TICKET_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-  form.append('file', new Blob([content], { type }), basename(file));
-  return form;
-}
-
 /**
- * POSTs a ticket with an Idempotency-Key of this invocation, retrying while the
- * API cannot answer (5xx, unreachable): the key makes a retry return the ticket
- * the first attempt may have written, never a second one.
+ * Uploads a ticket file (multipart, under its base name: a work order's task key)
+ * with an Idempotency-Key of this invocation, retrying while the API cannot
+ * answer (5xx, unreachable): the key makes a retry return the ticket the first
+ * attempt may have written, never a second one.
  */
-async function submitOnce(api: DroverApi, body: () => FormData): Promise<Ticket> {
-  const headers = { 'idempotency-key': `cli-${randomUUID()}` };
+async function submitOnce(api: DroverApi, file: string, content: Buffer): Promise<Ticket> {
+  const type = TICKET_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+  const upload = { file: new Blob([content], { type }), filename: basename(file) };
+  const idempotencyKey = `cli-${randomUUID()}`;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await api.request<Ticket>('POST', '/tickets', body(), headers);
+      return await api.createTicket(upload, { idempotencyKey });
     } catch (error) {
-      const retryable = !(error instanceof ApiError) || error.status >= 500;
+      const retryable = !(error instanceof DroverApiError) || error.status >= 500;
       if (!retryable || attempt >= 4) throw error;
       await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
     }

@@ -1,11 +1,16 @@
+import {
+  DroverApiError,
+  type CancelTaskResult,
+  type CancelTicketResult,
+  type RerunTaskResult,
+  type RerunTicketResult,
+  type Task,
+} from '@drover/client';
 import type { DroverApi } from './api-client';
-import { ApiError, EXIT, isNotFound, UsageError } from './errors';
+import { EXIT, isNotFound, UsageError } from './errors';
 import { bold, print, status, type Output } from './render';
-import type { TaskDetail } from './types';
 
-const taskPath = (id: string) => `/tasks/${encodeURIComponent(id)}`;
-
-function nowLine(task: TaskDetail): string {
+function nowLine(task: Task): string {
   return `task ${bold(task.key)} (${task.id}) is now ${status(task.status)}`;
 }
 
@@ -17,11 +22,11 @@ export async function decide(
   comment: string | undefined,
   opts: Output,
 ): Promise<number> {
-  const task = await api.request<TaskDetail>(
-    'POST',
-    `${taskPath(taskId)}/${decision}`,
-    comment === undefined ? {} : { comment },
-  );
+  const body = comment === undefined ? {} : { comment };
+  const task =
+    decision === 'approve'
+      ? await api.approveTask(taskId, body)
+      : await api.rejectTask(taskId, body);
   print(opts, nowLine(task), task);
   return EXIT.ok;
 }
@@ -43,10 +48,7 @@ export async function answer(
     throw new UsageError('give the value, or --stdin to read it from standard input');
   }
   const value = given ?? (await readStdin());
-  const task = await api.request<TaskDetail>('POST', `${taskPath(taskId)}/input`, {
-    value,
-    ...(o.name ? { name: o.name } : {}),
-  });
+  const task = await api.answerTaskInput(taskId, { value, ...(o.name ? { name: o.name } : {}) });
   print(opts, nowLine(task), task);
   return EXIT.ok;
 }
@@ -59,24 +61,20 @@ async function readStdin(): Promise<string> {
     .replace(/\r?\n$/, '');
 }
 
-interface Cancelled {
-  cancelled: { id: string; key: string; previous: string }[];
-  blocked: { id: string; key: string }[];
-}
-
-/** POSTs `action` to a ticket, or a task (--task, or an id no ticket has). */
+/** `ticket(id)`, or `task(id)` for a task (--task, or an id no ticket has). */
 function onTicketOrTask<T>(
-  api: DroverApi,
   id: string,
-  action: string,
   o: { task: boolean },
+  ticket: (id: string) => Promise<T>,
+  task: (id: string) => Promise<T>,
 ): Promise<T> {
-  const path = (target: string) => `/${target}/${encodeURIComponent(id)}/${action}`;
-  if (o.task) return api.request<T>('POST', path('tasks'), {});
-  return api.request<T>('POST', path('tickets'), {}).catch((error: unknown) => {
+  if (o.task) return task(id);
+  return ticket(id).catch((error: unknown) => {
     if (!isNotFound(error)) throw error;
-    return api.request<T>('POST', path('tasks'), {}).catch((e: unknown) => {
-      throw isNotFound(e) ? ApiError.of(404, 'NOT_FOUND', `no ticket or task with id ${id}`) : e;
+    return task(id).catch((e: unknown) => {
+      throw isNotFound(e)
+        ? new DroverApiError(404, 'NOT_FOUND', `no ticket or task with id ${id}`)
+        : e;
     });
   });
 }
@@ -91,17 +89,18 @@ export async function cancel(
   o: { task: boolean },
   opts: Output,
 ): Promise<number> {
-  const result = await onTicketOrTask<Cancelled>(api, id, 'cancel', o);
+  const result = await onTicketOrTask<CancelTicketResult | CancelTaskResult>(
+    id,
+    o,
+    (ticket) => api.cancelTicket(ticket),
+    (task) => api.cancelTask(task),
+  );
   const lines = [
     ...result.cancelled.map((t) => `cancelled ${t.key} (was ${t.previous})`),
     ...result.blocked.map((t) => `blocked   ${t.key}`),
   ];
   print(opts, lines.join('\n') || 'nothing to cancel', result);
   return EXIT.ok;
-}
-
-interface Rerun {
-  rerun: { id: string; key: string; previous: string }[];
 }
 
 /**
@@ -115,7 +114,12 @@ export async function rerun(
   o: { task: boolean },
   opts: Output,
 ): Promise<number> {
-  const result = await onTicketOrTask<Rerun>(api, id, 'rerun', o);
+  const result = await onTicketOrTask<RerunTicketResult | RerunTaskResult>(
+    id,
+    o,
+    (ticket) => api.rerunTicket(ticket),
+    (task) => api.rerunTask(task),
+  );
   const lines = result.rerun.map((t) => `rerun ${t.key} (was ${t.previous})`);
   print(opts, lines.join('\n'), result);
   return EXIT.ok;
@@ -126,16 +130,11 @@ export async function rerun(
  * artifacts; prints each count the API gives (`deleted: {ticketId, tasks, runs, ...}`).
  */
 export async function clean(api: DroverApi, ticketId: string, opts: Output): Promise<number> {
-  const result = await api.request<{
-    deleted: Record<string, unknown> & { ticketId: string };
-    artifactsRemovedForRuns?: number;
-  }>('DELETE', `/tickets/${encodeURIComponent(ticketId)}`);
+  const result = await api.deleteTicket(ticketId);
   const counts = Object.entries(result.deleted)
     .filter(([, n]) => typeof n === 'number')
     .map(([what, n]) => `${String(n)} ${what}`);
-  if (typeof result.artifactsRemovedForRuns === 'number') {
-    counts.push(`the artifacts of ${result.artifactsRemovedForRuns} runs`);
-  }
+  counts.push(`the artifacts of ${result.artifactsRemovedForRuns} runs`);
   print(opts, `deleted ticket ${result.deleted.ticketId}: ${counts.join(', ')}`, result);
   return EXIT.ok;
 }

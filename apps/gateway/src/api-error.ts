@@ -149,3 +149,9 @@ export class ApiErrorFilter implements ExceptionFilter {
     return { status: 500, body: { code: 'INTERNAL', message: 'internal error' } };
   }
 }
+
+/** `value`, or a 404 naming what is not there (a row gone between a command and its read). */
+export function found<T>(value: T | null, what: string): T {
+  if (value === null) throw new ApiError(404, 'NOT_FOUND', `no ${what}`);
+  return value;
+}

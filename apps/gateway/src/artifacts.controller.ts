@@ -1,13 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { Controller, Get, Inject, Logger, Param, Res } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiOperation,
-  ApiParam,
-  ApiProduces,
-  ApiResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import {
   ArtifactNotFoundError,
@@ -21,6 +14,8 @@ import { ApiError, parseOrThrow } from './api-error';
 import { ARTIFACT_STORE } from './artifact-store.provider';
 import { CallerOf, Needs } from './auth/access';
 import { ArtifactParams, IdParam } from './dto';
+import { API_KEY_SCHEME } from './openapi-document';
+import { Operation } from './operation.decorator';
 
 /** The name a runner stores a run's diff under. */
 export const DIFF_ARTIFACT = 'diff.patch';
@@ -32,7 +27,7 @@ const noRun = (id: string) => new ApiError(404, 'NOT_FOUND', `no run with id ${i
  * artifact store. Only a name recorded for that run is ever read from the store.
  */
 @ApiTags('runs')
-@ApiBearerAuth()
+@ApiBearerAuth(API_KEY_SCHEME)
 @Needs('viewer')
 @Controller('runs/:id')
 @ApiParam({ name: 'id', description: 'run id (UUID)' })
@@ -45,10 +40,8 @@ export class ArtifactsController {
   ) {}
 
   @Get('artifacts')
-  @ApiOperation({ summary: "A run's artifacts (diff, iteration logs, result.json), by name" })
-  @ApiResponse({
-    status: 200,
-    description: '`{ items: [{ name, kind, size, sha256, contentType, createdAt, url }] }`',
+  @Operation('listRunArtifacts', {
+    summary: "A run's artifacts (diff, iteration logs, result.json), by name",
   })
   @ApiResponse({ status: 400, description: 'The id is not a UUID' })
   @ApiResponse({ status: 404, description: 'No such run' })
@@ -62,10 +55,9 @@ export class ArtifactsController {
   }
 
   @Get('artifacts/:name')
-  @ApiOperation({ summary: 'Download one artifact of a run, as an attachment' })
+  @Operation('getRunArtifact', { summary: 'Download one artifact of a run, as an attachment' })
   @ApiParam({ name: 'name', description: 'a name from the listing, e.g. iteration-1.log' })
-  @ApiProduces('application/octet-stream')
-  @ApiResponse({ status: 200, description: 'The content, with its type and length' })
+  @ApiResponse({ status: 200, description: 'The content, with its own type and length' })
   @ApiResponse({
     status: 400,
     description: 'The id is not a UUID, or the name is not a stored name (path, "..", %, NUL ...)',
@@ -84,8 +76,7 @@ export class ArtifactsController {
   }
 
   @Get('diff')
-  @ApiOperation({ summary: "The run's diff (its workspace changes) as a patch" })
-  @ApiProduces('text/x-diff')
+  @Operation('getRunDiff', { summary: "The run's diff (its workspace changes) as a patch" })
   @ApiResponse({ status: 200, description: '`diff.patch`, as text/x-diff; charset=utf-8' })
   @ApiResponse({ status: 400, description: 'The id is not a UUID' })
   @ApiResponse({ status: 404, description: 'No such run, or the run has no diff yet' })

@@ -32,8 +32,11 @@ const StreamQuery = z
   })
   .strict();
 
-// A client this far behind is cut off; it reconnects with `since` and loses nothing.
-const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+// Flow control: above HIGH_WATER bytes not yet sent, a stream stops taking events;
+// once its client has read it down to LOW_WATER, it is caught up from Postgres.
+const HIGH_WATER = 1024 * 1024;
+const LOW_WATER = 256 * 1024;
+const DRAIN_CHECK_MS = 20;
 
 /** Close code for a key revoked or expired while its stream was open (4000 + HTTP 401). */
 export const KEY_WITHDRAWN = 4401;
@@ -226,12 +229,14 @@ export class EventStreamServer implements OnApplicationBootstrap, BeforeApplicat
           projectId: caller.projectId,
           ticketId,
           send: ({ projectId: _whose, ...event }) => {
-            if (ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-              if (ws.readyState === WebSocket.OPEN) this.slowDropped.inc();
-              ws.close(1013, 'client too slow; reconnect with since=<last seq>');
-              return;
-            }
-            ws.send(JSON.stringify(event));
+            if (ws.bufferedAmount > HIGH_WATER) return false;
+            if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(event));
+            return true;
+          },
+          drained: () => this.drained(ws),
+          failed: (error) => {
+            this.logger.error(`event stream failed: ${error.message}`);
+            ws.close(1011, 'event stream failed; reconnect with since=<last seq>');
           },
         },
         since,
@@ -241,6 +246,25 @@ export class EventStreamServer implements OnApplicationBootstrap, BeforeApplicat
       this.logger.error(`event stream failed: ${(error as Error).message}`);
       ws.close(1011, 'event stream failed; reconnect with since=<last seq>');
     }
+  }
+
+  /**
+   * Resolves true once the client has read what was sent down to LOW_WATER;
+   * false if the stream closed, or stayed full for GATEWAY_SLOW_CLIENT_MS (then
+   * it is closed with 1013: the client reconnects with `since` and loses nothing).
+   */
+  private async drained(ws: WebSocket): Promise<boolean> {
+    const deadline = Date.now() + this.config.GATEWAY_SLOW_CLIENT_MS;
+    while (ws.readyState === WebSocket.OPEN) {
+      if (ws.bufferedAmount <= LOW_WATER) return true;
+      if (Date.now() >= deadline) {
+        this.slowDropped.inc();
+        ws.close(1013, 'client too slow; reconnect with since=<last seq>');
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_CHECK_MS));
+    }
+    return false;
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -1,15 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiBody,
-  ApiOperation,
-  ApiParam,
-  ApiQuery,
-  ApiResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Param, Post, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { z } from 'zod';
 import { GatewayConfig } from '@drover/config';
 import {
   EXPERIMENT_LIMITS,
@@ -18,6 +9,7 @@ import {
   SubmitTicket,
   type Issue,
 } from '@drover/contracts';
+import { ListExperimentsQuery } from '@drover/contracts/api';
 import {
   expandSweep,
   ExperimentQueries,
@@ -25,16 +17,16 @@ import {
   type Caller,
   type SweepTemplate,
 } from '@drover/workflow';
-import { ApiError, parseOrThrow, requireJson } from './api-error';
+import { ApiError, found, parseOrThrow, requireJson } from './api-error';
 import { CallerOf, Needs } from './auth/access';
-import { IdParam, pageLimit, SubmitExperimentDto } from './dto';
+import { IdParam, SubmitExperimentDto } from './dto';
+import { API_KEY_SCHEME } from './openapi-document';
+import { Operation } from './operation.decorator';
 import { OrchestratorCommands } from './orchestrator-commands';
 import { TicketRemoval } from './ticket-removal';
 
-const ListQuery = (max: number) => z.object({ limit: pageLimit(max, 50) }).strict();
-
 @ApiTags('experiments')
-@ApiBearerAuth()
+@ApiBearerAuth(API_KEY_SCHEME)
 @Needs('viewer')
 @Controller('experiments')
 export class ExperimentsController {
@@ -47,8 +39,7 @@ export class ExperimentsController {
 
   @Post()
   @Needs('member')
-  @HttpCode(201)
-  @ApiOperation({
+  @Operation('createExperiment', {
     summary:
       'Start an experiment: every task (a work order or a one-task ticket document) run by every agent x model, n_trials times; nop and oracle are baselines',
   })
@@ -82,20 +73,26 @@ export class ExperimentsController {
     const problem = ticketProblem(ticket.tasks);
     if (problem) throw ApiError.fromReply({ status: 422, error: problem });
     const reply = await this.commands.createExperiment({ ...request, ticket });
-    return this.queries.get(caller.projectId, reply.experimentId);
+    const created = await this.queries.get(caller.projectId, reply.experimentId);
+    return found(created, `experiment with id ${reply.experimentId}`);
   }
 
   @Get()
-  @ApiOperation({ summary: "The project's experiments, newest first" })
+  @Operation('listExperiments', { summary: "The project's experiments, newest first" })
   @ApiQuery({ name: 'limit', required: false })
   async list(@CallerOf() caller: Caller, @Query() query: unknown) {
-    const { limit } = parseOrThrow(ListQuery(this.config.GATEWAY_MAX_PAGE_SIZE), query, 'query');
+    const { limit } = parseOrThrow(
+      ListExperimentsQuery(this.config.GATEWAY_MAX_PAGE_SIZE),
+      query,
+      'query',
+    );
     return { items: await this.queries.list(caller.projectId, limit) };
   }
 
   @Get(':id')
   @ApiParam({ name: 'id', description: 'experiment id (UUID)' })
-  @ApiOperation({
+  @ApiResponse({ status: 404, description: 'No such experiment' })
+  @Operation('getExperiment', {
     summary:
       'An experiment: pass rate, cost and tokens per agent x model, a verdict per task, every trial with its analysis',
   })
@@ -109,7 +106,7 @@ export class ExperimentsController {
   @Delete(':id')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'experiment id (UUID)' })
-  @ApiOperation({
+  @Operation('deleteExperiment', {
     summary: 'Delete a finished experiment with its ticket, runs, logs and artifacts',
   })
   @ApiResponse({ status: 404, description: 'No such experiment' })

@@ -1,17 +1,15 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { cleanupOpenApiDoc } from 'nestjs-zod';
+import { SwaggerModule } from '@nestjs/swagger';
 import type { GatewayConfig } from '@drover/config';
 import { DOCUMENT_LIMITS } from '@drover/contracts';
 import { createLogger, ServiceMetrics } from '@drover/service-kit';
 import { GatewayModule } from './app.module';
 import { Authenticator } from './auth/authenticator';
-import { dashboardMiddleware } from './dashboard.middleware';
 import { refuseInvalidUtf8, verifyJson } from './json-body';
 import { httpMetricsMiddleware } from './http-metrics';
+import { openApiDocument } from './openapi-document';
 import { DOCUMENT_TYPES } from './ticket-documents';
 import { tracingMiddleware } from './tracing.middleware';
 
@@ -25,8 +23,6 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   ref.server = app.getHttpServer();
   app.use(tracingMiddleware);
   app.use(httpMetricsMiddleware(app.get(ServiceMetrics)));
-  // The dashboard's static files need no key; every API call they make does.
-  app.use(dashboardMiddleware(config.GATEWAY_UI_DIR ?? defaultUiDir()));
   // Before the body parser: a request without a valid key is refused unread.
   app.use(app.get(Authenticator).middleware);
   // A variable, not a literal: Nest's type leaves `verify` out (it sets one itself only for rawBody).
@@ -40,24 +36,8 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
     verify: refuseNonUtf8Text,
   });
   app.disable('x-powered-by');
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Drover API')
-      .setDescription(
-        'Tickets, tasks, runs, logs, artifacts, runners, projects and keys. The dashboard is at /ui. Every route but /health, /metrics and /docs needs `Authorization: Bearer <key>`. Live events: WebSocket at /events?since=<seq>&ticket=<id> (the key in the header, or `token=` from POST /events/token).',
-      )
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API key: drv_...' })
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, cleanupOpenApiDoc(document), { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, openApiDocument(app), { jsonDocumentUrl: 'docs-json' });
   return app;
-}
-
-/** dist/apps/dashboard beside dist/apps/gateway/main.js (the same in a test's bundle snapshot). */
-function defaultUiDir(): string {
-  return join(__dirname, '..', 'dashboard');
 }
 
 /** Documents (work orders, YAML tickets) are UTF-8 only, as YAML 1.2 files are read. */

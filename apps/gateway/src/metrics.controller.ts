@@ -1,8 +1,9 @@
 import { Controller, Get, Res } from '@nestjs/common';
-import { ApiExcludeEndpoint, ApiTags } from '@nestjs/swagger';
+import { ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { ServiceMetrics } from '@drover/service-kit';
 import { Needs } from './auth/access';
+import { Operation } from './operation.decorator';
 
 /** Prometheus scrapes the gateway here, on its API port, without a key (like /health). */
 @ApiTags('health')
@@ -12,7 +13,9 @@ export class MetricsController {
   constructor(private readonly metrics: ServiceMetrics) {}
 
   @Get()
-  @ApiExcludeEndpoint()
+  @Operation('getMetrics', {
+    summary: "The gateway's Prometheus metrics, in the text exposition format",
+  })
   async scrape(@Res() res: Response): Promise<void> {
     const { contentType, body } = await this.metrics.scrape();
     // As prom-client spells it (Express's `type()` would reorder its parameters).

@@ -1,19 +1,14 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Post, Req } from '@nestjs/common';
 import type { Request } from 'express';
-import {
-  ApiBearerAuth,
-  ApiBody,
-  ApiOperation,
-  ApiParam,
-  ApiResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { createZodDto } from 'nestjs-zod';
 import { CreateKey, CreateProject } from '@drover/contracts';
 import { ApiKeys, ProjectExistsError, Projects, type Caller } from '@drover/workflow';
-import { ApiError, parseOrThrow, requireJson } from './api-error';
+import { ApiError, found, parseOrThrow, requireJson } from './api-error';
 import { CallerOf, Needs } from './auth/access';
 import { IdParam } from './dto';
+import { API_KEY_SCHEME } from './openapi-document';
+import { Operation } from './operation.decorator';
 
 class CreateProjectDto extends createZodDto(CreateProject) {}
 class CreateKeyDto extends createZodDto(CreateKey) {}
@@ -50,7 +45,7 @@ function ownProject(caller: Caller, params: unknown): string {
  * and nowhere else, ever. Another project's id is answered 404, as if it did not exist.
  */
 @ApiTags('projects')
-@ApiBearerAuth()
+@ApiBearerAuth(API_KEY_SCHEME)
 @Needs('admin')
 @Controller()
 export class ProjectsController {
@@ -61,8 +56,9 @@ export class ProjectsController {
 
   @Post('projects')
   @Needs('operator')
-  @HttpCode(201)
-  @ApiOperation({ summary: 'Create a project with its first admin key (operator admins only)' })
+  @Operation('createProject', {
+    summary: 'Create a project with its first admin key (operator admins only)',
+  })
   @ApiBody({ type: CreateProjectDto })
   @ApiResponse({ status: 201, description: '`{ project, key }`: `key.key` is shown only here' })
   @ApiResponse({ status: 409, description: 'A project with this slug exists' })
@@ -83,30 +79,31 @@ export class ProjectsController {
 
   @Get('me')
   @Needs('viewer')
-  @ApiOperation({ summary: 'Who the key is: its id, role, expiry and project' })
+  @Operation('getMe', { summary: 'Who the key is: its id, role, expiry and project' })
   async me(@CallerOf() caller: Caller) {
+    const project = await this.projects.get(caller.projectId);
     return {
       keyId: caller.keyId,
       name: caller.keyName,
       role: caller.role,
       expiresAt: caller.expiresAt,
-      project: await this.projects.get(caller.projectId),
+      project: found(project, `project with id ${caller.projectId}`),
     };
   }
 
   @Get('projects/:id')
   @Needs('viewer')
   @ApiParam({ name: 'id', description: 'project id (UUID)' })
-  @ApiOperation({ summary: "The caller's project and its quotas" })
+  @Operation('getProject', { summary: "The caller's project and its quotas" })
+  @ApiResponse({ status: 404, description: "Not the key's project" })
   async get(@CallerOf() caller: Caller, @Param() params: unknown) {
     const id = ownProject(caller, params);
-    return this.projects.get(id);
+    return found(await this.projects.get(id), `project with id ${id}`);
   }
 
   @Post('projects/:id/keys')
-  @HttpCode(201)
   @ApiParam({ name: 'id', description: 'project id (UUID)' })
-  @ApiOperation({ summary: 'Issue an API key for the project (its admins only)' })
+  @Operation('createKey', { summary: 'Issue an API key for the project (its admins only)' })
   @ApiBody({ type: CreateKeyDto })
   @ApiResponse({ status: 201, description: 'The key; `key` is shown only here' })
   async issue(
@@ -129,7 +126,7 @@ export class ProjectsController {
 
   @Get('projects/:id/keys')
   @ApiParam({ name: 'id', description: 'project id (UUID)' })
-  @ApiOperation({ summary: "The project's keys (never their secrets), revoked ones too" })
+  @Operation('listKeys', { summary: "The project's keys (never their secrets), revoked ones too" })
   async list(@CallerOf() caller: Caller, @Param() params: unknown) {
     const id = ownProject(caller, params);
     return { items: await this.keys.list(id) };
@@ -137,7 +134,7 @@ export class ProjectsController {
 
   @Delete('keys/:id')
   @ApiParam({ name: 'id', description: 'key id (UUID)' })
-  @ApiOperation({ summary: 'Revoke a key of the project: it stops working at once' })
+  @Operation('revokeKey', { summary: 'Revoke a key of the project: it stops working at once' })
   @ApiResponse({ status: 200, description: 'The key, revoked' })
   @ApiResponse({ status: 404, description: 'The project has no such key' })
   @ApiResponse({ status: 409, description: 'The key was already revoked' })

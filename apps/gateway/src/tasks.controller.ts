@@ -1,24 +1,19 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiBody,
-  ApiOperation,
-  ApiParam,
-  ApiQuery,
-  ApiResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { Body, Controller, Get, Param, Post, Query, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiParam, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
 import { AnswerBody, DecisionBody } from '@drover/contracts';
+import { RunLogsQuery, type Served, type Task } from '@drover/contracts/api';
 import { TicketQueries, type Caller } from '@drover/workflow';
 import type { Request } from 'express';
-import { ApiError, parseOrThrow, requireJson } from './api-error';
+import { ApiError, found, parseOrThrow, requireJson } from './api-error';
 import { CallerOf, Needs } from './auth/access';
 import { OrchestratorCommands } from './orchestrator-commands';
-import { AnswerBodyDto, DecisionBodyDto, IdParam, LogsQuery } from './dto';
+import { AnswerBodyDto, DecisionBodyDto, IdParam } from './dto';
+import { API_KEY_SCHEME } from './openapi-document';
+import { Operation } from './operation.decorator';
 
 @ApiTags('tasks')
-@ApiBearerAuth()
+@ApiBearerAuth(API_KEY_SCHEME)
 @Needs('viewer')
 @Controller()
 export class TasksController {
@@ -30,7 +25,8 @@ export class TasksController {
 
   @Get('tasks/:id')
   @ApiParam({ name: 'id', description: 'task id (UUID)' })
-  @ApiOperation({ summary: 'A task with its runs (every attempt)' })
+  @Operation('getTask', { summary: 'A task with its runs (every attempt)' })
+  @ApiResponse({ status: 404, description: 'No such task' })
   async task(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
     const task = await this.queries.getTask(caller.projectId, id);
@@ -41,8 +37,7 @@ export class TasksController {
   @Post('tasks/:id/cancel')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'task id (UUID)' })
-  @HttpCode(200)
-  @ApiOperation({
+  @Operation('cancelTask', {
     summary: 'Cancel a task: stopped if running, never retried; its dependents become BLOCKED',
   })
   @ApiResponse({ status: 200, description: 'What was cancelled and blocked, and the task now' })
@@ -58,8 +53,7 @@ export class TasksController {
   @Post('tasks/:id/rerun')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'task id (UUID)' })
-  @HttpCode(200)
-  @ApiOperation({
+  @Operation('rerunTask', {
     summary:
       'Rerun a final task that did not succeed, as a new attempt, with its dependents that did not succeed',
   })
@@ -79,9 +73,8 @@ export class TasksController {
   @Post('tasks/:id/approve')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'task id (UUID)' })
-  @HttpCode(200)
   @ApiBody({ type: DecisionBodyDto, required: false })
-  @ApiOperation({
+  @Operation('approveTask', {
     summary:
       'Approve a task waiting for approval: it becomes READY (who, when and the comment are kept)',
   })
@@ -103,9 +96,8 @@ export class TasksController {
   @Post('tasks/:id/reject')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'task id (UUID)' })
-  @HttpCode(200)
   @ApiBody({ type: DecisionBodyDto, required: false })
-  @ApiOperation({
+  @Operation('rejectTask', {
     summary:
       'Reject a task waiting for approval: it FAILS with the comment, and its dependents are blocked',
   })
@@ -127,8 +119,7 @@ export class TasksController {
   @Post('tasks/:id/input')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'task id (UUID)' })
-  @HttpCode(200)
-  @ApiOperation({
+  @Operation('answerTaskInput', {
     summary:
       "Answer a task's input request: the value joins its env (sealed if the request is secret, never shown again) and it runs again",
   })
@@ -158,7 +149,7 @@ export class TasksController {
       name,
       value,
     });
-    return this.queries.getTask(caller.projectId, id);
+    return found(await this.queries.getTask(caller.projectId, id), `task with id ${id}`);
   }
 
   private async decide(
@@ -167,7 +158,7 @@ export class TasksController {
     params: unknown,
     body: unknown,
     req: Request,
-  ) {
+  ): Promise<Served<typeof Task>> {
     const { id } = parseOrThrow(IdParam, params, 'path');
     // A decision without a comment may come without a body; a body must be JSON.
     const sent = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding');
@@ -175,17 +166,18 @@ export class TasksController {
     const { comment } = parseOrThrow(DecisionBody, body ?? {}, 'body');
     const by = { keyId: caller.keyId, name: caller.keyName };
     await this.commands.actOnTask({ op, taskId: id, projectId: caller.projectId, by, comment });
-    return this.queries.getTask(caller.projectId, id);
+    return found(await this.queries.getTask(caller.projectId, id), `task with id ${id}`);
   }
 
   @Get('runs/:id/logs')
   @ApiParam({ name: 'id', description: 'run id (UUID)' })
-  @ApiOperation({ summary: "A page of a run's log lines, from line `after`" })
+  @Operation('getRunLogs', { summary: "A page of a run's log lines, from line `after`" })
+  @ApiResponse({ status: 404, description: 'No such run' })
   @ApiQuery({ name: 'after', required: false, description: 'first line number (0-based)' })
   @ApiQuery({ name: 'limit', required: false })
   async logs(@CallerOf() caller: Caller, @Param() params: unknown, @Query() query: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
-    const q = parseOrThrow(LogsQuery(this.config.GATEWAY_MAX_PAGE_SIZE), query, 'query');
+    const q = parseOrThrow(RunLogsQuery(this.config.GATEWAY_MAX_PAGE_SIZE), query, 'query');
     const logs = await this.queries.getRunLogs(caller.projectId, id, q.after, q.limit);
     if (!logs) throw new ApiError(404, 'NOT_FOUND', `no run with id ${id}`);
     return logs;
@@ -193,7 +185,7 @@ export class TasksController {
 
   @Get('runners')
   @ApiTags('runners')
-  @ApiOperation({
+  @Operation('listRunners', {
     summary:
       "The runners that may take the project's work: the shared pool's and the project's own (`project`: its slug; null when shared)",
   })

@@ -4,7 +4,6 @@ import {
   Controller,
   Delete,
   Get,
-  HttpCode,
   Param,
   Post,
   Query,
@@ -18,7 +17,6 @@ import {
   ApiBearerAuth,
   ApiBody,
   ApiHeader,
-  ApiOperation,
   ApiParam,
   ApiQuery,
   ApiResponse,
@@ -26,14 +24,17 @@ import {
 } from '@nestjs/swagger';
 import { GatewayConfig } from '@drover/config';
 import { CreateTicketReply, Subjects } from '@drover/contracts';
+import { ListTicketsQuery } from '@drover/contracts/api';
 import { NatsBus } from '@drover/messaging';
 import { InvalidCursorError, TicketQueries, ticketProblem, type Caller } from '@drover/workflow';
 import { RETRY_AFTER_SECONDS } from './unavailable';
-import { ApiError, parseOrThrow } from './api-error';
+import { ApiError, found, parseOrThrow } from './api-error';
 import { CallerOf, Needs } from './auth/access';
 import { OrchestratorCommands } from './orchestrator-commands';
 import { TicketRemoval } from './ticket-removal';
-import { IdParam, ListTicketsQuery, SubmitTicketDto } from './dto';
+import { IdParam, SubmitTicketDto } from './dto';
+import { API_KEY_SCHEME } from './openapi-document';
+import { Operation } from './operation.decorator';
 import { ticketOf, UPLOAD_FIELD, UPLOAD_LIMITS, type Upload } from './ticket-documents';
 
 /** A request id (a UUID) derived from a project's Idempotency-Key: the same key, the same id. */
@@ -44,7 +45,7 @@ function requestIdOf(project: string, key: string): string {
 }
 
 @ApiTags('tickets')
-@ApiBearerAuth()
+@ApiBearerAuth(API_KEY_SCHEME)
 @Needs('viewer')
 @Controller('tickets')
 export class TicketsController {
@@ -58,9 +59,8 @@ export class TicketsController {
 
   @Post()
   @Needs('member')
-  @HttpCode(201)
   @UseInterceptors(FileInterceptor(UPLOAD_FIELD, { limits: UPLOAD_LIMITS }))
-  @ApiOperation({
+  @Operation('createTicket', {
     summary: 'Submit a ticket: tasks with depends_on references, or phases',
     description:
       'As application/json (below); as a Markdown work order (text/markdown: YAML front matter, the body is the prompt) or a YAML ticket (application/yaml); or any of them uploaded as multipart/form-data in the field `file` (its name, e.g. fix-add.md, gives a work order its task key). A document that does not parse gets 422 INVALID_DOCUMENT, each detail with its `line` and `column`.',
@@ -158,11 +158,12 @@ export class TicketsController {
         );
       });
     if (!reply.ok) throw ApiError.fromReply(reply);
-    return this.queries.getTicket(caller.projectId, reply.ticketId);
+    const created = await this.queries.getTicket(caller.projectId, reply.ticketId);
+    return found(created, `ticket with id ${reply.ticketId}`);
   }
 
   @Get()
-  @ApiOperation({ summary: 'List tickets, newest first' })
+  @Operation('listTickets', { summary: 'List tickets, newest first' })
   @ApiQuery({ name: 'status', required: false })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'cursor', required: false })
@@ -180,8 +181,7 @@ export class TicketsController {
   @Post(':id/cancel')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
-  @HttpCode(200)
-  @ApiOperation({
+  @Operation('cancelTicket', {
     summary: 'Cancel a ticket: waiting tasks never start, running ones are stopped',
   })
   @ApiResponse({ status: 200, description: 'What was cancelled, and the ticket now' })
@@ -197,8 +197,7 @@ export class TicketsController {
   @Post(':id/rerun')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
-  @HttpCode(200)
-  @ApiOperation({
+  @Operation('rerunTicket', {
     summary: "Rerun a final ticket's tasks that did not succeed: the ticket reopens",
   })
   @ApiResponse({ status: 200, description: 'The tasks that wait to run again, and the ticket now' })
@@ -217,7 +216,7 @@ export class TicketsController {
   @Delete(':id')
   @Needs('member')
   @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
-  @ApiOperation({
+  @Operation('deleteTicket', {
     summary:
       'Delete a final ticket with its tasks, runs, logs, artifacts and events (`drover clean`)',
   })
@@ -232,7 +231,8 @@ export class TicketsController {
 
   @Get(':id')
   @ApiParam({ name: 'id', description: 'ticket id (UUID)' })
-  @ApiOperation({ summary: 'A ticket with its tasks and their status' })
+  @Operation('getTicket', { summary: 'A ticket with its tasks and their status' })
+  @ApiResponse({ status: 404, description: 'No such ticket' })
   async get(@CallerOf() caller: Caller, @Param() params: unknown) {
     const { id } = parseOrThrow(IdParam, params, 'path');
     const ticket = await this.queries.getTicket(caller.projectId, id);

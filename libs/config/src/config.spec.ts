@@ -173,6 +173,25 @@ describe('config fields', () => {
     expect(error.message).toContain('OTEL_EXPORTER_OTLP_ENDPOINT');
   });
 
+  it('names the OTLP protocol and batch delay the SDK would not understand', () => {
+    const config = loadConfig(TelemetryConfigSchema, {
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    });
+    expect(config).toMatchObject({
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+      OTEL_BSP_SCHEDULE_DELAY: 200,
+    });
+    const error = configErrorOf(() =>
+      loadConfig(TelemetryConfigSchema, {
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/xml',
+        OTEL_BSP_SCHEDULE_DELAY: 'soon',
+      }),
+    );
+    expect(error.message).toContain('OTEL_EXPORTER_OTLP_PROTOCOL');
+    expect(error.message).toContain('OTEL_BSP_SCHEDULE_DELAY');
+  });
+
   it('gives the runner an id that satisfies its own rule', () => {
     const config = loadConfig(RunnerConfigSchema, {});
     expect(config.RUNNER_ID).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/);

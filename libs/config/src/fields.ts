@@ -49,10 +49,21 @@ export const secretsKeyVar = z
     return key;
   });
 
-/** Tracing. Without an endpoint, trace context still crosses every hop; nothing is exported. */
+const otlpProtocol = z.enum(['http/protobuf', 'http/json', 'grpc']).optional();
+
+/**
+ * Tracing. Without an endpoint, trace context still crosses every hop; nothing is
+ * exported. The OpenTelemetry SDK reads these itself (and the other OTEL_*
+ * variables); they are checked here so that a bad one stops the service at boot.
+ */
 export const TelemetryConfigSchema = z.object({
   OTEL_SERVICE_NAME: z.string().optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol,
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol,
+  /** How long (ms) finished spans wait to be exported in a batch; unset, the SDK's 5000. */
+  OTEL_BSP_SCHEDULE_DELAY: z.coerce.number().int().min(0).max(3_600_000).optional(),
   OTEL_SDK_DISABLED: boolVar(false),
 });
 export type TelemetryConfig = z.output<typeof TelemetryConfigSchema>;

@@ -57,6 +57,12 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
   GATEWAY_BODY_LIMIT: z.string().default('10mb'),
   /** Safety net for the event tail when no NATS notification arrives. */
   GATEWAY_EVENT_POLL_MS: intVar(500, 10),
+  /**
+   * How long an event stream may stay unable to take more (its client not
+   * reading) before it is closed with 1013; until then it is held back and
+   * caught up from Postgres once the client reads again.
+   */
+  GATEWAY_SLOW_CLIENT_MS: intVar(15_000, 100),
   /** Requests one API key may make per `GATEWAY_RATE_WINDOW_MS` (shared by replicas in Redis); 0: no limit. */
   GATEWAY_RATE_LIMIT: intVar(1200, 0),
   GATEWAY_RATE_WINDOW_MS: intVar(60_000, 1000),

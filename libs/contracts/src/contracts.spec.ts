@@ -1,6 +1,13 @@
 import { createEnvelope, EnvelopeSchema, parseSubject } from './envelope';
 import { PublicEvents } from './events';
-import { Consumers, runnerConsumer, Streams, Subjects, workSubject } from './subjects';
+import {
+  Consumers,
+  runnerConsumer,
+  Streams,
+  subjectTemplate,
+  Subjects,
+  workSubject,
+} from './subjects';
 import { LIMITS, SubmitTicket, type SubmitTicketInput } from './tickets';
 import { formatPath, validate, type Issue } from './validation';
 
@@ -265,6 +272,15 @@ describe(workSubject.name, () => {
     expect(runnerConsumer(null)).toBe(Consumers.sharedRunners);
     expect(runnerConsumer(null)).not.toBe('runners');
     expect(runnerConsumer(PROJECT)).toBe(`runners-pool-${PROJECT}`);
+  });
+});
+
+describe(subjectTemplate.name, () => {
+  it('hides the project of a pool’s work subject and keeps every other subject', () => {
+    expect(subjectTemplate(workSubject(PROJECT))).toBe(
+      'drover.scheduler.run.dispatched.v1.pool.{project}',
+    );
+    for (const subject of Object.values(Subjects)) expect(subjectTemplate(subject)).toBe(subject);
   });
 });
 

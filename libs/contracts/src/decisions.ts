@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TaskStatus } from './domain';
 import { EnvName, SPEC_LIMITS, Text } from './task-spec';
-import { ErrorBody } from './tickets';
+import { ErrorBody } from './error-body';
 
 /** Who acted: the API key's id and name, recorded with what they decided. */
 export const Actor = z.object({ keyId: z.uuid(), name: z.string().min(1).max(200) });

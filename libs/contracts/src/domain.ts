@@ -66,6 +66,10 @@ export function runStatusForError(errorClass: ErrorClass): RunStatus {
   return 'FAILED';
 }
 
+/** What a task's failure does to its dependents: `stop` blocks them, `continue` lets them run. */
+export const OnFailure = z.enum(['stop', 'continue']);
+export type OnFailure = z.infer<typeof OnFailure>;
+
 export const RunnerStatus = z.enum(['ONLINE', 'STALE', 'OFFLINE']);
 export type RunnerStatus = z.infer<typeof RunnerStatus>;
 

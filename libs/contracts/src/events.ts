@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ErrorClass, RunStatus, RunnerStatus, TaskStatus, TicketStatus } from './domain';
-import { ArtifactInfo, LogLine } from './runs';
+import { ArtifactInfo, LogLine } from './run-outputs';
 import { Subjects } from './subjects';
 import { Waiting } from './waiting';
 

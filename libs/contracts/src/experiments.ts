@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AgentName, CLI_AGENTS, Text } from './task-spec';
-import { ErrorBody, Priority, SubmitTicket } from './tickets';
+import { ErrorBody } from './error-body';
+import { Priority, SubmitTicket } from './tickets';
 
 export const EXPERIMENT_LIMITS = {
   agents: 20,

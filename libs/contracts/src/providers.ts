@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorBody } from './tickets';
+import { ErrorBody } from './error-body';
 
 /** A provider's name as a concurrency limit names it (`claude`, `openai`, `default`). */
 export const ProviderName = z.string().regex(/^[a-z0-9_-]+$/);

@@ -73,6 +73,15 @@ export function workSubject(pool: string | null): string {
   return pool === null ? Subjects.runDispatched : `${Subjects.runDispatched}.${POOL_TOKEN}.${pool}`;
 }
 
+/**
+ * A subject as a template, for span names: a project pool's work subject names
+ * its project, which becomes `{project}`; every other subject is its own template.
+ */
+export function subjectTemplate(subject: string): string {
+  const pool = `${Subjects.runDispatched}.${POOL_TOKEN}.`;
+  return subject.startsWith(pool) ? `${pool}{project}` : subject;
+}
+
 /** JetStream streams. Names are prefixed per environment by the messaging lib. */
 export const Streams = {
   /**

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { ErrorClass } from './domain';
+import { ErrorClass, OnFailure } from './domain';
+import { ErrorBody } from './error-body';
+import { TaskBlocked, TaskLeft } from './task-changes';
 import { AgentName, SpecFields, specProblems, SPEC_LIMITS, Text } from './task-spec';
 
 export const LIMITS = {
@@ -28,9 +30,6 @@ export const PIPELINE_LIMITS = {
   descriptionLength: 65_536,
   budgetUsd: 1_000_000,
 } as const;
-
-export const OnFailure = z.enum(['stop', 'continue']);
-export type OnFailure = z.infer<typeof OnFailure>;
 
 export const PhaseName = z
   .string()
@@ -250,25 +249,6 @@ export interface TaskPolicy {
   retryOn: ErrorClass[];
 }
 
-export const ErrorBody = z.object({
-  code: z.string(),
-  message: z.string(),
-  /** Each problem; `line` and `column` (1-based) when it comes from a document such as a work order. */
-  details: z
-    .array(
-      z.object({
-        path: z.string(),
-        message: z.string(),
-        line: z.number().int().min(1).optional(),
-        column: z.number().int().min(1).optional(),
-      }),
-    )
-    .optional(),
-  /** For a 429 or 503: when asking again may succeed (the gateway's `Retry-After`). */
-  retryAfterSeconds: z.number().int().min(0).optional(),
-});
-export type ErrorBody = z.infer<typeof ErrorBody>;
-
 export const CreateTicketReply = z.discriminatedUnion('ok', [
   z.object({ ok: z.literal(true), ticketId: z.uuid(), taskCount: z.number().int() }),
   z.object({ ok: z.literal(false), status: z.number().int(), error: ErrorBody }),
@@ -296,7 +276,7 @@ export const RerunReply = z.discriminatedUnion('ok', [
   z.object({
     ok: z.literal(true),
     /** Tasks that wait to run again (a new attempt each), with the final status they left. */
-    rerun: z.array(z.object({ id: z.uuid(), key: z.string(), previous: z.string() })),
+    rerun: z.array(TaskLeft),
   }),
   z.object({ ok: z.literal(false), status: z.number().int(), error: ErrorBody }),
 ]);
@@ -322,9 +302,9 @@ export const CancelReply = z.discriminatedUnion('ok', [
   z.object({
     ok: z.literal(true),
     /** Tasks that became CANCELLED (running ones are being stopped on their runners). */
-    cancelled: z.array(z.object({ id: z.uuid(), key: z.string(), previous: z.string() })),
+    cancelled: z.array(TaskLeft),
     /** Dependents that became BLOCKED. */
-    blocked: z.array(z.object({ id: z.uuid(), key: z.string() })),
+    blocked: z.array(TaskBlocked),
   }),
   z.object({ ok: z.literal(false), status: z.number().int(), error: ErrorBody }),
 ]);

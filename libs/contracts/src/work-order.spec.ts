@@ -1,4 +1,5 @@
-import { ErrorBody, SubmitTicket, TaskInput } from './tickets';
+import { ErrorBody } from './error-body';
+import { SubmitTicket, TaskInput } from './tickets';
 import {
   DOCUMENT_LIMITS,
   parseTicketDocument,

@@ -7,7 +7,16 @@ export interface TailSubscriber {
   projectId?: string;
   /** Only events of this ticket; all when absent. */
   ticketId?: string;
-  send(event: LoggedEvent): void;
+  /**
+   * Delivers one event. `false`: the consumer is full and did not take it; the
+   * tail stops sending to it until `drained` resolves, then catches it up from
+   * Postgres, so a slow consumer is held back, never skipped.
+   */
+  send(event: LoggedEvent): boolean | void;
+  /** Resolves once a full consumer can take more: true; false when it never will (closed). */
+  drained?(): Promise<boolean>;
+  /** A catch-up after a pause failed (Postgres unreachable); the subscription has ended. */
+  failed?(error: Error): void;
 }
 
 interface Subscription {
@@ -15,6 +24,8 @@ interface Subscription {
   cursor: number;
   live: boolean;
   closed: boolean;
+  /** What a full consumer did not take of the page in hand: sent first when it drains. */
+  backlog: LoggedEvent[];
 }
 
 const PAGE = 1000;
@@ -61,30 +72,80 @@ export class EventTail {
       cursor: since ?? this.head,
       live: false,
       closed: false,
+      backlog: [],
     };
     this.subs.add(sub);
     const unsubscribe = () => {
       sub.closed = true;
       this.subs.delete(sub);
     };
-    while (!sub.closed && sub.cursor < this.head) {
-      const until = this.head;
-      const { events, cursor, scanned } = await this.log.readSince(sub.cursor, PAGE, until);
-      for (const event of events) this.deliver(sub, event);
-      // A short page means nothing more up to `until`.
-      sub.cursor = scanned < PAGE ? until : cursor;
-    }
-    // Synchronous from the check above: no poll can slip between catch-up and live.
-    sub.live = true;
+    await this.catchUp(sub);
     return unsubscribe;
   }
 
-  private deliver(sub: Subscription, event: LoggedEvent): void {
-    if (sub.closed || event.seq <= sub.cursor) return;
+  /**
+   * Delivers from Postgres up to the head, then switches the subscriber to live
+   * delivery; while its consumer is full, waits for it to drain.
+   */
+  private async catchUp(sub: Subscription): Promise<void> {
+    for (;;) {
+      const backlog = sub.backlog;
+      sub.backlog = [];
+      let full = !this.deliverAll(sub, backlog);
+      while (!sub.closed && !full && sub.cursor < this.head) {
+        const until = this.head;
+        const { events, cursor, scanned } = await this.log.readSince(sub.cursor, PAGE, until);
+        full = !this.deliverAll(sub, events);
+        // A short page means nothing more up to `until`.
+        if (!full) sub.cursor = scanned < PAGE ? until : cursor;
+      }
+      if (sub.closed) return;
+      if (!full) {
+        // Synchronous from the check above: no poll can slip between catch-up and live.
+        sub.live = true;
+        return;
+      }
+      if (!(await sub.subscriber.drained?.())) return;
+    }
+  }
+
+  /** Resumes a subscriber that was full, once its consumer has drained. */
+  private resume(sub: Subscription): void {
+    sub.live = false;
+    void (async () => {
+      try {
+        if (await sub.subscriber.drained?.()) await this.catchUp(sub);
+      } catch (error) {
+        sub.closed = true;
+        this.subs.delete(sub);
+        sub.subscriber.failed?.(error as Error);
+      }
+    })();
+  }
+
+  /**
+   * False when the consumer was full: `sub.cursor` is then the last event it
+   * took, and what it did not take waits in `sub.backlog` (no page is read twice).
+   */
+  private deliverAll(sub: Subscription, events: LoggedEvent[]): boolean {
+    for (let i = 0; i < events.length; i++) {
+      if (!this.deliver(sub, events[i])) {
+        sub.backlog = events.slice(i);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private deliver(sub: Subscription, event: LoggedEvent): boolean {
+    if (sub.closed || event.seq <= sub.cursor) return true;
     const { projectId, ticketId } = sub.subscriber;
     const ofProject = !projectId || event.projectId === null || event.projectId === projectId;
-    if (ofProject && (!ticketId || ticketId === event.ticketId)) sub.subscriber.send(event);
+    if (ofProject && (!ticketId || ticketId === event.ticketId)) {
+      if (sub.subscriber.send(event) === false) return false;
+    }
     sub.cursor = event.seq;
+    return true;
   }
 
   private async poll(): Promise<boolean> {
@@ -100,8 +161,8 @@ export class EventTail {
     this.head = cursor;
     for (const sub of this.subs) {
       if (!sub.live) continue;
-      for (const event of events) this.deliver(sub, event);
-      if (sub.cursor < cursor) sub.cursor = cursor;
+      if (!this.deliverAll(sub, events)) this.resume(sub);
+      else if (sub.cursor < cursor) sub.cursor = cursor;
     }
     return true;
   }

@@ -229,7 +229,7 @@ describe(EventTail.name, () => {
     const since = base + 130;
     const seen: StreamEvent[] = [];
 
-    const unsubscribe = await tail.subscribe({ send: (e) => seen.push(e) }, since);
+    const unsubscribe = await tail.subscribe({ send: (e) => void seen.push(e) }, since);
     unsubscribe();
 
     const expected = await publicSeqs(since, end);
@@ -243,7 +243,7 @@ describe(EventTail.name, () => {
     const seen: StreamEvent[] = [];
 
     const unsubscribe = await tail.subscribe(
-      { ticketId: ticketA, send: (e) => seen.push(e) },
+      { ticketId: ticketA, send: (e) => void seen.push(e) },
       base,
     );
     unsubscribe();
@@ -269,11 +269,11 @@ describe(EventTail.name, () => {
     const ofA: StreamEvent[] = [];
     const late: StreamEvent[] = [];
     const subscriptions = await Promise.all([
-      tail.subscribe({ send: (e) => all.push(e) }, base),
-      tail.subscribe({ ticketId: ticketA, send: (e) => ofA.push(e) }, base + 1000),
+      tail.subscribe({ send: (e) => void all.push(e) }, base),
+      tail.subscribe({ ticketId: ticketA, send: (e) => void ofA.push(e) }, base + 1000),
       // Joins once live events are flowing, so its catch-up covers some of them.
       waitFor(() => tail.currentHead() > end + 50, 'live events', 10_000).then(() =>
-        tail.subscribe({ send: (e) => late.push(e) }, base + 2000),
+        tail.subscribe({ send: (e) => void late.push(e) }, base + 2000),
       ),
     ]);
     await writer;
@@ -290,5 +290,41 @@ describe(EventTail.name, () => {
     expect(all.map((e) => e.seq)).toEqual(await publicSeqs(base, last));
     expect(ofA.map((e) => e.seq)).toEqual(await publicSeqs(base + 1000, last, ticketA));
     expect(late.map((e) => e.seq)).toEqual(await publicSeqs(base + 2000, last));
+  });
+
+  it('holds back a full consumer and catches it up, skipping nothing', async () => {
+    // A consumer that takes 50 events, then is full until it has drained, again
+    // and again, while live events keep arriving.
+    const seen: StreamEvent[] = [];
+    let room = 50;
+    let pauses = 0;
+    const subscriber = {
+      send: (e: StreamEvent) => {
+        if (room === 0) return false;
+        room--;
+        seen.push(e);
+        return true;
+      },
+      drained: async () => {
+        pauses++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        room = 50;
+        return true;
+      },
+    };
+    const from = await head();
+    const unsubscribe = await tail.subscribe(subscriber, base);
+    for (let i = 0; i < 10; i++) {
+      await append(range(1, 30).map((n) => taskChanged(ticketA, 20_000 + i * 30 + n)));
+      await relay.sequence();
+      tail.kick();
+    }
+    const last = await head();
+    expect(last).toBe(from + 300);
+    await waitFor(() => seen.at(-1)?.seq === last, 'the full consumer to reach the head', 20_000);
+    unsubscribe();
+
+    expect(pauses).toBeGreaterThan(10);
+    expect(seen.map((e) => e.seq)).toEqual(await publicSeqs(base, last));
   });
 });

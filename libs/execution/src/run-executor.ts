@@ -15,6 +15,7 @@ import {
   taskNetwork,
 } from '@drover/contracts';
 import type { ArtifactStore } from '@drover/storage';
+import { withSpan } from '@drover/telemetry';
 import { EgressUnavailableError, ImageMissingError, LeaseLapsedError } from './docker-driver';
 import { openEgress, type RunEgress } from './egress';
 import type { ProviderEndpoints } from './agents/providers';
@@ -195,7 +196,28 @@ export class RunExecutor {
 
   constructor(private readonly options: ExecutorOptions) {}
 
-  async execute(work: RunDispatched, signal: AbortSignal): Promise<AgentOutcome> {
+  /**
+   * The run as one span, a child of its work message's: the sandbox's engine
+   * calls, uploads and reports (whose handling continues the trace) hang off it.
+   */
+  execute(work: RunDispatched, signal: AbortSignal): Promise<AgentOutcome> {
+    const attributes = {
+      'drover.service': 'agent-runner',
+      'drover.ticket_id': work.ticketId,
+      'drover.task_id': work.taskId,
+      'drover.run_id': work.runId,
+      'drover.attempt': work.attempt,
+      'drover.agent': work.agent,
+    };
+    return withSpan('execute run', { attributes }, async (span) => {
+      const outcome = await this.executeRun(work, signal);
+      span.setAttribute('drover.outcome', outcome.outcome);
+      if (outcome.errorClass) span.setAttribute('drover.error_class', outcome.errorClass);
+      return outcome;
+    });
+  }
+
+  private async executeRun(work: RunDispatched, signal: AbortSignal): Promise<AgentOutcome> {
     const { reporter } = this.options;
     await mkdir(this.options.workdir, { recursive: true, mode: 0o700 });
     // Private to the runner; the workspace inside is opened to the sandbox user.

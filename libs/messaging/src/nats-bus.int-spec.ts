@@ -12,6 +12,7 @@ import {
   Subjects,
   type RunArtifactStored,
   type Envelope,
+  workSubject,
   type StreamName,
 } from '@drover/contracts';
 import { initTelemetry, shutdownTelemetry, tracer } from '@drover/telemetry';
@@ -357,6 +358,26 @@ describe(NatsBus.name, () => {
 
     await waitFor(() => seen.length === 2, 'both messages', 10_000);
     expect(seen).toEqual([traceId, traceId]);
+    await server.close();
+  });
+
+  it('names a handler span by its subject template: a project pool’s id stays out of it', async () => {
+    const server = await connect('pool-server');
+    const project = randomUUID();
+    const subject = workSubject(project);
+    server.subscribe(subject, RegisterRunner.pick({ runnerId: true }), () => Promise.resolve());
+    await server.connection.flush();
+    bus.emit(subject, { runnerId: 'runner-1' });
+    const span = await waitFor(
+      () =>
+        exporter
+          .getFinishedSpans()
+          .find((s) => s.attributes['messaging.destination.name'] === subject),
+      'the handler span',
+      10_000,
+    );
+    expect(span.name).toBe(`process ${Subjects.runDispatched}.pool.{project}`);
+    expect(span.name).not.toContain(project);
     await server.close();
   });
 

@@ -19,7 +19,13 @@ import {
   type Subscription,
 } from 'nats';
 import type { z } from 'zod';
-import { createEnvelope, Streams, type Envelope, type StreamName } from '@drover/contracts';
+import {
+  createEnvelope,
+  Streams,
+  subjectTemplate,
+  type Envelope,
+  type StreamName,
+} from '@drover/contracts';
 import { extractTrace, injectTrace, SpanKind, withSpan } from '@drover/telemetry';
 import { decodeEnvelope, encode, respond, type Decoded } from './wire-codec';
 
@@ -630,13 +636,15 @@ export class NatsBus {
     kind: SpanKind,
     fn: () => Promise<T>,
   ): Promise<T> {
+    const template = subjectTemplate(subject);
     return withSpan(
-      `${kind === SpanKind.SERVER ? 'handle' : 'process'} ${subject}`,
+      `${kind === SpanKind.SERVER ? 'handle' : 'process'} ${template}`,
       {
         parent: extractTrace(hdrs),
         kind,
         attributes: {
           'messaging.destination.name': subject,
+          'messaging.destination.template': template,
           'drover.service': this.options.service,
         },
       },

@@ -1,14 +1,16 @@
-import { ConsoleLogger, Logger, type INestApplicationContext, type LogLevel } from '@nestjs/common';
+import { Logger, type INestApplicationContext, type LogLevel } from '@nestjs/common';
 import { ConfigError, type CommonConfig } from '@drover/config';
 import { shutdownTelemetry } from '@drover/telemetry';
+import { TracedLogger } from './traced-logger';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
+/** The service's logger: every line written inside a span carries its trace id. */
 export function createLogger(
   service: string,
   config: Pick<CommonConfig, 'LOG_LEVEL' | 'LOG_FORMAT'>,
 ) {
-  return new ConsoleLogger(service, {
+  return new TracedLogger(service, {
     json: config.LOG_FORMAT === 'json',
     logLevels: LEVELS.slice(0, LEVELS.indexOf(config.LOG_LEVEL) + 1),
   });
@@ -44,7 +46,12 @@ export function closeOnSignals(app: INestApplicationContext, service: string): v
       logger.log(`${signal} received, shutting down`);
       app
         .close()
-        .then(() => shutdownTelemetry())
+        // Spans a collector cannot take are lost, but the service did shut down cleanly.
+        .then(() =>
+          shutdownTelemetry().catch((error: Error) =>
+            logger.warn(`traces not flushed: ${error.message}`),
+          ),
+        )
         .then(
           () => process.exit(0),
           (error: Error) => {

@@ -1,29 +1,16 @@
-import {
-  context,
-  propagation,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Context,
-  type Span,
-  type TextMapGetter,
-  type TextMapSetter,
-} from '@opentelemetry/api';
+import { isBuiltin } from 'node:module';
+import { context, propagation, trace } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
+import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
-  BatchSpanProcessor,
+  NoopSpanProcessor,
   SimpleSpanProcessor,
-  TracerProvider,
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { TelemetryConfigSchema, tryLoadConfig, type Env } from '@drover/config';
-
-const TRACER = 'drover';
+import { allInstrumentations, propagatingInstrumentations, type Patcher } from './instrumentations';
 
 export interface TelemetryOptions {
   serviceName: string;
@@ -32,127 +19,83 @@ export interface TelemetryOptions {
   env?: Env;
 }
 
-let provider: TracerProvider | undefined;
+let running: { sdk: NodeSDK; instrumentations: Instrumentation[] } | undefined;
 
 /**
- * Starts tracing for this process. Call it first in `main.ts`, before anything
- * else is imported, so every later module sees the registered provider.
- * Without an exporter or `OTEL_EXPORTER_OTLP_ENDPOINT`, spans are still created
- * and propagated (the trace context crosses every hop) but not exported.
+ * Patches the built-in modules the instrumentations cover (`http`, `https`) at
+ * once, rather than when next required: they are singletons, some are loaded
+ * before this runs, and under Jest require hooks never fire. A patch applied
+ * again (when the hook fires after all) replaces this one.
  */
-export function initTelemetry(options: TelemetryOptions): TracerProvider {
-  if (provider) return provider;
+function patchBuiltins(instrumentations: Patcher[]): void {
+  for (const instrumentation of instrumentations) {
+    for (const { name, patch } of instrumentation.getModuleDefinitions()) {
+      const exports = isBuiltin(name) ? process.getBuiltinModule(name) : undefined;
+      if (exports && patch) patch(exports);
+    }
+  }
+}
+
+/**
+ * What to do with finished spans: the given exporter's; undefined for the
+ * SDK's own exporter, set up from the OTEL_EXPORTER_OTLP_* and OTEL_BSP_*
+ * variables; or nothing.
+ */
+function processorsOf(options: TelemetryOptions, exporting: boolean): SpanProcessor[] | undefined {
+  if (options.exporter) return [new SimpleSpanProcessor({ exporter: options.exporter })];
+  // A provider that drops its spans: trace context is still made and carried on.
+  return exporting ? undefined : [new NoopSpanProcessor()];
+}
+
+/**
+ * Starts the OpenTelemetry Node SDK for this process. Call it first in
+ * `main.ts`, before anything else is imported: the instrumentations patch
+ * `http`, `express`, `@nestjs/core`, `pg` and `ioredis` as they are required,
+ * so a module loaded earlier is not traced (and bundles must leave those
+ * packages external, see tools/build-app.mjs).
+ *
+ * With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) spans are
+ * exported there (protocol from `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`, default
+ * `http/protobuf`); without, nothing is exported and only HTTP and fetch are
+ * instrumented, so that the trace context still crosses every hop and log lines
+ * still carry the trace id. `OTEL_SDK_DISABLED=true` turns all of it off.
+ */
+export function initTelemetry(options: TelemetryOptions): void {
+  if (running) return;
   // A bad OTEL_* setting is reported with every other bad key by the service's
   // own config check, which runs next and stops the process; until then, no export.
-  const config = tryLoadConfig(TelemetryConfigSchema, options.env) ?? { OTEL_SDK_DISABLED: true };
-  const processors: SpanProcessor[] = [];
-  if (options.exporter) processors.push(new SimpleSpanProcessor({ exporter: options.exporter }));
-  else if (
-    'OTEL_EXPORTER_OTLP_ENDPOINT' in config &&
-    config.OTEL_EXPORTER_OTLP_ENDPOINT &&
-    !config.OTEL_SDK_DISABLED
-  ) {
-    processors.push(
-      new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter({ url: `${config.OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces` }),
-      }),
-    );
-  }
-  provider = new TracerProvider({
-    resource: resourceFromAttributes({
-      [ATTR_SERVICE_NAME]:
-        ('OTEL_SERVICE_NAME' in config && config.OTEL_SERVICE_NAME) ||
-        `drover-${options.serviceName}`,
-    }),
-    spanProcessors: processors,
-  });
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  trace.setGlobalTracerProvider(provider);
-  return provider;
-}
-
-export async function shutdownTelemetry(): Promise<void> {
-  await provider?.shutdown();
-  provider = undefined;
-}
-
-export function tracer() {
-  return trace.getTracer(TRACER);
-}
-
-/** Any header bag with get/set, such as NATS `MsgHdrs`. */
-export interface HeaderCarrier {
-  get(key: string): string;
-  set(key: string, value: string): void;
-}
-
-const setter: TextMapSetter<HeaderCarrier> = { set: (c, k, v) => c.set(k, v) };
-const getter: TextMapGetter<HeaderCarrier | undefined> = {
-  get: (c, k) => c?.get(k) || undefined,
-  keys: () => ['traceparent', 'tracestate'],
-};
-
-/** Writes the active trace context (or `ctx`) into message headers. */
-export function injectTrace(carrier: HeaderCarrier, ctx: Context = context.active()): void {
-  propagation.inject(ctx, carrier, setter);
-}
-
-export function extractTrace(carrier: HeaderCarrier | undefined): Context {
-  return propagation.extract(context.active(), carrier, getter);
-}
-
-/** The active trace context as a W3C `traceparent` string, for storing with a row. */
-export function currentTraceparent(): string | null {
-  const bag: Record<string, string> = {};
-  propagation.inject(context.active(), bag);
-  return bag.traceparent ?? null;
-}
-
-/** The `traceparent` of a span (for messages it causes). */
-export function traceparentOf(span: Span): string | null {
-  const bag: Record<string, string> = {};
-  propagation.inject(trace.setSpan(context.active(), span), bag);
-  return bag.traceparent ?? null;
-}
-
-/** The context a stored `traceparent` describes. */
-export function contextFromTraceparent(traceparent: string | null | undefined): Context {
-  if (!traceparent) return context.active();
-  return propagation.extract(context.active(), { traceparent });
-}
-
-/** Runs `fn` with the trace context a stored `traceparent` describes as the active one. */
-export function withTraceparent<T>(traceparent: string | null | undefined, fn: () => T): T {
-  return context.with(contextFromTraceparent(traceparent), fn);
-}
-
-/**
- * Runs `fn` in a new span (child of `parent`, else of the active context);
- * records errors and always ends the span.
- */
-export async function withSpan<T>(
-  name: string,
-  opts: { parent?: Context; kind?: SpanKind; attributes?: Record<string, string | number> },
-  fn: (span: Span) => Promise<T>,
-): Promise<T> {
-  const parent = opts.parent ?? context.active();
-  return tracer().startActiveSpan(
-    name,
-    { kind: opts.kind ?? SpanKind.INTERNAL, attributes: opts.attributes },
-    parent,
-    async (span) => {
-      try {
-        return await fn(span);
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
-        throw error;
-      } finally {
-        span.end();
-      }
-    },
+  const config = tryLoadConfig(TelemetryConfigSchema, options.env);
+  if (config?.OTEL_SDK_DISABLED) return;
+  const exporting = Boolean(
+    config?.OTEL_EXPORTER_OTLP_ENDPOINT || config?.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
   );
+  const instrumentations =
+    exporting || options.exporter ? allInstrumentations() : propagatingInstrumentations();
+  const sdk = new NodeSDK({
+    serviceName: config?.OTEL_SERVICE_NAME || `drover-${options.serviceName}`,
+    spanProcessors: processorsOf(options, exporting),
+    instrumentations,
+    textMapPropagator: new W3CTraceContextPropagator(),
+    // Traces only: Prometheus serves the metrics, and logs go to stdout.
+    metricReaders: [],
+    logRecordProcessors: [],
+  });
+  sdk.start();
+  patchBuiltins(instrumentations);
+  running = { sdk, instrumentations };
 }
 
-export { SpanKind };
+/** Exports what is left, then unregisters everything (a later `initTelemetry` starts afresh). */
+export async function shutdownTelemetry(): Promise<void> {
+  if (!running) return;
+  const { sdk, instrumentations } = running;
+  running = undefined;
+  try {
+    await sdk.shutdown();
+  } finally {
+    for (const instrumentation of instrumentations) instrumentation.disable();
+    trace.disable();
+    propagation.disable();
+    context.disable();
+  }
+}

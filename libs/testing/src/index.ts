@@ -6,3 +6,4 @@ export * from './sandbox';
 export * from './test-env';
 export * from './model-server';
 export * from './ws-client';
+export * from './otlp-receiver';

@@ -1,15 +1,9 @@
 import type { ArtifactKind } from '@drover/contracts';
+import type { Artifact, Served } from '@drover/contracts/api';
 import type { PrismaClient } from '@drover/db';
 
-/** A recorded artifact of a run, shaped for the API. */
-export interface ArtifactRecord {
-  name: string;
-  kind: ArtifactKind;
-  size: number;
-  sha256: string;
-  contentType: string;
-  createdAt: Date;
-}
+/** A recorded artifact of a run, as the API lists it (but for its download `url`). */
+export type ArtifactRecord = Omit<Served<typeof Artifact>, 'url'>;
 
 const artifactFields = {
   name: true,

@@ -69,7 +69,7 @@ async function openStream(since?: number, tail?: EventTail) {
     await owner.start();
   }
   const seen: LoggedEvent[] = [];
-  await owner.subscribe({ send: (event) => seen.push(event) }, since);
+  await owner.subscribe({ send: (event) => void seen.push(event) }, since);
   return { tail: owner, seen };
 }
 

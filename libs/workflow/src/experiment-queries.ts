@@ -1,7 +1,10 @@
+import type { TaskStatus } from '@drover/contracts';
+import type { Cell, Experiment, ExperimentSummary, Served, Verdict } from '@drover/contracts/api';
 import type { PrismaClient } from '@drover/db';
-import { total, type Usage } from './ticket-queries';
+import { objectColumn } from './json-columns';
+import { total, type Cost } from './ticket-queries';
 
-interface TrialRow extends Usage {
+interface TrialRow extends Cost {
   task_id: string;
   key: string;
   task_name: string;
@@ -9,7 +12,7 @@ interface TrialRow extends Usage {
   model: string | null;
   trial: number;
   role: 'trial' | 'analysis';
-  status: string;
+  status: TaskStatus;
   reason: string | null;
   error: string | null;
   output: unknown;
@@ -18,31 +21,11 @@ interface TrialRow extends Usage {
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'CANCELLED', 'BLOCKED', 'SKIPPED']);
 const BASELINES = new Set(['nop', 'oracle']);
 
-/**
- * What an experiment says about a task: `pending` while trials run; `broken`
- * when the oracle (its reference solution) did not always pass; `trivial` when
- * the nop baseline (no change at all) passed; else by the agents' trials:
- * `solved` (every trial of some agent passed), `partial`, `unsolved`, or
- * `baselines-only` when no agent but the baselines ran.
- */
-export type Verdict =
-  'pending' | 'broken' | 'trivial' | 'solved' | 'partial' | 'unsolved' | 'baselines-only';
-
-export interface Cell {
-  agent: string;
-  model: string | null;
-  trials: number;
-  finished: number;
-  passed: number;
-  /** Passed of finished, 0..1; null until one has finished. */
-  passRate: number | null;
-}
-
 /** Read side of experiments: the matrix of pass rates, cost and tokens, verdicts per task. */
 export class ExperimentQueries {
   constructor(private readonly prisma: PrismaClient) {}
 
-  async list(projectId: string, limit: number) {
+  async list(projectId: string, limit: number): Promise<Served<typeof ExperimentSummary>[]> {
     const rows = await this.prisma.experiment.findMany({
       where: { projectId },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -68,7 +51,7 @@ export class ExperimentQueries {
   }
 
   /** An experiment of the project, or null (another project's reads as absent). */
-  async get(projectId: string, id: string) {
+  async get(projectId: string, id: string): Promise<Served<typeof Experiment> | null> {
     const experiment = await this.prisma.experiment.findUnique({
       where: { id, projectId },
       include: { ticket: { select: { status: true, finishedAt: true } } },
@@ -92,9 +75,10 @@ export class ExperimentQueries {
     const analyses = new Map(
       rows.filter((r) => r.role === 'analysis').map((r) => [cellKey(r, r.trial), r]),
     );
-    const { ticket, ...rest } = experiment;
+    const { ticket, analysis, ...rest } = experiment;
     return {
       ...rest,
+      analysis: analysis === null ? null : objectColumn(analysis, `experiment ${id}: analysis`),
       status: ticket.status,
       finishedAt: ticket.finishedAt,
       usage: total(rows),
@@ -142,7 +126,7 @@ function group<T>(rows: readonly T[], by: (row: T) => string): Map<string, T[]> 
 }
 
 /** Trials by agent x model, in the order they first appear. */
-function cells(trials: readonly TrialRow[]): { cell: Cell; rows: TrialRow[] }[] {
+function cells(trials: readonly TrialRow[]): { cell: Served<typeof Cell>; rows: TrialRow[] }[] {
   return [...group(trials, (r) => `${r.agent}\u0000${r.model ?? ''}`).values()].map((rows) => {
     const finished = rows.filter((r) => FINAL.has(r.status)).length;
     const passed = rows.filter((r) => r.status === 'SUCCEEDED').length;

@@ -134,7 +134,7 @@ function releaseDependents(tx: Tx, taskId: string): Promise<TaskRow[]> {
 function gatedDependents(tx: Tx, taskId: string): Promise<GatedTask[]> {
   return tx.$queryRaw<GatedTask[]>`
     SELECT t.id, t.ticket_id, t.key, t.when_expr, t.templated, t.requires_approval,
-           t.approval_timeout_ms, t.on_failure::text AS on_failure, t.spec
+           t.approval_timeout_ms, t.on_failure::text AS on_failure, t.spec, t.spec_templates
     FROM task t
     WHERE t.status = 'PENDING'
       AND t.id IN (SELECT task_id FROM task_dependency WHERE depends_on_id = ${taskId}::uuid)

@@ -1,18 +1,17 @@
-import {
-  waitingOf,
-  type LogLine,
-  type TaskStatus,
-  type TicketStatus,
-  type Waiting,
-} from '@drover/contracts';
+import { waitingOf, type LogLine, type TaskStatus, type Waiting } from '@drover/contracts';
+import type {
+  ListTicketsParams,
+  LogPage,
+  Runner,
+  Served,
+  Task,
+  Ticket,
+  TicketPage,
+  Usage,
+} from '@drover/contracts/api';
 import type { Prisma, PrismaClient } from '@drover/db';
+import { objectColumn, textListColumn } from './json-columns';
 import { maskSpec } from './mask-spec';
-
-export interface Page<T> {
-  items: T[];
-  /** Pass as `cursor` for the next page; null on the last page. */
-  nextCursor: string | null;
-}
 
 const encodeCursor = (createdAt: Date, id: string) =>
   Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
@@ -38,18 +37,17 @@ function imageOf(spec: unknown): string | null {
   return typeof image === 'string' ? image : null;
 }
 
-/** What runs cost, as their agents reported it (null: none reported anything). */
-export interface Usage {
-  costUsd: number | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-}
+// Each query's answer is typed by the API contract's schema (`Served`: timestamps as
+// Date), so the query and what the OpenAPI document publishes cannot drift apart.
 
-const NO_USAGE: Usage = { costUsd: null, inputTokens: null, outputTokens: null };
+/** What runs cost, as their agents reported it (null: none reported anything). */
+export type Cost = Served<typeof Usage>;
+
+const NO_USAGE: Cost = { costUsd: null, inputTokens: null, outputTokens: null };
 
 /** The sum of usages; a figure stays null when no part reported it. */
-export function total(parts: readonly Usage[]): Usage {
-  const sum = (key: keyof Usage) =>
+export function total(parts: readonly Cost[]): Cost {
+  const sum = (key: keyof Cost) =>
     parts.reduce<number | null>((acc, p) => (p[key] === null ? acc : (acc ?? 0) + p[key]), null);
   return {
     costUsd: sum('costUsd'),
@@ -118,8 +116,8 @@ export class TicketQueries {
 
   async listTickets(
     projectId: string,
-    q: { status?: TicketStatus; limit: number; cursor?: string },
-  ) {
+    q: ListTicketsParams & { limit: number },
+  ): Promise<Served<typeof TicketPage>> {
     const after = q.cursor ? decodeCursor(q.cursor) : undefined;
     if (after === null) throw new InvalidCursorError('cursor is not one this API returned');
     const rows = await this.prisma.ticket.findMany({
@@ -186,7 +184,7 @@ export class TicketQueries {
     return result;
   }
 
-  async getTicket(projectId: string, id: string) {
+  async getTicket(projectId: string, id: string): Promise<Served<typeof Ticket> | null> {
     const ticket = await this.snapshot(
       this.prisma.ticket.findUnique({
         where: { id, projectId },
@@ -230,7 +228,7 @@ export class TicketQueries {
     };
   }
 
-  async getTask(projectId: string, id: string) {
+  async getTask(projectId: string, id: string): Promise<Served<typeof Task> | null> {
     const task = await this.snapshot(
       this.prisma.task.findUnique({
         where: { id, projectId },
@@ -301,13 +299,17 @@ export class TicketQueries {
       }),
     );
     if (!task) return null;
-    const { dependsOn, whenExpr, project, ...rest } = task;
+    const { dependsOn, whenExpr, project, runs, ...rest } = task;
     // Secret env values are never returned: not even sealed.
     return {
       ...withWaiting(rest, project, imageOf(rest.spec)),
-      usage: total(rest.runs),
+      usage: total(runs),
       when: whenExpr,
-      spec: maskSpec(rest.spec),
+      spec: maskSpec(objectColumn(rest.spec, `task ${id}: spec`)),
+      runs: runs.map((r) => ({
+        ...r,
+        result: r.result === null ? null : objectColumn(r.result, `run ${r.id}: result`),
+      })),
       dependsOn: dependsOn.map((d) => d.dependsOn),
     };
   }
@@ -326,8 +328,8 @@ export class TicketQueries {
   }
 
   /** Cost and tokens the runs of a ticket's tasks reported, per task. */
-  private async usageByTask(ticketId: string): Promise<Map<string, Usage>> {
-    const rows = await this.prisma.$queryRaw<({ task_id: string } & Usage)[]>`
+  private async usageByTask(ticketId: string): Promise<Map<string, Cost>> {
+    const rows = await this.prisma.$queryRaw<({ task_id: string } & Cost)[]>`
       SELECT task_id, sum(cost_usd)::float8 AS "costUsd", sum(input_tokens)::float8 AS "inputTokens",
              sum(output_tokens)::float8 AS "outputTokens"
       FROM run WHERE ticket_id = ${ticketId}::uuid GROUP BY task_id`;
@@ -338,7 +340,12 @@ export class TicketQueries {
    * Lines `after` .. `after + limit - 1` of a run's log (0-based line numbers).
    * `after + limit` may pass the integer range of line numbers, hence bigint.
    */
-  async getRunLogs(projectId: string, runId: string, after: number, limit: number) {
+  async getRunLogs(
+    projectId: string,
+    runId: string,
+    after: number,
+    limit: number,
+  ): Promise<Served<typeof LogPage> | null> {
     const run = await this.prisma.run.findUnique({
       where: { id: runId, projectId },
       select: { id: true, taskId: true, status: true, logLines: true },
@@ -371,10 +378,6 @@ export class TicketQueries {
   }
 
   /**
-   * The runners a project's keys may see: the shared pool's and the project's own
-   * (`project`: its slug; null for shared runners), never another project's.
-   */
-  /**
    * Tasks DISPATCHED or RUNNING per provider: of every project (what a provider's
    * concurrency limit counts, so these are not the project's alone) and of `projectId`.
    */
@@ -386,7 +389,11 @@ export class TicketQueries {
       GROUP BY provider ORDER BY provider`;
   }
 
-  async listRunners(projectId: string) {
+  /**
+   * The runners a project's keys may see: the shared pool's and the project's own
+   * (`project`: its slug; null for shared runners), never another project's.
+   */
+  async listRunners(projectId: string): Promise<Served<typeof Runner>[]> {
     const [runners, project] = await Promise.all([
       this.prisma.runner.findMany({
         where: { OR: [{ projectId: null }, { projectId }] },
@@ -406,8 +413,9 @@ export class TicketQueries {
       }),
       this.prisma.project.findUniqueOrThrow({ where: { id: projectId }, select: { slug: true } }),
     ]);
-    return runners.map(({ projectId: pool, ...runner }) => ({
+    return runners.map(({ projectId: pool, capabilities, ...runner }) => ({
       ...runner,
+      capabilities: textListColumn(capabilities, `runner ${runner.id}: capabilities`),
       project: pool === null ? null : project.slug,
     }));
   }

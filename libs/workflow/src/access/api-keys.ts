@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { KeyRole } from '@drover/contracts';
+import type { ApiKey, IssuedKey, Served } from '@drover/contracts/api';
 import type { PrismaClient, Tx } from '@drover/db';
 
 /** Who is calling: the key, its project and its role. */
@@ -27,16 +28,7 @@ export function mintKey(): { key: string; prefix: string; hash: string } {
 }
 
 /** A key as the API shows it: never its secret or hash. */
-export interface KeyInfo {
-  id: string;
-  name: string;
-  role: KeyRole;
-  prefix: string;
-  project: string;
-  createdAt: Date;
-  expiresAt: Date | null;
-  revokedAt: Date | null;
-}
+export type KeyInfo = Served<typeof ApiKey>;
 
 const keyInfoFields = {
   id: true,
@@ -79,7 +71,7 @@ export class ApiKeys {
   constructor(private readonly prisma: PrismaClient) {}
 
   /** Issues a key; `key` is the only time its secret exists outside the caller's hands. */
-  async issue(input: IssueKey, tx: Tx = this.prisma): Promise<KeyInfo & { key: string }> {
+  async issue(input: IssueKey, tx: Tx = this.prisma): Promise<Served<typeof IssuedKey>> {
     const { key, prefix, hash } = mintKey();
     const row = await tx.apiKey.create({
       data: {

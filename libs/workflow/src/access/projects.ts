@@ -1,6 +1,8 @@
 import type { CreateProject } from '@drover/contracts';
+import type { IssuedKey, Project, Served } from '@drover/contracts/api';
 import { Prisma, type PrismaClient } from '@drover/db';
-import { ApiKeys, type KeyInfo } from './api-keys';
+import { numbersColumn } from '../json-columns';
+import { ApiKeys } from './api-keys';
 
 /** The project the first migration creates: tickets that name none belonged to it. */
 export const DEFAULT_PROJECT = {
@@ -10,18 +12,8 @@ export const DEFAULT_PROJECT = {
 
 export class ProjectExistsError extends Error {}
 
-export interface ProjectInfo {
-  id: string;
-  slug: string;
-  name: string;
-  maxRunningTasks: number | null;
-  maxTasksPerHour: number | null;
-  /** Its own ceilings of its tasks' `resources`, as given (`{"memory_mb": 8192}`). */
-  maxResources: Prisma.JsonValue;
-  /** Its tasks run only on its own runners (registered with RUNNER_PROJECT), never shared ones. */
-  ownRunners: boolean;
-  createdAt: Date;
-}
+/** A project as the API shows it. */
+export type ProjectInfo = Served<typeof Project>;
 
 const projectFields = {
   id: true,
@@ -33,6 +25,15 @@ const projectFields = {
   ownRunners: true,
   createdAt: true,
 } as const;
+
+type ProjectRow = Prisma.ProjectGetPayload<{ select: typeof projectFields }>;
+
+function toProject({ maxResources, ...row }: ProjectRow): ProjectInfo {
+  return {
+    ...row,
+    maxResources: numbersColumn(maxResources, `project ${row.slug}: max_resources`),
+  };
+}
 
 /** Projects: the unit of ownership of tickets, tasks, runs, artifacts and keys. */
 export class Projects {
@@ -51,7 +52,7 @@ export class Projects {
     createdBy: string | null,
     /** The first key's expiry (an expiring key's project gets a key no longer-lived). */
     expiresAt: Date | null = null,
-  ): Promise<{ project: ProjectInfo; key: KeyInfo & { key: string } }> {
+  ): Promise<{ project: ProjectInfo; key: Served<typeof IssuedKey> }> {
     try {
       return await this.prisma.$transaction(async (tx) => {
         const project = await tx.project.create({
@@ -75,7 +76,7 @@ export class Projects {
           },
           tx,
         );
-        return { project, key };
+        return { project: toProject(project), key };
       });
     } catch (error) {
       if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') {
@@ -85,11 +86,13 @@ export class Projects {
     }
   }
 
-  get(id: string): Promise<ProjectInfo | null> {
-    return this.prisma.project.findUnique({ where: { id }, select: projectFields });
+  async get(id: string): Promise<ProjectInfo | null> {
+    const row = await this.prisma.project.findUnique({ where: { id }, select: projectFields });
+    return row && toProject(row);
   }
 
-  bySlug(slug: string): Promise<ProjectInfo | null> {
-    return this.prisma.project.findUnique({ where: { slug }, select: projectFields });
+  async bySlug(slug: string): Promise<ProjectInfo | null> {
+    const row = await this.prisma.project.findUnique({ where: { slug }, select: projectFields });
+    return row && toProject(row);
   }
 }

@@ -11,6 +11,7 @@ import {
   type StepFacts,
   type StepRef,
 } from './expressions';
+import { templatesOf, withTemplates, type SpecTemplates } from './spec-templates';
 
 /** A PENDING task whose dependencies have all ended well, and what decides its next status. */
 export interface GatedTask {
@@ -23,6 +24,8 @@ export interface GatedTask {
   approval_timeout_ms: number | null;
   on_failure: OnFailure;
   spec: TaskSpec;
+  /** Its templated texts as submitted; null until its first release (the spec holds them). */
+  spec_templates: SpecTemplates | null;
 }
 
 /** Where a gated task goes: on to run (READY, AWAITING_APPROVAL), or to an end without a run. */
@@ -143,10 +146,14 @@ function renderSpec(
  */
 export async function activate(
   tx: Tx,
-  task: GatedTask,
+  gated: GatedTask,
   events: OutboxMessage[],
   effects?: Effects,
 ): Promise<Activation> {
+  // Rendered from the texts as submitted, never from an earlier rendering: a rerun
+  // releases the task again after its dependencies left new outputs.
+  const templates = gated.templated ? (gated.spec_templates ?? templatesOf(gated.spec)) : null;
+  const task = templates ? { ...gated, spec: withTemplates(gated.spec, templates) } : gated;
   const from = task.spec.workspace_from;
   const facts = await loadFacts(tx, task.ticket_id, [
     ...refsOf(task).map((r) => r.step),
@@ -163,6 +170,7 @@ export async function activate(
   await tx.$executeRaw`
     UPDATE task SET status = ${status}::"TaskStatus", reason = ${reason},
                     spec = COALESCE(${spec}::jsonb, spec),
+                    spec_templates = COALESCE(spec_templates, ${templates ? JSON.stringify(templates) : null}::jsonb),
                     ready_at = CASE WHEN ${status} = 'READY' THEN now() ELSE ready_at END,
                     finished_at = CASE WHEN ${terminal} THEN now() ELSE finished_at END,
                     updated_at = now()
@@ -192,7 +200,7 @@ export async function activate(
       reason: reason ?? undefined,
     }),
   );
-  return { task, status, reason };
+  return { task: gated, status, reason };
 }
 
 /** The run whose workspace a task starts from: the upstream step's latest. */

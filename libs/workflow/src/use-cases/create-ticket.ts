@@ -414,7 +414,7 @@ async function activateRoots(
   if (!ids.length) return;
   const roots = await tx.$queryRaw<GatedTask[]>`
     SELECT id, ticket_id, key, when_expr, templated, requires_approval, approval_timeout_ms,
-           on_failure::text AS on_failure, spec
+           on_failure::text AS on_failure, spec, spec_templates
     FROM task WHERE id = ANY(${ids}::uuid[]) ORDER BY id FOR UPDATE`;
   let closed = 0;
   for (const root of roots) {

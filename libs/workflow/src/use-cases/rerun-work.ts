@@ -13,6 +13,7 @@ import { appendToOutbox, type OutboxMessage } from '@drover/events';
 import { lockDispatch } from '../dispatch-lock';
 import { taskChanged, ticketChanged } from '../outbox-messages';
 import { activate } from '../pipeline/activation';
+import type { SpecTemplates } from '../pipeline/spec-templates';
 import { closeTasks, endedWell, settleDependents } from '../task-ending';
 import { isTerminal, ticketStatusFor } from '../task-state';
 import { ReportUseCase, type Effects } from './report-use-case';
@@ -28,6 +29,7 @@ interface TaskRow {
   requires_approval: boolean;
   approval_timeout_ms: number | null;
   spec: TaskSpec;
+  spec_templates: SpecTemplates | null;
 }
 
 /** A ticket's tasks (locked) and what each depends on. */
@@ -99,7 +101,7 @@ async function ticketOf(tx: Tx, request: RerunRequest): Promise<string | null> {
 async function lockGraph(tx: Tx, ticketId: string): Promise<Graph> {
   const rows = await tx.$queryRaw<TaskRow[]>`
     SELECT id, ticket_id, key, status, on_failure::text AS on_failure, when_expr, templated,
-           requires_approval, approval_timeout_ms, spec
+           requires_approval, approval_timeout_ms, spec, spec_templates
     FROM task WHERE ticket_id = ${ticketId}::uuid ORDER BY id FOR UPDATE`;
   const edges = await tx.$queryRaw<{ task_id: string; depends_on_id: string }[]>`
     SELECT task_id, depends_on_id FROM task_dependency WHERE ticket_id = ${ticketId}::uuid`;
