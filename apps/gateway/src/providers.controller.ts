@@ -1,11 +1,13 @@
 import { Controller, Get } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { providerLoads, TicketQueries, type Caller } from '@drover/workflow';
 import { CallerOf, Needs } from './auth/access';
+import { Operation } from './operation.decorator';
+import { API_KEY_SCHEME } from './openapi-document';
 import { SchedulerRequests } from './scheduler-requests';
 
 @ApiTags('runners')
-@ApiBearerAuth()
+@ApiBearerAuth(API_KEY_SCHEME)
 @Needs('viewer')
 @Controller()
 export class ProvidersController {
@@ -15,13 +17,9 @@ export class ProvidersController {
   ) {}
 
   @Get('providers')
-  @ApiOperation({
+  @Operation('listProviders', {
     summary:
       "Each provider's concurrency limit (the scheduler's) and its tasks dispatched or running: `running` of every project (what the limit counts), `runningInProject` the caller's",
-  })
-  @ApiResponse({
-    status: 200,
-    description: '`{ items: [{ provider, running, runningInProject, limit }] }`',
   })
   @ApiResponse({ status: 503, description: 'No scheduler answered (SCHEDULER_UNAVAILABLE)' })
   async providers(@CallerOf() caller: Caller) {

@@ -33,7 +33,3 @@ export const ProviderLoad = z.object({
   limit: z.number().int().nonnegative(),
 });
 export type ProviderLoad = z.infer<typeof ProviderLoad>;
-
-/** `GET /providers`. */
-export const ProvidersPage = z.object({ items: z.array(ProviderLoad) });
-export type ProvidersPage = z.infer<typeof ProvidersPage>;

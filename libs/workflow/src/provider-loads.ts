@@ -1,4 +1,4 @@
-import type { ProviderLoad } from '@drover/contracts';
+import type { ProviderLoad, Served } from '@drover/contracts/api';
 
 /** Active tasks of a provider, of every project and of the caller's (`activeByProvider`). */
 export interface ProviderActivity {
@@ -15,7 +15,7 @@ export interface ProviderActivity {
 export function providerLoads(
   limits: Readonly<Record<string, number>>,
   active: readonly ProviderActivity[],
-): ProviderLoad[] {
+): Served<typeof ProviderLoad>[] {
   const byProvider = new Map(active.map((a) => [a.provider, a]));
   const names = new Set([...Object.keys(limits), ...byProvider.keys()]);
   return [...names].sort().map((provider) => ({

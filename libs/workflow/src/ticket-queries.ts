@@ -1,4 +1,4 @@
-import { waitingOf, type LogLine, type TaskStatus, type Waiting } from '@drover/contracts';
+import { waitingOf, type LogLine, type Waiting } from '@drover/contracts';
 import type {
   ListTicketsParams,
   LogPage,
@@ -7,6 +7,7 @@ import type {
   Task,
   Ticket,
   TicketPage,
+  TicketSummary,
   Usage,
 } from '@drover/contracts/api';
 import type { Prisma, PrismaClient } from '@drover/db';
@@ -39,6 +40,9 @@ function imageOf(spec: unknown): string | null {
 
 // Each query's answer is typed by the API contract's schema (`Served`: timestamps as
 // Date), so the query and what the OpenAPI document publishes cannot drift apart.
+
+/** A ticket's tasks by status, as GET /tickets lists them. */
+type TaskCounts = Served<typeof TicketSummary>['taskCounts'];
 
 /** What runs cost, as their agents reported it (null: none reported anything). */
 export type Cost = Served<typeof Usage>;
@@ -158,8 +162,8 @@ export class TicketQueries {
   private async taskCounts(
     projectId: string,
     ticketIds: readonly string[],
-  ): Promise<Map<string, Partial<Record<TaskStatus, number>>>> {
-    const byTicket = new Map<string, Partial<Record<TaskStatus, number>>>();
+  ): Promise<Map<string, TaskCounts>> {
+    const byTicket = new Map<string, TaskCounts>();
     if (!ticketIds.length) return byTicket;
     const rows = await this.prisma.task.groupBy({
       by: ['ticketId', 'status'],
