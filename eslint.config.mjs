@@ -90,8 +90,38 @@ export default tseslint.config(
       'libs/testing/**/*.ts',
     ],
     rules: {
-      '@nx/enforce-module-boundaries': boundaries(['type:testing'], ['@drover/app-*']),
+      // Cross-service tests may start apps in-process, and the browser tests start the
+      // built services as the e2e tests do (tests/e2e/support/services.ts).
+      '@nx/enforce-module-boundaries': boundaries(
+        ['type:testing'],
+        ['@drover/app-*', '@drover/e2e-services'],
+      ),
       'no-restricted-syntax': 'off',
+    },
+  },
+  {
+    // The dashboard runs in a browser: its own program (DOM, JSX), and the contracts for
+    // their types only (their runtime pulls zod and node:crypto into the bundle).
+    files: ['apps/dashboard/**/*.ts', 'apps/dashboard/**/*.tsx'],
+    languageOptions: {
+      parserOptions: {
+        project: ['./apps/dashboard/tsconfig.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@drover/*'],
+              allowTypeImports: true,
+              message: 'the dashboard imports workspace code for its types only',
+            },
+          ],
+        },
+      ],
     },
   },
   {

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// `npm run dev`: builds and runs all five services in the foreground with their
-// output prefixed; Ctrl-C stops them all cleanly.
+// `npm run dev`: builds and runs all five services (and the dashboard the gateway
+// serves at /ui) in the foreground with their output prefixed; Ctrl-C stops them
+// all cleanly.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   bootstrapKey,
   buildApps,
+  dashboardUrl,
   migrate,
   npmInstallIfNeeded,
   startApps,
@@ -18,11 +20,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 npmInstallIfNeeded(root, console.log);
 await ensureInfra();
 migrate(root, process.env);
+const dashboard = dashboardUrl(process.env);
 if (!process.env.DROVER_API_KEY) {
   const { key } = bootstrapKey(root, process.env);
   console.log(
-    `an admin key of project "default", shown only now:\n  export DROVER_API_KEY=${key.key}`,
+    `an admin key of project "default", shown only now:\n  export DROVER_API_KEY=${key.key}\n` +
+      `the dashboard (sign in with that key): ${dashboard}`,
   );
+} else {
+  console.log(`the dashboard (sign in with $DROVER_API_KEY): ${dashboard}`);
 }
 buildApps(root);
 const procs = startApps(
@@ -32,6 +38,7 @@ const procs = startApps(
   true,
 );
 let stopping = false;
+void announceWhenUp(dashboard);
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {
     if (stopping) return;
@@ -60,5 +67,21 @@ async function sandboxEnv() {
     // The runner then refuses to start, naming the image and `npm run sandbox:build`.
     console.log(`agent image: ${error.message}`);
     return {};
+  }
+}
+
+/** Once the gateway answers, says again where the dashboard is (the services' output scrolls). */
+async function announceWhenUp(url) {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline && !stopping) {
+    try {
+      if ((await fetch(url, { method: 'HEAD' })).ok) {
+        console.log(`\nDrover is up. Dashboard: ${url}\n`);
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
   }
 }

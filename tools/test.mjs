@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// `npm test`: every test tier (unit, integration, end to end) in one Jest run,
-// after making sure Postgres, Redis and NATS answer, then the chaos test in its
+// `npm test`: every test tier (unit, integration, end to end, browser) in one Jest
+// run, after making sure Postgres, Redis and NATS answer (and Debian's Chromium is
+// installed, for the browser tests), then the chaos test in its
 // short form and the hostile-input suite. Extra arguments go to Jest, and skip
 // those two (a subset was asked for).
 import { spawnSync } from 'node:child_process';
@@ -11,11 +12,20 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { npmInstallIfNeeded } = await import('./lib/stack.mjs');
 const { ensureInfra } = await import('./lib/infra.mjs');
+const { ensureChromium } = await import('./lib/chromium.mjs');
 
 npmInstallIfNeeded(root, console.log);
 if (!process.env.DROVER_TEST_DATABASE_URL) await ensureInfra();
 const jest = join(root, 'node_modules/jest/bin/jest.js');
 const args = process.argv.slice(2);
+// The browser tests (tests/browser) run with every tier and with the e2e one.
+if (!args.length || args.some((a) => /browser|e2e/.test(a))) {
+  const problem = ensureChromium(console.log);
+  if (problem) {
+    console.error(`npm test: ${problem}`);
+    process.exit(1);
+  }
+}
 const results = join(root, 'tmp/jest-results.json');
 mkdirSync(dirname(results), { recursive: true });
 rmSync(results, { force: true });

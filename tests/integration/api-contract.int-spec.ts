@@ -51,6 +51,7 @@ function calls(): Record<string, () => Promise<Answer>> {
     getRunArtifact: () => send('GET', `/runs/${f.ran.run}/artifacts/result.json`),
     getRunDiff: () => send('GET', `/runs/${f.ran.run}/diff`),
     listRunners: () => send('GET', '/runners'),
+    listProviders: () => send('GET', '/providers'),
     createExperiment: () =>
       send('POST', '/experiments', {
         body: { agents: ['nop'], tasks: [{ name: 'noop', document: workOrder }] },
@@ -214,4 +215,17 @@ describe('the OpenAPI document', () => {
       .filter((id) => typeof methods[id] !== 'function');
     expect(missing).toEqual([]);
   });
+
+  // Last: it stops the stack's scheduler.
+  it('answers GET /providers without a scheduler with the error body it publishes for 503', async () => {
+    await stack.stopService('scheduler');
+    const answer = await send('GET', '/providers');
+    expect(answer.status).toBe(503);
+    const found = operationsOf(doc).find(({ op }) => op.operationId === 'listProviders');
+    if (!found) throw new Error('no operation listProviders');
+    const ref = found.op.responses['503']?.content?.['application/json']?.schema?.$ref;
+    expect(ref).toBe('#/components/schemas/Error');
+    expect(json<{ error: { code: string } }>(answer).error.code).toBe('SCHEDULER_UNAVAILABLE');
+    expect(problemsOf(doc, found.op, answer)).toEqual([]);
+  }, 30_000);
 });

@@ -29,7 +29,7 @@ async function call(path: string, init: RequestInit = {}) {
 const post = (body: string, contentType = 'application/json') =>
   call('/tickets', { method: 'POST', headers: { 'content-type': contentType }, body });
 
-const ticket = (title: string, tasks = [{ key: 'only', steps: [{ run: 'echo hi' }] }]) =>
+const ticket = (title: string, tasks: object[] = [{ key: 'only', steps: [{ run: 'echo hi' }] }]) =>
   post(JSON.stringify({ title, tasks }));
 
 async function waitForStatus(id: string, status: string) {
@@ -72,6 +72,7 @@ describe('gateway API', () => {
       '/projects',
       '/projects/{id}',
       '/projects/{id}/keys',
+      '/providers',
       '/runners',
       '/runs/{id}/artifacts',
       '/runs/{id}/artifacts/{name}',
@@ -290,6 +291,26 @@ describe('gateway API', () => {
 
     const running = (await call('/tickets?status=RUNNING')).body as TicketPage;
     expect(running.items.filter((t) => ids.includes(t.id))).toEqual([]);
+  });
+
+  it("lists each ticket's tasks by status", async () => {
+    const { body } = await ticket('counted', [
+      { key: 'ok', steps: [{ run: 'true' }] },
+      { key: 'fails', steps: [{ run: 'exit 3' }] },
+      { key: 'after', depends_on: ['fails'], steps: [{ run: 'true' }] },
+      { key: 'also-ok', steps: [{ run: 'true' }] },
+    ]);
+    const { id } = body as { id: string };
+    await waitForStatus(id, 'FAILED');
+    const page = (await call('/tickets?limit=10')).body as {
+      items: { id: string; taskCount: number; taskCounts: Record<string, number> }[];
+    };
+    const row = page.items.find((t) => t.id === id);
+    expect(row).toMatchObject({
+      taskCount: 4,
+      taskCounts: { SUCCEEDED: 2, FAILED: 1, BLOCKED: 1 },
+    });
+    expect(Object.keys(row?.taskCounts ?? {}).sort()).toEqual(['BLOCKED', 'FAILED', 'SUCCEEDED']);
   });
 
   it.each([

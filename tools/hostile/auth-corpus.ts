@@ -222,7 +222,7 @@ function otherKeys(principals: Principals, pools: Pools): Case[] {
   ];
 }
 
-/** Paths that start like the public ones, and unknown paths: none is public. */
+/** Paths that start like the public ones, and unknown paths: none is public (the dashboard's files are). */
 function paths(): Case[] {
   const get = (path: string, expect: Expect, method = 'GET'): Case => ({
     endpoint: TICKETS,
@@ -248,6 +248,15 @@ function paths(): Case[] {
     get('/TICKETS', refused),
     get('/tickets/', refused),
     get('/no-such-path', refused),
+    // The dashboard's files need no key; nothing else under /ui is read, and /ui is all.
+    get('/ui', valid(200)),
+    get('/ui/tickets/x', valid(200)),
+    get('/ui/../tickets', invalid([404])),
+    get('/ui/.build-hash', invalid([404])),
+    get('/ui/assets/..%2f..%2fpackage.json', invalid([404])),
+    get('/ui', invalid([405]), 'POST'),
+    get('/uix', refused),
+    get('/UI', refused),
     get('/tickets', refused, 'OPTIONS'),
     get('/tickets', refused, 'HEAD'),
     {

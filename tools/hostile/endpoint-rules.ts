@@ -26,7 +26,8 @@
 //                                    404 for a valid name it did not   that run recorded
 //   GET  /runs/{id}/diff             200 for the run with a diff,      404
 //                                    404 (NO_DIFF) for the others
-//   GET  /runners, /me, /health      200
+//   GET  /runners, /providers, /me,  200 (/providers: 503 if no
+//        /health                     scheduler answers; the suite runs one)
 //   GET  /metrics                    200
 //   POST /projects                   201 for a new slug, 409 for a taken one
 //   GET  /projects/{id}(/keys)       200                               404
@@ -290,6 +291,7 @@ export const RULES: Record<string, EndpointRule> = {
   'GET /runs/{id}/artifacts/{name}': { valid: artifact },
   'GET /runs/{id}/diff': { valid: diff },
   'GET /runners': { valid: plain('/runners', 200) },
+  'GET /providers': { valid: plain('/providers', 200) },
   'GET /me': { valid: plain('/me', 200) },
   'GET /health': { valid: plain('/health', 200) },
   'GET /metrics': { valid: plain('/metrics', 200) },

@@ -99,7 +99,8 @@ export class Stack {
     this.operator = lib.bootstrapKey(ROOT, env, 'default');
     this.log(`suite key ${this.operator.key.id}: admin of the operator project "default"`);
     this.log('building the services...');
-    lib.buildApps(ROOT, APPS);
+    // The dashboard too: the gateway serves it at /ui, which the auth corpus reads.
+    lib.buildApps(ROOT, [...APPS, 'dashboard']);
     this.procs = lib.startApps(ROOT, env, this.logDir);
     await lib.waitForGateway(this.url, this.procs, this.operator.key.key);
     this.log(`gateway up at ${this.url} (logs in ${this.logDir})`);

@@ -12,14 +12,22 @@ export function npmInstallIfNeeded(root, log) {
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
 }
 
-export function buildApps(root, apps = [...APPS, 'cli']) {
+/** Bundles `apps`; `dashboard` is the web dashboard's Vite build (skipped when unchanged). */
+export function buildApps(root, apps = [...APPS, 'cli', 'dashboard']) {
   for (const app of apps) {
+    const [script, ...args] =
+      app === 'dashboard' ? ['tools/build-dashboard.mjs', '--quiet'] : ['tools/build-app.mjs', app];
     // stderr is kept so that a failed build's error says why (it ends up in the message).
-    execFileSync(process.execPath, [join(root, 'tools/build-app.mjs'), app], {
+    execFileSync(process.execPath, [join(root, script), ...args], {
       cwd: root,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
   }
+}
+
+/** Where `npm run dev` and the demo's gateway serves the dashboard. */
+export function dashboardUrl(env) {
+  return `http://127.0.0.1:${env.GATEWAY_PORT || 8080}/ui`;
 }
 
 /** `stdio` as for child_process; the chaos test sends the output to stderr under `--json`. */

@@ -28,6 +28,8 @@ import { HealthController } from './health.controller';
 import { HealthProbe } from './health.probe';
 import { HttpShutdown } from './http-shutdown';
 import { ProjectsController } from './projects.controller';
+import { ProvidersController } from './providers.controller';
+import { SchedulerRequests } from './scheduler-requests';
 import { TasksController } from './tasks.controller';
 import { TicketsController } from './tickets.controller';
 
@@ -57,6 +59,7 @@ export class GatewayModule {
         TicketsController,
         ExperimentsController,
         TasksController,
+        ProvidersController,
         ArtifactsController,
         ProjectsController,
         EventsController,
@@ -82,6 +85,7 @@ export class GatewayModule {
         EventStreamServer,
         HttpShutdown,
         OrchestratorCommands,
+        SchedulerRequests,
         TicketRemoval,
       ],
     };

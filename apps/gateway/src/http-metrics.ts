@@ -4,8 +4,9 @@ import type { ServiceMetrics } from '@drover/service-kit';
 /**
  * Counts and times every API request by method, route template and status. The
  * template (`/tickets/:id`) is Express's matched route, never the raw path, so ids
- * do not become label values; a request no route took (unknown path, or refused
- * by the key check before routing: 401, 429) counts as `route="unmatched"`.
+ * do not become label values; the dashboard's files count as `route="/ui"`; a
+ * request no route took (unknown path, or refused by the key check before
+ * routing: 401, 429) counts as `route="unmatched"`.
  */
 export function httpMetricsMiddleware(metrics: ServiceMetrics) {
   const requests = metrics.counter({
@@ -22,7 +23,11 @@ export function httpMetricsMiddleware(metrics: ServiceMetrics) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const end = duration.startTimer();
     res.on('finish', () => {
-      const labels = { method: req.method, route: routeOf(req), status: String(res.statusCode) };
+      const labels = {
+        method: req.method,
+        route: routeTemplateOf(req, res),
+        status: String(res.statusCode),
+      };
       requests.inc(labels);
       end(labels);
     });
@@ -30,7 +35,17 @@ export function httpMetricsMiddleware(metrics: ServiceMetrics) {
   };
 }
 
-function routeOf(req: Request): string {
+const TEMPLATE = 'droverRouteTemplate';
+
+/** Names the template of a request that middleware answers, not a route (the dashboard's files). */
+export function setRouteTemplate(res: Response, template: string): void {
+  (res.locals as Record<string, unknown>)[TEMPLATE] = template;
+}
+
+/** The route template a request was answered by, or `unmatched`. */
+export function routeTemplateOf(req: Request, res: Response): string {
+  const set = (res.locals as Record<string, unknown>)[TEMPLATE];
+  if (typeof set === 'string') return set;
   const path = (req.route as { path?: unknown } | undefined)?.path;
   return typeof path === 'string' ? `${req.baseUrl}${path}` : 'unmatched';
 }

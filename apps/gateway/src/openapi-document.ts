@@ -36,7 +36,7 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     new DocumentBuilder()
       .setTitle('Drover API')
       .setDescription(
-        'Tickets, tasks, runs, logs, artifacts, runners, experiments, projects and keys. Every route but /health, /metrics and /docs needs `Authorization: Bearer <key>`, a Drover API key. Every error answers `{ error: { code, message, details? } }`. Live events: WebSocket at /events?since=<seq>&ticket=<id> (the key in the header, or `token=` from POST /events/token). A typed client: `@drover/client`.',
+        'Tickets, tasks, runs, logs, artifacts, runners, experiments, projects and keys. The dashboard is at /ui. Every route but /health, /metrics and /docs needs `Authorization: Bearer <key>`, a Drover API key. Every error answers `{ error: { code, message, details? } }`. Live events: WebSocket at /events?since=<seq>&ticket=<id> (the key in the header, or `token=` from POST /events/token). A typed client: `@drover/client`.',
       )
       .setVersion('1')
       .addBearerAuth(

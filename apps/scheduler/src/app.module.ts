@@ -5,6 +5,7 @@ import { AssessWaitingTasks, DispatchReadyTasks } from '@drover/scheduling';
 import { InfraModule } from '@drover/service-kit';
 import { SchedulerLoop } from './scheduler.loop';
 import { BacklogMetrics } from './backlog-metrics';
+import { LimitsHandler } from './limits.handler';
 
 @Module({})
 export class SchedulerModule {
@@ -41,6 +42,7 @@ export class SchedulerModule {
           useFactory: (prisma: PrismaService) => new AssessWaitingTasks(prisma),
         },
         SchedulerLoop,
+        LimitsHandler,
       ],
     };
   }

@@ -24,6 +24,7 @@ import type {
   OperationId,
   Project,
   ProjectCreated,
+  ProviderList,
   RerunTaskResult,
   RerunTicketResult,
   ResponseOf,
@@ -201,6 +202,15 @@ export class DroverClient implements Operations {
   /** The shared runners and the project's own: slots, status, last heartbeat. */
   listRunners(): Promise<RunnerList> {
     return this.transport.json('listRunners');
+  }
+
+  /**
+   * Each provider's concurrency limit (the scheduler's) against its tasks dispatched
+   * or running: `running` of every project, `runningInProject` the caller's; 503
+   * `SCHEDULER_UNAVAILABLE` when no scheduler answers.
+   */
+  listProviders(): Promise<ProviderList> {
+    return this.transport.json('listProviders');
   }
 
   // Experiments

@@ -90,6 +90,14 @@ export const GatewayConfigSchema = CommonConfigSchema.extend({
    * connections still open (slow clients, event streams) are closed.
    */
   GATEWAY_SHUTDOWN_GRACE_MS: intVar(10_000, 0, 600_000),
+  /**
+   * The built dashboard (`npm run build:dashboard`) served at /ui. Unset: the
+   * `dashboard` directory beside the gateway's own bundle (dist/apps/dashboard).
+   */
+  GATEWAY_UI_DIR: z
+    .string()
+    .optional()
+    .transform((value) => (value === '' ? undefined : value)),
 });
 /** DI token and type of the gateway's configuration. */
 export abstract class GatewayConfig extends configClass(GatewayConfigSchema) {}

@@ -7,6 +7,7 @@ export * from './events';
 export * from './experiments';
 export * from './key-roles';
 export * from './network-policy';
+export * from './providers';
 export * from './runners';
 export * from './resource-ceilings';
 export * from './run-outputs';

@@ -32,6 +32,8 @@ export const Subjects = {
   rerun: 'drover.orchestrator.work.rerun.v1',
   /** gateway -> orchestrator (request/reply): approve or reject a task waiting for approval. */
   taskCommand: 'drover.orchestrator.task.command.v1',
+  /** gateway -> scheduler (request/reply): the per-provider concurrency limits it enforces. */
+  describeLimits: 'drover.scheduler.limits.describe.v1',
   /** runner -> orchestrator (request/reply): start a leased run (fenced on its lease token). */
   runStart: 'drover.orchestrator.run.start.v1',
   /** outbox -> runners: the control plane ended a run; its runner must stop it. */

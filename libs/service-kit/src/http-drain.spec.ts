@@ -78,4 +78,20 @@ describe('drainableServer', () => {
     expect(await drain.drain(10_000)).toBe(0);
     expect(Date.now() - startedAt).toBeLessThan(1_000);
   });
+
+  it('closes at once a connection that never sent a byte (a browser preconnects spare ones)', async () => {
+    const drain = drainableServer(server);
+    const silent = await new Promise<Socket>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(socket));
+      socket.once('error', reject);
+      clients.push(socket);
+    });
+    const closed = new Promise((resolve) => silent.once('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const startedAt = Date.now();
+    expect(await drain.drain(5_000)).toBe(0);
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+    await closed;
+  });
 });

@@ -8,9 +8,10 @@ const IDLE_SWEEP_MS = 100;
 export interface HttpDrain {
   /**
    * Stops accepting connections, lets requests in flight finish for up to
-   * `graceMs` (closing each connection once it is idle), then destroys the ones
-   * still open: slow or stalled clients, upgraded sockets that did not close.
-   * Resolves with the number of connections destroyed.
+   * `graceMs` (closing each connection once it is idle, and at once those that
+   * never sent a byte), then destroys the ones still open: slow or stalled
+   * clients, upgraded sockets that did not close. Resolves with the number of
+   * connections destroyed at the end of the grace.
    */
   drain(graceMs: number): Promise<number>;
 }
@@ -34,6 +35,9 @@ export function drainableServer(server: Server): HttpDrain {
       const deadline = Date.now() + graceMs;
       while (sockets.size && Date.now() < deadline) {
         server.closeIdleConnections();
+        // Connections that never sent a byte (a browser's spare, preconnected ones) hold
+        // no request, yet Node counts them as busy, not idle: they would last the grace.
+        for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
         await new Promise((r) => setTimeout(r, Math.min(IDLE_SWEEP_MS, deadline - Date.now())));
       }
       const left = sockets.size;

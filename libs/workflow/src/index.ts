@@ -10,6 +10,7 @@ export * from './mask-spec';
 export * from './outbox-messages';
 export * from './pipeline/expressions';
 export * from './pipeline/references';
+export * from './provider-loads';
 export * from './retry-policy';
 export * from './run-ending';
 export * from './submission-quota';

@@ -7,6 +7,7 @@ import type {
   Task,
   Ticket,
   TicketPage,
+  TicketSummary,
   Usage,
 } from '@drover/contracts/api';
 import type { Prisma, PrismaClient } from '@drover/db';
@@ -39,6 +40,9 @@ function imageOf(spec: unknown): string | null {
 
 // Each query's answer is typed by the API contract's schema (`Served`: timestamps as
 // Date), so the query and what the OpenAPI document publishes cannot drift apart.
+
+/** A ticket's tasks by status, as GET /tickets lists them. */
+type TaskCounts = Served<typeof TicketSummary>['taskCounts'];
 
 /** What runs cost, as their agents reported it (null: none reported anything). */
 export type Cost = Served<typeof Usage>;
@@ -139,14 +143,39 @@ export class TicketQueries {
     });
     const items = rows.slice(0, q.limit);
     const last = items[items.length - 1];
+    const counts = await this.taskCounts(
+      projectId,
+      items.map((t) => t.id),
+    );
     return {
       items: items.map(({ _count, project, ...t }) => ({
         ...t,
         project: project.slug,
         taskCount: _count.tasks,
+        taskCounts: counts.get(t.id) ?? {},
       })),
       nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
     };
+  }
+
+  /** Each ticket's tasks by status (statuses no task has are left out), by ticket id. */
+  private async taskCounts(
+    projectId: string,
+    ticketIds: readonly string[],
+  ): Promise<Map<string, TaskCounts>> {
+    const byTicket = new Map<string, TaskCounts>();
+    if (!ticketIds.length) return byTicket;
+    const rows = await this.prisma.task.groupBy({
+      by: ['ticketId', 'status'],
+      where: { projectId, ticketId: { in: [...ticketIds] } },
+      _count: { _all: true },
+    });
+    for (const row of rows) {
+      const counts = byTicket.get(row.ticketId) ?? {};
+      counts[row.status] = row._count._all;
+      byTicket.set(row.ticketId, counts);
+    }
+    return byTicket;
   }
 
   /**
@@ -350,6 +379,18 @@ export class TicketQueries {
       lines,
       nextAfter: next < run.logLines ? next : null,
     };
+  }
+
+  /**
+   * Tasks DISPATCHED or RUNNING per provider: of every project (what a provider's
+   * concurrency limit counts, so these are not the project's alone) and of `projectId`.
+   */
+  async activeByProvider(projectId: string) {
+    return this.prisma.$queryRaw<{ provider: string; running: number; runningInProject: number }[]>`
+      SELECT provider, count(*)::int AS running,
+             (count(*) FILTER (WHERE project_id = ${projectId}::uuid))::int AS "runningInProject"
+      FROM task WHERE status IN ('DISPATCHED', 'RUNNING')
+      GROUP BY provider ORDER BY provider`;
   }
 
   /**

@@ -181,11 +181,18 @@ async function withBuildLock<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The dashboard's Vite build, which the gateway serves at /ui (skipped when its sources are unchanged). */
+const DASHBOARD_DIR = join(ROOT, 'dist/apps/dashboard');
+
 async function buildAll(): Promise<void> {
+  const builds: [string, string[]][] = [
+    ...APPS.map((name): [string, string[]] => [name, ['tools/build-app.mjs', name]]),
+    ['dashboard', ['tools/build-dashboard.mjs', '--quiet']],
+  ];
   await Promise.all(
-    APPS.map(async (name) => {
+    builds.map(async ([name, [script, ...args]]) => {
       try {
-        await run(process.execPath, [join(ROOT, 'tools/build-app.mjs'), name], { cwd: ROOT });
+        await run(process.execPath, [join(ROOT, script), ...args], { cwd: ROOT });
       } catch (error) {
         const { stdout, stderr } = error as { stdout?: string; stderr?: string };
         throw new Error(
@@ -196,7 +203,7 @@ async function buildAll(): Promise<void> {
   );
 }
 
-/** Bundles the five apps into dist/apps/<name>/main.js. */
+/** Bundles the five apps into dist/apps/<name>/main.js, and the dashboard into dist/apps/dashboard. */
 export async function buildApps(): Promise<void> {
   await withBuildLock(buildAll);
 }
@@ -232,12 +239,27 @@ async function removeOldSnapshots(keep: string): Promise<void> {
   );
 }
 
-/** Copies the freshly built bundles to a snapshot directory named by their content. */
+/** The dashboard's files (relative paths), sorted: the snapshot copies them beside the bundles. */
+async function dashboardFiles(): Promise<string[]> {
+  const entries = await readdir(DASHBOARD_DIR, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(DASHBOARD_DIR.length + 1))
+    .sort();
+}
+
+/**
+ * Copies the freshly built bundles to a snapshot directory named by their content,
+ * with the dashboard as `dashboard/` beside them: the gateway serves the one beside
+ * its own bundle.
+ */
 async function snapshotBundles(): Promise<string> {
   const hash = createHash('sha256');
   for (const name of APPS) {
     hash.update(name).update(await readFile(join(ROOT, 'dist/apps', name, 'main.js')));
   }
+  const ui = await dashboardFiles();
+  for (const file of ui) hash.update(file).update(await readFile(join(DASHBOARD_DIR, file)));
   const dir = join(BUNDLES_DIR, hash.digest('hex').slice(0, 16));
   if (existsSync(dir)) {
     // In use again: keeps it from being removed as old.
@@ -250,6 +272,10 @@ async function snapshotBundles(): Promise<string> {
       for (const file of ['main.js', 'main.js.map']) {
         await copyFile(join(ROOT, 'dist/apps', name, file), join(partial, name, file));
       }
+    }
+    for (const file of ui) {
+      await mkdir(join(partial, 'dashboard', file, '..'), { recursive: true });
+      await copyFile(join(DASHBOARD_DIR, file), join(partial, 'dashboard', file));
     }
     await rename(partial, dir);
   }
@@ -264,7 +290,7 @@ let bundles: Promise<string> | undefined;
  * named by their content, under the repository so that npm packages still resolve
  * from its node_modules. Services start from the snapshot, so another test file
  * rebuilding dist/apps cannot change a bundle while one of them is loading it.
- * Returns the directory, holding `<name>/main.js`. Snapshots unused for 3 hours
+ * Returns the directory, holding `<name>/main.js` and `dashboard/`. Snapshots unused for 3 hours
  * are removed by the next build.
  */
 export function prepareApps(): Promise<string> {

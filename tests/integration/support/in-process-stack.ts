@@ -45,6 +45,8 @@ export interface InProcessStack {
   startRunner(extra: Readonly<Record<string, string>> & { RUNNER_ID: string }): Promise<{
     stop(): Promise<void>;
   }>;
+  /** Stops one of the services the stack started (the others keep running). */
+  stopService(service: 'orchestrator' | 'scheduler' | 'health-monitor'): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -79,14 +81,28 @@ export async function startInProcessStack(
   };
   const logger = ['error', 'warn'] as const;
   const apps: INestApplicationContext[] = [];
+  const named = new Map<string, INestApplicationContext>();
   const context = async (module: Parameters<typeof NestFactory.createApplicationContext>[0]) => {
     const app = await NestFactory.createApplicationContext(module, { logger: [...logger] });
     await app.init();
     apps.push(app);
+    return app;
   };
-  await context(OrchestratorModule.register(loadConfig(OrchestratorConfigSchema, vars)));
-  await context(SchedulerModule.register(loadSchedulerConfig(vars, [])));
-  await context(HealthMonitorModule.register(loadConfig(HealthConfigSchema, vars)));
+  const closeApp = async (app: INestApplicationContext) => {
+    const at = apps.indexOf(app);
+    if (at < 0) return;
+    apps.splice(at, 1);
+    await app.close();
+  };
+  named.set(
+    'orchestrator',
+    await context(OrchestratorModule.register(loadConfig(OrchestratorConfigSchema, vars))),
+  );
+  named.set('scheduler', await context(SchedulerModule.register(loadSchedulerConfig(vars, []))));
+  named.set(
+    'health-monitor',
+    await context(HealthMonitorModule.register(loadConfig(HealthConfigSchema, vars))),
+  );
   if (options.runner ?? true) {
     await context(AgentRunnerModule.register(loadConfig(RunnerConfigSchema, vars)));
   }
@@ -128,14 +144,11 @@ export async function startInProcessStack(
         logger: [...logger],
       });
       apps.push(app);
-      return {
-        async stop() {
-          const at = apps.indexOf(app);
-          if (at < 0) return;
-          apps.splice(at, 1);
-          await app.close();
-        },
-      };
+      return { stop: () => closeApp(app) };
+    },
+    async stopService(service) {
+      const app = named.get(service);
+      if (app) await closeApp(app);
     },
     async stop() {
       // Runner first so it releases work while the control plane still listens.

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { Health } from './health';
 import { EventToken, IssuedKey, KeyList, Me, Project, ProjectCreated, ApiKey } from './access';
 import { Experiment, ExperimentDeleted, ExperimentList } from './experiments';
-import { ArtifactList, LogPage, RunnerList } from './runs';
+import { ArtifactList, LogPage, ProviderList, RunnerList } from './runs';
 import {
   CancelTaskResult,
   CancelTicketResult,
@@ -88,6 +88,7 @@ export const API_OPERATIONS = {
     response: { contentType: 'text/x-diff', read: 'stream' },
   },
   listRunners: { method: 'GET', path: '/runners', status: 200, response: RunnerList },
+  listProviders: { method: 'GET', path: '/providers', status: 200, response: ProviderList },
   createExperiment: { method: 'POST', path: '/experiments', status: 201, response: Experiment },
   listExperiments: { method: 'GET', path: '/experiments', status: 200, response: ExperimentList },
   getExperiment: { method: 'GET', path: '/experiments/{id}', status: 200, response: Experiment },

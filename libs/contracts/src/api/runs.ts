@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { RunnerStatus, RunStatus } from '../domain';
+import { ProviderLoad as ProviderLoadFields } from '../providers';
 import { ArtifactInfo, LogLine } from '../run-outputs';
 import { published } from './schema-registry';
 import { Count, Timestamp } from './wire';
 
-// The bodies of /runs/:id/... and /runners.
+// The bodies of /runs/:id/..., /runners and /providers.
 
 export const LogEntry = published(
   'LogEntry',
@@ -69,3 +70,21 @@ export type Runner = z.input<typeof Runner>;
 
 export const RunnerList = published('RunnerList', z.object({ items: z.array(Runner) }));
 export type RunnerList = z.input<typeof RunnerList>;
+
+export const ProviderLoad = published(
+  'ProviderLoad',
+  ProviderLoadFields.describe(
+    "A provider's tasks DISPATCHED or RUNNING against its concurrency limit (the scheduler's): `running` of every project (what the limit counts), `runningInProject` the caller's",
+  ),
+);
+export type ProviderLoad = z.input<typeof ProviderLoad>;
+
+export const ProviderList = published(
+  'ProviderList',
+  z.object({
+    items: z
+      .array(ProviderLoad)
+      .describe('every provider a limit names (`default` too) or with active tasks, by name'),
+  }),
+);
+export type ProviderList = z.input<typeof ProviderList>;

@@ -76,7 +76,15 @@ const TicketFields = {
 
 export const TicketSummary = published(
   'TicketSummary',
-  z.object({ ...TicketFields, taskCount: Count }).describe('A ticket as GET /tickets lists it'),
+  z
+    .object({
+      ...TicketFields,
+      taskCount: Count,
+      taskCounts: z
+        .partialRecord(TaskStatus, Count)
+        .describe('its tasks by status; a status no task has is left out'),
+    })
+    .describe('A ticket as GET /tickets lists it'),
 );
 export type TicketSummary = z.input<typeof TicketSummary>;
 
