@@ -302,6 +302,14 @@ describe('a 2,000-task ticket in the dashboard', () => {
         5_000,
         100,
       );
+
+      // A node of the drawn graph opens its task: t0 is at the top left.
+      const box = await page.getByTestId('graph-canvas').boundingBox();
+      if (!box) throw new Error('the graph is not on the page');
+      await page.mouse.click(box.x + 40, box.y + 30);
+      const first = ticket.tasks.find((t) => t.key === 't0');
+      await page.waitForURL(`${baseUrl}/ui/tasks/${first?.id ?? ''}`);
+      await page.locator('.page-head h1', { hasText: 't0' }).waitFor();
     }),
     TEST_TIMEOUT_MS,
   );
