@@ -122,19 +122,21 @@ export function GraphCanvas({
     }
   }, [placed, at, byKey, colours]);
 
+  // The listeners stay for the component's life and draw with the latest `draw`:
+  // a status change (every frame of a burst) redraws without re-subscribing.
+  const latest = useRef(draw);
+  latest.current = draw;
+  useEffect(() => draw(), [draw]);
   useEffect(() => {
     const box = scroller.current;
     if (!box) return undefined;
     let frame: number | undefined;
     const schedule = () => {
-      if (frame === undefined) {
-        frame = requestAnimationFrame(() => {
-          frame = undefined;
-          draw();
-        });
-      }
+      frame ??= requestAnimationFrame(() => {
+        frame = undefined;
+        latest.current();
+      });
     };
-    draw();
     box.addEventListener('scroll', schedule, { passive: true });
     const resize = new ResizeObserver(schedule);
     resize.observe(box);
@@ -143,7 +145,7 @@ export function GraphCanvas({
       box.removeEventListener('scroll', schedule);
       resize.disconnect();
     };
-  }, [draw]);
+  }, []);
 
   /** The task under a pointer event, if any. */
   const hit = (event: MouseEvent<HTMLDivElement>): GraphTask | undefined => {
