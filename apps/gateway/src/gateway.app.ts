@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
+import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
@@ -7,6 +8,7 @@ import { DOCUMENT_LIMITS } from '@drover/contracts';
 import { createLogger, ServiceMetrics } from '@drover/service-kit';
 import { GatewayModule } from './app.module';
 import { Authenticator } from './auth/authenticator';
+import { dashboardMiddleware } from './dashboard.middleware';
 import { refuseInvalidUtf8, verifyJson } from './json-body';
 import { httpMetricsMiddleware } from './http-metrics';
 import { openApiDocument } from './openapi-document';
@@ -23,6 +25,8 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   ref.server = app.getHttpServer();
   app.use(tracingMiddleware);
   app.use(httpMetricsMiddleware(app.get(ServiceMetrics)));
+  // The dashboard's static files need no key; every API call they make does.
+  app.use(dashboardMiddleware(config.GATEWAY_UI_DIR ?? defaultUiDir()));
   // Before the body parser: a request without a valid key is refused unread.
   app.use(app.get(Authenticator).middleware);
   // A variable, not a literal: Nest's type leaves `verify` out (it sets one itself only for rawBody).
@@ -38,6 +42,11 @@ export async function createGateway(config: GatewayConfig): Promise<NestExpressA
   app.disable('x-powered-by');
   SwaggerModule.setup('docs', app, openApiDocument(app), { jsonDocumentUrl: 'docs-json' });
   return app;
+}
+
+/** dist/apps/dashboard beside dist/apps/gateway/main.js (the same in a test's bundle snapshot). */
+function defaultUiDir(): string {
+  return join(__dirname, '..', 'dashboard');
 }
 
 /** Documents (work orders, YAML tickets) are UTF-8 only, as YAML 1.2 files are read. */
