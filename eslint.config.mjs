@@ -100,8 +100,9 @@ export default tseslint.config(
     },
   },
   {
-    // The dashboard runs in a browser: its own program (DOM, JSX), and the contracts for
-    // their types only (their runtime pulls zod and node:crypto into the bundle).
+    // The dashboard runs in a browser: its own program (DOM, JSX). At runtime it loads the
+    // browser-safe @drover/client only; the rest of the workspace for its types (the
+    // contracts' root pulls node:crypto into the bundle; the build refuses node: modules).
     files: ['apps/dashboard/**/*.ts', 'apps/dashboard/**/*.tsx'],
     languageOptions: {
       parserOptions: {
@@ -115,9 +116,10 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['@drover/*'],
+              group: ['@drover/*', '!@drover/client'],
               allowTypeImports: true,
-              message: 'the dashboard imports workspace code for its types only',
+              message:
+                'the dashboard imports workspace code for its types only, but @drover/client',
             },
           ],
         },

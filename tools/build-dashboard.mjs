@@ -28,11 +28,12 @@ function filesUnder(dir) {
     .sort();
 }
 
-/** The build's inputs: the app's sources, the installed versions, the contracts' types, this script. */
+/** The build's inputs: the app's sources, the installed versions, the contracts, the client, this script. */
 function inputsHash() {
   const inputs = [
     ...filesUnder(app),
     ...filesUnder(join(root, 'libs/contracts/src')),
+    ...filesUnder(join(root, 'libs/client/src')),
     join(root, 'package-lock.json'),
     join(root, 'tsconfig.base.json'),
     fileURLToPath(import.meta.url),

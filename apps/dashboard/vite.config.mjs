@@ -6,13 +6,31 @@ import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vite';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const libs = join(here, '../../libs');
+
+/** Fails the build on a node: module: the browser has none (the libs it loads are browser-safe). */
+const noNodeModules = {
+  name: 'drover-no-node-modules',
+  enforce: 'pre',
+  resolveId(id, importer) {
+    if (id.startsWith('node:')) this.error(`${importer ?? 'the dashboard'} imports ${id}`);
+    return null;
+  },
+};
 
 export default defineConfig({
   root: here,
   base: '/ui/',
-  plugins: [react()],
-  // The workspace's types only: a runtime import of @drover/contracts (zod, node:crypto)
-  // has no place in the browser, so it is left unresolved and fails the build.
+  plugins: [noNodeModules, react()],
+  // The browser-safe entry points of the workspace only: @drover/client and the API
+  // contract. @drover/contracts itself (node:crypto) is left unresolved: importing it
+  // at runtime fails the build.
+  resolve: {
+    alias: [
+      { find: /^@drover\/client$/, replacement: join(libs, 'client/src/index.ts') },
+      { find: /^@drover\/contracts\/api$/, replacement: join(libs, 'contracts/src/api/index.ts') },
+    ],
+  },
   build: {
     outDir: join(here, '../../dist/apps/dashboard'),
     emptyOutDir: true,

@@ -1,102 +1,81 @@
-// Every call the dashboard makes to the gateway, one small function each.
-import { requestBlob, requestJson, requestText } from './http';
-import type {
-  Artifact,
-  CancelResult,
-  EventToken,
-  Experiment,
-  ExperimentSummary,
-  ListTicketsQuery,
-  LogPage,
-  Me,
-  ProviderLoad,
-  RerunResult,
-  Runner,
-  Task,
-  Ticket,
-  TicketPage,
-} from './types';
-
-const id = (value: string) => encodeURIComponent(value);
+// Every call the dashboard makes to the gateway, one small function each, through
+// the session's DroverClient (@drover/client).
+import type { RawContent } from '@drover/client';
+import { call } from './http';
+import type { ListTicketsQuery } from './types';
 
 /** Who the session's key is; with `key`, checks that key instead (signing in). */
-export const me = (key?: string) => requestJson<Me>('GET', '/me', key ? { key } : {});
+export const me = (key?: string) => call((api) => api.getMe(), key ? { key } : {});
 
 export const listTickets = (q: ListTicketsQuery = {}, signal?: AbortSignal) =>
-  requestJson<TicketPage>('GET', '/tickets', { query: { ...q }, signal });
+  call((api) => api.listTickets(q), { signal });
 
 export const getTicket = (ticketId: string, signal?: AbortSignal) =>
-  requestJson<Ticket>('GET', `/tickets/${id(ticketId)}`, { signal });
+  call((api) => api.getTicket(ticketId), { signal });
 
 export const getTask = (taskId: string, signal?: AbortSignal) =>
-  requestJson<Task>('GET', `/tasks/${id(taskId)}`, { signal });
+  call((api) => api.getTask(taskId), { signal });
 
 /** Log lines of a run from line `after` (0-based); `nextAfter` continues. */
 export const getRunLogs = (runId: string, after = 0, signal?: AbortSignal, limit?: number) =>
-  requestJson<LogPage>('GET', `/runs/${id(runId)}/logs`, { query: { after, limit }, signal });
+  call((api) => api.getRunLogs(runId, { after, ...(limit === undefined ? {} : { limit }) }), {
+    signal,
+  });
 
 export const listArtifacts = (runId: string, signal?: AbortSignal) =>
-  requestJson<{ items: Artifact[] }>('GET', `/runs/${id(runId)}/artifacts`, { signal }).then(
-    (page) => page.items,
-  );
+  call((api) => api.listRunArtifacts(runId), { signal }).then((page) => page.items);
 
 /** Where an artifact's content is: it needs the key, so read it with `getArtifact`. */
 export const artifactUrl = (runId: string, name: string) =>
-  `/runs/${id(runId)}/artifacts/${id(name)}`;
+  `/runs/${encodeURIComponent(runId)}/artifacts/${encodeURIComponent(name)}`;
+
+const blobOf = async (content: RawContent) =>
+  new Response(content.body, {
+    headers: content.contentType ? { 'content-type': content.contentType } : {},
+  }).blob();
 
 export const getArtifact = (runId: string, name: string, signal?: AbortSignal) =>
-  requestBlob(artifactUrl(runId, name), { signal });
+  call(async (api) => blobOf(await api.getRunArtifact(runId, name)), { signal });
 
 export const getArtifactText = (runId: string, name: string, signal?: AbortSignal) =>
-  requestText(artifactUrl(runId, name), { signal });
+  call(async (api) => (await api.getRunArtifact(runId, name)).text(), { signal });
 
 /** The run's diff as a patch. */
 export const getDiff = (runId: string, signal?: AbortSignal) =>
-  requestText(`/runs/${id(runId)}/diff`, { signal });
+  call(async (api) => (await api.getRunDiff(runId)).text(), { signal });
 
-export const cancelTicket = (ticketId: string) =>
-  requestJson<CancelResult>('POST', `/tickets/${id(ticketId)}/cancel`);
+export const cancelTicket = (ticketId: string) => call((api) => api.cancelTicket(ticketId));
 
-export const rerunTicket = (ticketId: string) =>
-  requestJson<RerunResult>('POST', `/tickets/${id(ticketId)}/rerun`);
+export const rerunTicket = (ticketId: string) => call((api) => api.rerunTicket(ticketId));
 
-export const cancelTask = (taskId: string) =>
-  requestJson<CancelResult>('POST', `/tasks/${id(taskId)}/cancel`);
+export const cancelTask = (taskId: string) => call((api) => api.cancelTask(taskId));
 
-export const rerunTask = (taskId: string) =>
-  requestJson<RerunResult>('POST', `/tasks/${id(taskId)}/rerun`);
+export const rerunTask = (taskId: string) => call((api) => api.rerunTask(taskId));
 
 export const approveTask = (taskId: string, comment?: string) =>
-  requestJson<Task>('POST', `/tasks/${id(taskId)}/approve`, {
-    body: comment ? { comment } : {},
-  });
+  call((api) => api.approveTask(taskId, comment ? { comment } : {}));
 
 export const rejectTask = (taskId: string, comment?: string) =>
-  requestJson<Task>('POST', `/tasks/${id(taskId)}/reject`, { body: comment ? { comment } : {} });
+  call((api) => api.rejectTask(taskId, comment ? { comment } : {}));
 
 /** Answers a task's request for input (`name`: the variable asked for, when several could be). */
 export const answerInput = (taskId: string, value: string, name?: string) =>
-  requestJson<Task>('POST', `/tasks/${id(taskId)}/input`, {
-    body: name ? { name, value } : { value },
-  });
+  call((api) => api.answerTaskInput(taskId, name ? { name, value } : { value }));
 
 export const listRunners = (signal?: AbortSignal) =>
-  requestJson<{ items: Runner[] }>('GET', '/runners', { signal }).then((page) => page.items);
+  call((api) => api.listRunners(), { signal }).then((page) => page.items);
 
 /** Each provider's tasks dispatched or running against its limit (503 when no scheduler answers). */
 export const listProviders = (signal?: AbortSignal) =>
-  requestJson<{ items: ProviderLoad[] }>('GET', '/providers', { signal }).then(
+  call((api) => api.listProviders(), { signal }).then((page) => page.items);
+
+export const listExperiments = (limit?: number, signal?: AbortSignal) =>
+  call((api) => api.listExperiments(limit === undefined ? {} : { limit }), { signal }).then(
     (page) => page.items,
   );
 
-export const listExperiments = (limit?: number, signal?: AbortSignal) =>
-  requestJson<{ items: ExperimentSummary[] }>('GET', '/experiments', {
-    query: { limit },
-    signal,
-  }).then((page) => page.items);
-
 export const getExperiment = (experimentId: string, signal?: AbortSignal) =>
-  requestJson<Experiment>('GET', `/experiments/${id(experimentId)}`, { signal });
+  call((api) => api.getExperiment(experimentId), { signal });
 
 /** A single-use token (valid about a minute) to open the event stream. */
-export const createEventToken = () => requestJson<EventToken>('POST', '/events/token');
+export const createEventToken = () => call((api) => api.createEventToken());

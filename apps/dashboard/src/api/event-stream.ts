@@ -1,6 +1,6 @@
-import type { PublicEventType, StreamEvent as ContractEvent } from '@drover/contracts';
+import type { PublicEventType, StreamEvent as ContractEvent } from '@drover/contracts/api';
 import { createEventToken } from './client';
-import { ApiError } from './http';
+import { ApiError, eventsUrl } from './http';
 
 /** One event of the stream, narrowed by its `type` (`event.data` follows it). */
 export type StreamEvent = { [T in PublicEventType]: ContractEvent<T> }[PublicEventType];
@@ -78,12 +78,8 @@ export class EventStream {
       return;
     }
     if (this.stopped) return;
-    const url = new URL('/events', window.location.href);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    url.searchParams.set('token', token);
     const resumed = this.last !== undefined;
-    if (resumed) url.searchParams.set('since', String(this.last));
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(eventsUrl(token, this.last));
     this.ws = ws;
     let opened = false;
     ws.onopen = () => {

@@ -1,4 +1,7 @@
-import { currentKey, forgetKey } from './session';
+// The dashboard's one DroverClient: the page's origin, the signed-in key. Its
+// errors become the ApiError the pages show.
+import { DroverApiError, DroverClient, DroverNetworkError } from '@drover/client';
+import { currentKey, forgetKey, onSessionChange } from './session';
 
 /** An answer of the API that is not 2xx, in its error shape (`{ error: { code, message } }`). */
 export class ApiError extends Error {
@@ -16,78 +19,83 @@ export class ApiError extends Error {
 export const KEY_REFUSED =
   'The gateway refused the API key (it may be wrong, expired or revoked). Sign in again.';
 
-export interface RequestOptions {
-  query?: Record<string, string | number | undefined>;
-  body?: unknown;
-  signal?: AbortSignal;
-  /** Send this key instead of the session's (signing in checks a key before keeping it). */
-  key?: string;
-}
+// The client sends each request from inside the method called, before any await, so
+// the signal set around that call is the one its fetch takes (see `call`).
+let pendingSignal: AbortSignal | undefined;
 
-function urlOf(path: string, query: RequestOptions['query']): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query ?? {})) {
-    if (value !== undefined) params.set(name, String(value));
-  }
-  const search = params.toString();
-  return search ? `${path}?${search}` : path;
-}
+const browserFetch: typeof fetch = (input, init) =>
+  fetch(input, {
+    ...init,
+    headers: { accept: 'application/json', ...(init?.headers as Record<string, string>) },
+    signal: pendingSignal,
+    credentials: 'omit',
+    cache: 'no-store',
+  });
 
-async function send(method: string, path: string, options: RequestOptions): Promise<Response> {
-  const key = options.key ?? currentKey();
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (key) headers.authorization = `Bearer ${key}`;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
-  try {
-    res = await fetch(urlOf(path, options.query), {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-      signal: options.signal,
-      credentials: 'omit',
-      cache: 'no-store',
-    });
-  } catch (error) {
-    if ((error as Error).name === 'AbortError') throw error;
-    throw new ApiError(
+const clientFor = (apiKey: string | null) =>
+  new DroverClient({
+    baseUrl: window.location.origin,
+    ...(apiKey ? { apiKey } : {}),
+    fetch: browserFetch,
+  });
+
+let client = clientFor(currentKey());
+onSessionChange(() => {
+  client = clientFor(currentKey());
+});
+
+/** `error` as the pages show it; an abort stays an abort. */
+function apiErrorOf(error: unknown): unknown {
+  if (error instanceof DroverApiError) return new ApiError(error.status, error.code, error.message);
+  if (error instanceof DroverNetworkError) {
+    const cause = error.cause as Error | undefined;
+    if (cause?.name === 'AbortError') return cause;
+    return new ApiError(
       0,
       'UNREACHABLE',
-      `the gateway could not be reached: ${(error as Error).message}`,
+      `the gateway could not be reached: ${cause?.message ?? error.message}`,
     );
   }
-  if (res.ok) return res;
-  const text = await res.text();
-  let code = `HTTP_${res.status}`;
-  let message = text.slice(0, 500) || res.statusText;
-  try {
-    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
-    code = body.error?.code ?? code;
-    message = body.error?.message ?? message;
-  } catch {
-    // not the API's shape: keep the text
-  }
-  // A key the session holds that stops working (revoked, expired) signs the person out.
-  if (res.status === 401 && options.key === undefined && key) forgetKey(KEY_REFUSED);
-  throw new ApiError(res.status, code, message);
+  return error;
 }
 
-/** A JSON request to the gateway (same origin) with the session's key. */
-export async function requestJson<T>(
-  method: string,
-  path: string,
-  options: RequestOptions = {},
+/** Rejects with an AbortError once `signal` aborts, whatever `work` does. */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const aborted = () => reject(new DOMException('the request was aborted', 'AbortError'));
+    if (signal.aborted) aborted();
+    signal.addEventListener('abort', aborted, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', aborted));
+  });
+}
+
+/**
+ * Calls the API through the session's client (or, with `key`, a client of that key:
+ * signing in checks a key before keeping it). A 401 to the session's key ends the session.
+ */
+export async function call<T>(
+  send: (api: DroverClient) => Promise<T>,
+  options: { signal?: AbortSignal; key?: string } = {},
 ): Promise<T> {
-  const res = await send(method, path, options);
-  return (await res.json()) as T;
+  const api = options.key === undefined ? client : clientFor(options.key);
+  const signedIn = options.key === undefined && currentKey() !== null;
+  pendingSignal = options.signal;
+  let sent: Promise<T>;
+  try {
+    sent = send(api);
+  } finally {
+    pendingSignal = undefined;
+  }
+  try {
+    return await abortable(sent, options.signal);
+  } catch (error) {
+    const shown = apiErrorOf(error);
+    if (shown instanceof ApiError && shown.status === 401 && signedIn) forgetKey(KEY_REFUSED);
+    throw shown;
+  }
 }
 
-/** A request whose answer is read as text (a diff). */
-export async function requestText(path: string, options: RequestOptions = {}): Promise<string> {
-  return (await send('GET', path, options)).text();
-}
-
-/** A request whose answer is read as bytes (an artifact to save). */
-export async function requestBlob(path: string, options: RequestOptions = {}): Promise<Blob> {
-  return (await send('GET', path, options)).blob();
-}
+/** The event stream's WebSocket URL (`ws:`/`wss:` on this origin) for `token`, after `since`. */
+export const eventsUrl = (token: string, since?: number): string =>
+  client.eventsUrl({ token, ...(since === undefined ? {} : { since }) });
