@@ -92,7 +92,8 @@ function parseExposition(text: string): { types: Map<string, string>; samples: S
     for (const [, name, value] of pairs) labels[name] = value!;
     const value =
       sample[3] === '+Inf' ? Infinity : sample[3] === '-Inf' ? -Infinity : Number(sample[3]);
-    if (Number.isNaN(value) && sample[3] !== 'NaN') throw new Error(`not a number: ${line}`);
+    if (Number.isNaN(value) && !/^nan$/i.test(sample[3] ?? ''))
+      throw new Error(`not a number: ${line}`);
     samples.push({ name: sample[1], labels, value });
   }
   return { types, samples };

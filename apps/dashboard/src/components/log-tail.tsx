@@ -22,10 +22,12 @@ export function LogTail({ lines, live }: { lines: readonly NumberedLine[]; live:
     atEnd.current = el.scrollHeight - el.scrollTop - el.clientHeight < LINE_HEIGHT * 2;
   };
 
-  useLayoutEffect(() => {
+  /** Keeps the view at the end while following and the reader has not scrolled up. */
+  const stick = () => {
     const el = scroller.current;
     if (el && follow && atEnd.current) el.scrollTop = el.scrollHeight;
-  }, [lines, follow]);
+  };
+  useLayoutEffect(stick, [lines, follow]);
 
   const missing = missingLines(lines);
   return (
@@ -59,7 +61,7 @@ export function LogTail({ lines, live }: { lines: readonly NumberedLine[]; live:
         ) : lines.length <= PLAIN_UP_TO ? (
           lines.map((line) => <Line key={line.n} line={line} />)
         ) : (
-          <VirtualLines lines={lines} scroller={scroller} />
+          <VirtualLines lines={lines} scroller={scroller} onMeasured={stick} />
         )}
       </div>
     </div>
@@ -78,9 +80,12 @@ function Line({ line, style }: { line: NumberedLine; style?: React.CSSProperties
 function VirtualLines({
   lines,
   scroller,
+  onMeasured,
 }: {
   lines: readonly NumberedLine[];
   scroller: React.RefObject<HTMLDivElement | null>;
+  /** After a measure: the height changed, so a view following the end must move again. */
+  onMeasured: () => void;
 }) {
   const virtualizer = useVirtualizer({
     count: lines.length,
@@ -91,8 +96,14 @@ function VirtualLines({
     // to this offset: where it is, not the top, or a log following its end jumps to line 1.
     initialOffset: () => scroller.current?.scrollTop ?? 0,
   });
-  // The scroller's height changes with the count: let the virtualizer measure again.
-  useEffect(() => virtualizer.measure(), [virtualizer, lines.length]);
+  // The scroller's height changes with the count: let the virtualizer measure again,
+  // then follow the end again (the first scroll may have met the old, shorter height).
+  const measured = useRef(onMeasured);
+  measured.current = onMeasured;
+  useEffect(() => {
+    virtualizer.measure();
+    measured.current();
+  }, [virtualizer, lines.length]);
   return (
     <div className="log-virtual" style={{ height: virtualizer.getTotalSize() }}>
       {virtualizer.getVirtualItems().map((item) => (
